@@ -1,0 +1,188 @@
+"""A scripted pick-and-place controller: a Cartesian state machine on the env's observation.
+
+It sees what a perception stack would give it (object pose, shape and size,
+target, obstacles) and the tool pose as the arm believes it; it does not see
+the scenario parameters, so friction, mass, centre-of-mass offset and
+calibration error act on it only through the physics.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from robogate.envs import gripper
+from robogate.envs.pick_place_env import MAX_STEP, MAX_YAW_STEP, OBS_SLICES
+from robogate.envs.pick_place_task import SHAPES, object_geometry
+
+PHASES = ("approach", "descend", "grasp", "lift", "transport", "lower", "release", "retreat", "done")
+TIP_CLEARANCE = 0.004
+"""Finger tips stay this far (m) above the table when grasping low objects."""
+OBSTACLE_MARGIN = 0.05
+"""Vertical margin (m) kept between the carried object and obstacle tops."""
+SLOW_STEP = 0.02
+"""Step (m) for the last centimetres of a descent."""
+STALL_STEPS = 15
+"""Control steps a phase may make no progress before the controller moves on."""
+
+
+def _wrap_half_turns(angle: float, period: float) -> float:
+    """``angle`` shifted by multiples of ``period`` into [-period/2, period/2)."""
+    return (angle + period / 2) % period - period / 2
+
+
+class ScriptedPolicy:
+    """Approach, descend, grasp, lift, transport over obstacles, lower, release, retreat.
+
+    Parameters
+    ----------
+    cruise_height : float
+        Lowest transport height of the tool (m); raised to clear obstacles.
+
+    Examples
+    --------
+    >>> import robogate
+    >>> from robogate.policies import ScriptedPolicy
+    >>> record = robogate.run_episode("robogate/PickPlace-Panda-v0", ScriptedPolicy(), seed=0)
+    >>> record["outcome"]
+    'success'
+    """
+
+    def __init__(self, cruise_height: float = 0.15) -> None:
+        self.cruise_height = cruise_height
+        self.reset()
+
+    def reset(self) -> None:
+        self.phase = "approach"
+        self._phase_steps = 0
+        self._best_error = math.inf
+        self._last_gap = math.inf
+        self._grasp_yaw: float | None = None
+        self._retreat_height = 0.0
+        self._hold_offset = np.zeros(3)
+
+    # -- helpers -----------------------------------------------------------------
+    @staticmethod
+    def _field(obs: np.ndarray, name: str) -> np.ndarray:
+        return np.asarray(obs[OBS_SLICES[name]], dtype=float)
+
+    def _enter(self, phase: str) -> None:
+        self.phase = phase
+        self._phase_steps = 0
+        self._best_error = math.inf
+
+    def _stalled(self, error: float) -> bool:
+        """True when ``error`` has not improved by a millimetre for ``STALL_STEPS`` steps."""
+        if error < self._best_error - 1e-3:
+            self._best_error = error
+            self._phase_steps = 0
+        return self._phase_steps > STALL_STEPS
+
+    @staticmethod
+    def _grasp_yaw_for(shape: str, quat: np.ndarray, current: float) -> float:
+        """Tool yaw that closes the fingers across the object, nearest the current yaw."""
+        m = np.array(_quat_matrix(quat))
+        if shape in ("box", "plate"):
+            axis, period = math.atan2(m[1, 0], m[0, 0]), math.pi / 2
+        elif shape == "capsule":
+            axis, period = math.atan2(m[1, 2], m[0, 2]), math.pi
+        else:
+            return current
+        return current + _wrap_half_turns(axis - current, period)
+
+    # -- control -----------------------------------------------------------------
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        tcp = self._field(obs, "tcp_position")
+        sin_yaw, cos_yaw = self._field(obs, "tcp_yaw")
+        yaw = math.atan2(sin_yaw, cos_yaw)
+        gap = float(self._field(obs, "gripper_opening")[0])
+        obj = self._field(obs, "object_position")
+        quat = self._field(obs, "object_orientation")
+        size = float(self._field(obs, "object_size")[0])
+        shape = SHAPES[int(np.argmax(self._field(obs, "object_shape")))]
+        target = self._field(obs, "target_position")
+        obstacles = self._field(obs, "obstacles").reshape(-1, 4)
+
+        height = object_geometry(shape, size)["height"]
+        palm_gap = gripper.TCP_DEPTH - gripper.PALM_DEPTH  # tool point to palm underside
+        floor = gripper.TIP_BELOW_TCP + TIP_CLEARANCE
+        grasp_z = max(min(height / 2, height - palm_gap - 0.005), floor)
+        tallest = max([h for *_, h, present in obstacles if present > 0.5] + [target[2], 0.0])
+        cruise = max(self.cruise_height, tallest + OBSTACLE_MARGIN + grasp_z + 0.02)
+        if self._grasp_yaw is None:
+            self._grasp_yaw = self._grasp_yaw_for(shape, quat, yaw)
+
+        self._phase_steps += 1
+        goal, goal_yaw, grip, step = tcp.copy(), yaw, 1.0, MAX_STEP
+        if self.phase == "approach":
+            goal = np.array([obj[0], obj[1], max(cruise, grasp_z + 0.10)])
+            goal_yaw = self._grasp_yaw
+            error = np.linalg.norm(goal - tcp)
+            if (np.linalg.norm(goal[:2] - tcp[:2]) < 0.01 and abs(goal[2] - tcp[2]) < 0.02
+                    and abs(goal_yaw - yaw) < 0.05) or self._stalled(error):
+                self._enter("descend")
+        if self.phase == "descend":
+            goal = np.array([obj[0], obj[1], grasp_z])
+            goal_yaw = self._grasp_yaw
+            error = abs(goal[2] - tcp[2])
+            step = SLOW_STEP if error < 0.05 else MAX_STEP
+            if error < 0.005 or self._stalled(error):
+                self._enter("grasp")
+        if self.phase == "grasp":
+            goal, goal_yaw, grip = tcp.copy(), self._grasp_yaw, -1.0
+            if self._phase_steps >= 3 and abs(self._last_gap - gap) < 5e-4:
+                self._hold_offset = tcp - obj
+                self._enter("lift")
+        if self.phase == "lift":
+            goal, grip = np.array([tcp[0], tcp[1], cruise]), -1.0
+            goal_yaw = self._grasp_yaw
+            error = abs(goal[2] - tcp[2])
+            if error < 0.02 or self._stalled(error):
+                self._enter("transport")
+        if self.phase in ("lift", "transport", "lower"):
+            # Where the object sits in the hand, smoothed: the controller places the
+            # object, not the tool, over the target, and follows slow slips in the grasp.
+            self._hold_offset = 0.7 * self._hold_offset + 0.3 * (tcp - obj)
+        if self.phase == "transport":
+            offset = self._hold_offset
+            goal = np.array([target[0] + offset[0], target[1] + offset[1], cruise])
+            goal_yaw, grip = self._grasp_yaw, -1.0
+            error = np.linalg.norm(goal[:2] - tcp[:2])
+            if error < 0.01 or self._stalled(error):
+                self._enter("lower")
+        if self.phase == "lower":
+            offset = self._hold_offset
+            bottom_below_tcp = offset[2] + height / 2
+            goal = np.array([target[0] + offset[0], target[1] + offset[1], target[2] + bottom_below_tcp + 0.005])
+            goal_yaw, grip = self._grasp_yaw, -1.0
+            error = abs(goal[2] - tcp[2])
+            step = SLOW_STEP if error < 0.05 else MAX_STEP
+            if error < 0.004 or self._stalled(error):
+                self._enter("release")
+        if self.phase == "release":
+            goal, goal_yaw, grip = tcp.copy(), yaw, 1.0
+            if self._phase_steps >= 3:
+                self._retreat_height = tcp[2] + 0.12
+                self._enter("retreat")
+        if self.phase == "retreat":
+            goal = np.array([tcp[0], tcp[1], self._retreat_height])
+            if abs(goal[2] - tcp[2]) < 0.01 or self._stalled(abs(goal[2] - tcp[2])):
+                self._enter("done")
+        if self.phase == "done":
+            goal, goal_yaw, grip = tcp.copy(), yaw, 1.0
+        self._last_gap = gap
+
+        move = np.clip(goal - tcp, -step, step) / MAX_STEP
+        turn = np.clip((goal_yaw - yaw) / MAX_YAW_STEP, -1.0, 1.0)
+        return np.array([*move, turn, grip], dtype=np.float32)
+
+
+def _quat_matrix(q: np.ndarray) -> list[list[float]]:
+    """Rotation matrix of an ``xyzw`` quaternion."""
+    x, y, z, w = q / np.linalg.norm(q)
+    return [
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ]

@@ -1,0 +1,19 @@
+"""robogate: find where a manipulation policy fails before deployment, and warn while it runs."""
+
+from robogate.envs import ENV_IDS
+from robogate.episode import run_episode
+from robogate.sampling import TwoStageSampler
+from robogate.space import Categorical, Continuous, Integer, ParameterSpace, default_space
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ENV_IDS",
+    "Categorical",
+    "Continuous",
+    "Integer",
+    "ParameterSpace",
+    "TwoStageSampler",
+    "default_space",
+    "run_episode",
+]
