@@ -212,7 +212,7 @@ class PickPlaceEnv(gym.Env):
         tcp, yaw = self._last.tcp_position, self._last.tcp_yaw
         believed = tcp - self._bias
         target = np.clip(believed + MAX_STEP * action[:3], WORKSPACE[0], WORKSPACE[1])
-        target_yaw = float(np.clip(yaw + MAX_YAW_STEP * action[3], -math.pi, math.pi))
+        target_yaw = min(max(yaw + MAX_YAW_STEP * float(action[3]), -math.pi), math.pi)
         q = self.robot.inverse_kinematics(target + self._bias, target_yaw, iterations=10)
         opening = (action[4] + 1.0) / 2.0 * gripper.FINGER_TRAVEL
         self.robot.command_joints(q, opening)
@@ -234,5 +234,6 @@ class PickPlaceEnv(gym.Env):
             self.task.target,
             self.task.obstacle_table.reshape(-1),
         ])
-        obs = np.nan_to_num(obs, nan=0.0, posinf=OBS_BOUND, neginf=-OBS_BOUND)
+        if not np.isfinite(obs).all():  # a diverged simulation still yields a valid observation
+            obs = np.nan_to_num(obs, nan=0.0)
         return np.clip(obs, -OBS_BOUND, OBS_BOUND).astype(np.float32)

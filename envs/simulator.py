@@ -202,10 +202,10 @@ class Simulator:
         self,
         width: int = 320,
         height: int = 240,
-        target: Sequence[float] = (0.5, 0.0, 0.05),
-        distance: float = 1.3,
-        yaw: float = 50.0,
-        pitch: float = -35.0,
+        target: Sequence[float] = (0.40, 0.0, 0.18),
+        distance: float = 1.4,
+        yaw: float = 70.0,
+        pitch: float = -32.0,
     ) -> np.ndarray:
         """An RGB image (H, W, 3) from an orbiting camera, drawn by the headless TinyRenderer."""
         view = self.client.computeViewMatrixFromYawPitchRoll(

@@ -48,7 +48,7 @@ def main() -> None:
             envs[robot] = gym.make(f"robogate/PickPlace-{robot}-v0", render_mode="rgb_array")
         env = envs[robot]
         env.reset(seed=args.seed, options={"params": params})
-        ax.imshow(env.unwrapped.sim.render(width=480, height=320, distance=1.1, yaw=60, pitch=-40))
+        ax.imshow(env.unwrapped.sim.render(width=480, height=320))
         ax.set_title(f"{robot}: " + ", ".join(f"{k}={v}" for k, v in params.items()), fontsize=9)
         ax.axis("off")
     for env in envs.values():

@@ -1,0 +1,71 @@
+"""The scripted controller: reliable at nominal settings, and failing for physical reasons at the extremes."""
+
+import collections
+
+import gymnasium as gym
+import pytest
+
+import robogate
+from robogate.policies import Policy, ScriptedPolicy
+
+
+def outcome_counts(env_id: str, params: dict, seeds: range) -> collections.Counter:
+    env = gym.make(env_id)
+    policy = ScriptedPolicy()
+    counts = collections.Counter(robogate.run_episode(env, policy, params, seed=s)["outcome"] for s in seeds)
+    env.close()
+    return counts
+
+
+def test_scripted_policy_satisfies_the_protocol():
+    assert isinstance(ScriptedPolicy(), Policy)
+
+
+def test_run_episode_returns_a_flat_record():
+    record = robogate.run_episode("robogate/PickPlace-UR5e-v0", ScriptedPolicy(), params={"size": 0.03}, seed=7)
+    assert record["outcome"] == "success" and record["success"] is True
+    assert record["size"] == 0.03 and record["seed"] == 7 and record["env_id"] == "robogate/PickPlace-UR5e-v0"
+    assert 0 < record["physics_time"] < record["wall_time"] and record["steps"] > 10
+    assert all(not isinstance(v, (dict, list)) for v in record.values())
+
+
+class Raising:
+    def reset(self):
+        pass
+
+    def act(self, obs):
+        raise RuntimeError("gripper driver offline")
+
+
+def test_a_raising_policy_ends_as_error_not_a_crash():
+    record = robogate.run_episode("robogate/PickPlace-Panda-v0", Raising(), seed=0)
+    assert record["outcome"] == "error" and not record["success"]
+    assert "gripper driver offline" in record["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", robogate.ENV_IDS)
+def test_nominal_success_rate_is_at_least_95_percent(env_id):
+    counts = outcome_counts(env_id, {}, range(100))
+    assert counts["success"] >= 95, counts
+
+
+# Extreme corners: (parameters, largest success share, outcomes expected to dominate).
+CORNERS = {
+    "slippery and heavy": ({"friction": 0.05, "mass": 2.0}, 0.2, {"grasp_miss", "grip_loss"}),
+    "wider than the gripper": ({"size": 0.12}, 0.2, {"grasp_miss", "collision"}),
+    "4 obstacles at the reach limit": ({"obstacles": 4, "placement": "reach_limit"}, 0.85, {"collision"}),
+    "large calibration error": ({"ik_noise": 0.04}, 0.4, {"grasp_miss", "collision"}),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", robogate.ENV_IDS)
+@pytest.mark.parametrize("corner", CORNERS)
+def test_physics_decides_at_extreme_corners(env_id, corner):
+    params, max_success, expected = CORNERS[corner]
+    n = 30
+    counts = outcome_counts(env_id, params, range(1000, 1000 + n))
+    assert counts["success"] <= max_success * n, counts
+    failures = n - counts["success"]
+    assert sum(counts[o] for o in expected) >= 0.5 * failures, counts
