@@ -1,0 +1,211 @@
+"""The ``robogate`` command line.
+
+Each subcommand is a function ``add_<name>(subparsers)`` that builds its parser
+and sets ``handler``; :data:`SUBCOMMANDS` lists them.  A handler gets the
+parsed arguments and returns an exit code.  Expected errors (bad input, an
+unusable out folder) print one ``robogate: error: ...`` line and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["main", "build_parser", "SUBCOMMANDS"]
+
+PROG = "robogate"
+
+
+class CLIError(Exception):
+    """An error to report as one line, with exit status 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
+# ------------------------------------------------------------------------------------ sweep
+
+
+def add_sweep(subparsers: Any) -> None:
+    """Register ``robogate sweep``."""
+    p = subparsers.add_parser(
+        "sweep",
+        help="sweep a policy through the parameter space with the two-stage sampler",
+        description=(
+            "Run a two-stage sweep (Latin Hypercube, then boundary-focused sampling) of a policy "
+            "on a robogate env and store every experiment under --out. A killed sweep continues "
+            "with --resume; settings left out on resume are taken from the stored sweep."
+        ),
+    )
+    p.add_argument("--env", dest="env_id", metavar="ENV_ID", help="env id, e.g. robogate/PickPlace-Panda-v0")
+    p.add_argument("--policy", metavar="SPEC", help="'scripted' (default) or 'package.module:Factory'")
+    p.add_argument("--n-lhs", type=_non_negative_int, metavar="N", help="stage-1 (Latin Hypercube) budget")
+    p.add_argument("--n-boundary", type=_non_negative_int, metavar="M", help="stage-2 (boundary) budget")
+    p.add_argument("--batch-size", type=_positive_int, metavar="B", help="stage-2 points per surrogate refit")
+    p.add_argument("--band", type=_probability, nargs=2, metavar=("LO", "HI"),
+                   help="success-probability band of stage 2 (default 0.3 0.7)")
+    p.add_argument("--seed", type=_non_negative_int, metavar="S", help="sweep seed (default 0)")
+    p.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local", help="where episodes run")
+    p.add_argument("--address", metavar="ADDR", help="Ray cluster address (--executor ray)")
+    p.add_argument("--out", required=True, metavar="DIR", help="results folder (a sweep store)")
+    p.add_argument("--resume", action="store_true", help="continue the sweep stored in --out")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.set_defaults(handler=_sweep)
+
+
+def _settings_from_store(out: str) -> dict[str, Any]:
+    """Settings of the sweep stored at ``out`` ({} when there is none)."""
+    from pathlib import Path
+
+    from robogate.store import SweepStore
+
+    if not (Path(out) / "manifest.json").exists():
+        return {}
+    m = SweepStore.open(out).manifest
+    sampler = m.get("sampler") or {}
+    return {
+        "env_id": m.get("env_id"),
+        "policy": m.get("policy"),
+        "n_lhs": sampler.get("n_lhs"),
+        "n_boundary": sampler.get("n_boundary"),
+        "batch_size": sampler.get("batch_size"),
+        "band": sampler.get("band"),
+        "seed": m.get("seed"),
+        "space": m.get("space"),
+    }
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from robogate.sweep import format_summary, run_sweep, summarize
+
+    stored = _settings_from_store(args.out) if args.resume else {}
+    settings = {
+        "env_id": args.env_id,
+        "policy": args.policy,
+        "n_lhs": args.n_lhs,
+        "n_boundary": args.n_boundary,
+        "batch_size": args.batch_size,
+        "band": tuple(args.band) if args.band else None,
+        "seed": args.seed,
+    }
+    for key, value in settings.items():
+        if value is None and stored.get(key) is not None:
+            settings[key] = stored[key]
+    defaults = {"policy": "scripted", "band": (0.3, 0.7), "seed": 0}
+    for key, value in defaults.items():
+        if settings[key] is None:
+            settings[key] = value
+    flags = {"env_id": "--env", "n_lhs": "--n-lhs", "n_boundary": "--n-boundary"}
+    missing = [flag for key, flag in flags.items() if settings[key] is None]
+    if missing:
+        raise CLIError(f"the following arguments are required: {', '.join(missing)}")
+    try:
+        df = run_sweep(
+            settings["env_id"],
+            settings["policy"],
+            args.out,
+            space=stored.get("space"),
+            n_lhs=settings["n_lhs"],
+            n_boundary=settings["n_boundary"],
+            band=tuple(settings["band"]),
+            batch_size=settings["batch_size"],
+            seed=settings["seed"],
+            executor=args.executor,
+            workers=args.workers,
+            address=args.address,
+            resume=args.resume,
+            progress=args.progress,
+        )
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished experiments are stored in {args.out}, "
+              "continue with --resume", file=sys.stderr)
+        return 130
+    print(format_summary(summarize(df)))
+    print(f"results: {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- main
+
+#: Functions registering the subcommands, in help order.
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``robogate`` argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Find where a robot manipulation policy fails before deployment."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from robogate.store import StoreError
+
+    return (ValueError, StoreError, ImportError, ConnectionError, BrokenProcessPool, CLIError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``robogate`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 on an error (reported in one line on
+        stderr), 130 when interrupted.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except _expected_errors() as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

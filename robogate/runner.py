@@ -1,0 +1,267 @@
+"""The unit of work of a sweep: one trial, run by a pure, picklable function.
+
+A :class:`Trial` says everything a worker needs (env id, policy spec,
+parameters, seed); :func:`run_trial` runs it and returns a flat record.  Each
+worker process keeps the envs and policies it has made in a module-level cache,
+so the simulator is loaded once per process and reused (its saved state is
+restored on every reset), never reloaded per episode.
+
+Policy specs are strings, so they travel to any worker:
+
+* ``"scripted"`` -- :class:`robogate.policies.ScriptedPolicy`;
+* ``"package.module:Factory"`` -- ``Factory`` imported from ``package.module``
+  and called with no arguments; it must return an object with ``reset()`` and
+  ``act(obs)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+import robogate
+from robogate.episode import run_episode
+
+__all__ = [
+    "BUILTIN_POLICIES",
+    "Trial",
+    "clear_cache",
+    "make_policy",
+    "run_trial",
+    "trial_seed",
+    "validate_env_id",
+    "validate_policy_spec",
+]
+
+#: Policy specs that name a built-in policy rather than ``module:factory``.
+BUILTIN_POLICIES = ("scripted",)
+
+# Per-process caches: a worker makes each env / policy once and reuses it.
+_ENVS: dict[str, Any] = {}
+_POLICIES: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One experiment of a sweep.
+
+    Parameters
+    ----------
+    id : int
+        Sequential experiment id, unique within the sweep.
+    env_id : str
+        A registered robogate env id (see ``robogate.ENV_IDS``).
+    policy : str
+        A policy spec (``"scripted"`` or ``"package.module:Factory"``).
+    params : dict
+        Scenario parameters; omitted ones take their nominal values.
+    seed : int
+        Seed of the episode's nuisance variation.
+    stage : int
+        Sampler stage (1 = Latin Hypercube, 2 = boundary-focused).
+    batch : int
+        Index of the sampler batch the trial belongs to.
+    """
+
+    id: int
+    env_id: str
+    policy: str
+    params: dict = field(hash=False)
+    seed: int
+    stage: int
+    batch: int
+
+    def plan_row(self) -> dict[str, Any]:
+        """The trial as a flat row of a sweep plan (``id``, ``stage``, ``batch``, ``seed``, params)."""
+        return {"id": self.id, "stage": self.stage, "batch": self.batch, "seed": self.seed, **self.params}
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as a dict (``params`` nested)."""
+        return asdict(self)
+
+
+def trial_seed(sweep_seed: int, index: int) -> int:
+    """Seed of experiment ``index`` of a sweep seeded with ``sweep_seed``.
+
+    Parameters
+    ----------
+    sweep_seed : int
+        Non-negative seed of the whole sweep.
+    index : int
+        Non-negative experiment index (its id).
+
+    Returns
+    -------
+    int
+        ``SeedSequence(sweep_seed).spawn(n)[index].generate_state(1)[0]`` for any
+        ``n > index``, as a Python int in ``[0, 2**32)``.
+    """
+    for name, value in (("sweep_seed", sweep_seed), ("index", index)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    child = np.random.SeedSequence(int(sweep_seed), spawn_key=(int(index),))
+    return int(child.generate_state(1)[0])
+
+
+def validate_env_id(env_id: Any) -> str:
+    """Return ``env_id`` if it is one of ``robogate.ENV_IDS``.
+
+    Raises
+    ------
+    ValueError
+        For anything else; the message lists the valid ids.
+    """
+    if not isinstance(env_id, str) or env_id not in robogate.ENV_IDS:
+        raise ValueError(f"unknown env id {env_id!r}; expected one of: {', '.join(robogate.ENV_IDS)}")
+    return env_id
+
+
+def _spec_error(spec: str, why: str) -> ValueError:
+    return ValueError(
+        f"bad policy spec {spec!r}: {why} (a spec is one of {', '.join(map(repr, BUILTIN_POLICIES))} "
+        "or 'package.module:Factory')"
+    )
+
+
+def make_policy(spec: Any) -> Any:
+    """Build a fresh policy from its spec.
+
+    Parameters
+    ----------
+    spec : str
+        ``"scripted"`` or ``"package.module:Factory"`` (``Factory`` may be a
+        dotted attribute path; it is called with no arguments).
+
+    Returns
+    -------
+    object
+        The policy, with callable ``reset()`` and ``act(obs)``.
+
+    Raises
+    ------
+    ValueError
+        Naming the spec, if it is malformed, its module or attribute is
+        missing, the factory fails, or the result is not a policy.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"policy spec must be a non-empty string, got {spec!r}")
+    if spec == "scripted":
+        from robogate.policies import ScriptedPolicy
+
+        return ScriptedPolicy()
+    module_name, sep, attr_path = spec.partition(":")
+    if not sep or not module_name or not attr_path or ":" in attr_path:
+        raise _spec_error(spec, "not a known policy name and not of the form 'package.module:Factory'")
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _spec_error(spec, f"cannot import module {module_name!r} ({exc})") from None
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise _spec_error(spec, f"{module_name!r} has no attribute {attr_path!r}") from None
+    if not callable(obj):
+        raise _spec_error(spec, f"{attr_path!r} is not callable")
+    try:
+        policy = obj()
+    except Exception as exc:
+        raise _spec_error(spec, f"calling {attr_path}() raised {type(exc).__name__}: {exc}") from None
+    missing = [m for m in ("reset", "act") if not callable(getattr(policy, m, None))]
+    if missing:
+        raise _spec_error(
+            spec, f"{attr_path}() returned a {type(policy).__name__} without {' and '.join(missing)}()"
+        )
+    return policy
+
+
+def validate_policy_spec(spec: Any) -> str:
+    """Check that ``spec`` builds a policy (see :func:`make_policy`) and return it.
+
+    The policy built is cached for this process, so checking up front costs
+    nothing later when trials run in-process.
+
+    Raises
+    ------
+    ValueError
+        Naming the spec and what is wrong with it.
+    """
+    _get_policy(spec)
+    return spec
+
+
+def _get_policy(spec: str) -> Any:
+    policy = _POLICIES.get(spec)
+    if policy is None:
+        policy = _POLICIES[spec] = make_policy(spec)
+    return policy
+
+
+def _get_env(env_id: str) -> Any:
+    env = _ENVS.get(env_id)
+    if env is None:
+        import gymnasium as gym
+
+        validate_env_id(env_id)
+        env = _ENVS[env_id] = gym.make(env_id)
+    return env
+
+
+def run_trial(trial: Trial) -> dict[str, Any]:
+    """Run one trial in this process, reusing its cached env and policy.
+
+    Parameters
+    ----------
+    trial : Trial
+        What to run.
+
+    Returns
+    -------
+    dict
+        ``id``, ``stage``, ``batch``, then the :func:`robogate.run_episode`
+        record (parameters, ``env_id``, ``seed``, ``outcome``, ``success``,
+        ``steps``, ``sim_time``, ``wall_time``, ``physics_time``, ``error``)
+        and ``policy``.  A policy that raises gives an ``outcome == "error"``
+        record with the message in ``error``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown env id, a bad policy spec or invalid parameters.
+    """
+    env = _get_env(validate_env_id(trial.env_id))
+    policy = _get_policy(trial.policy)
+    try:
+        record = run_episode(env, policy, trial.params, trial.seed)
+    except ValueError:
+        raise
+    except BaseException:
+        # The env may be left mid-reset: make a fresh one next time.
+        broken = _ENVS.pop(trial.env_id, None)
+        if broken is not None:
+            try:
+                broken.close()
+            except Exception:  # pragma: no cover - best effort
+                pass
+        raise
+    out = {"id": int(trial.id), "stage": int(trial.stage), "batch": int(trial.batch)}
+    for key, value in record.items():
+        out[key] = value
+        if key == "env_id":
+            out["policy"] = trial.policy
+    out.setdefault("policy", trial.policy)
+    return out
+
+
+def clear_cache() -> None:
+    """Close and forget this process's cached envs and policies."""
+    for env in _ENVS.values():
+        try:
+            env.close()
+        except Exception:  # pragma: no cover - best effort
+            pass
+    _ENVS.clear()
+    _POLICIES.clear()

@@ -1,0 +1,515 @@
+"""Sweep a policy through a parameter space: sample, run in parallel, store, resume.
+
+:func:`run_sweep` drives a :class:`~robogate.sampling.TwoStageSampler` with
+ask/tell over an executor.  Every experiment gets a sequential ``id`` and the
+seed :func:`~robogate.runner.trial_seed` ``(seed, id)``.  A batch is recorded
+in the store's plan before it runs, and finished records are appended in small
+parts as they arrive, so a sweep killed at any moment loses at most the
+episodes that were running.
+
+Resuming replays the sampler: the planned batches are asked again in order
+(each re-asked point must equal the stored plan), the stored outcomes are told
+in id order, the planned-but-unfinished trials are run, and the sweep
+continues.  Outcomes are always told in id order, batch by batch, so the final
+table is the same whether the sweep ran in one go or was killed and resumed,
+and whichever executor ran it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import importlib.util
+import math
+import numbers
+import os
+import sys
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import robogate
+from robogate.executors import EXECUTORS, Executor, make_executor
+from robogate.runner import Trial, trial_seed, validate_env_id, validate_policy_spec
+from robogate.sampling import TwoStageSampler
+from robogate.space import ParameterSpace, default_space
+from robogate.store import SweepStore
+
+__all__ = ["format_summary", "run_sweep", "summarize"]
+
+#: Finished records are appended at least this often (seconds) ...
+FLUSH_SECONDS = 2.0
+#: ... or whenever this many are waiting.
+FLUSH_ROWS = 500
+
+_MANIFEST_KIND = "robogate-sweep"
+_SAMPLER_FIELDS = ("n_lhs", "n_boundary", "band", "batch_size", "n_candidates")
+
+
+# ------------------------------------------------------------------------------ validation
+
+
+def _check_space(space: Any, env_id: str) -> ParameterSpace:
+    """The space to sweep, checked against the parameters the env accepts."""
+    if space is None:
+        return default_space()
+    if isinstance(space, Mapping):
+        try:
+            space = ParameterSpace.from_dict(space)
+        except ValueError as exc:
+            raise ValueError(f"bad space: {exc}") from None
+    if not isinstance(space, ParameterSpace):
+        raise ValueError(f"bad space: expected a ParameterSpace, got {type(space).__name__}")
+    env_space = default_space()
+    for dim in space:
+        if dim.name not in env_space:
+            raise ValueError(
+                f"bad space: {dim.name!r} is not a parameter of {env_id}; "
+                f"valid names are {env_space.names}"
+            )
+        ref = env_space[dim.name]
+        if dim.kind != ref.kind:
+            raise ValueError(f"bad space: {dim.name!r} must be {ref.kind} for {env_id}, got {dim.kind}")
+        values = list(dim.choices) if dim.kind == "categorical" else [dim.low, dim.high]
+        for value in values:
+            try:
+                ref.validate(value)
+            except ValueError:
+                raise ValueError(
+                    f"bad space: {dim.name!r} takes {dim.describe()}, but {env_id} accepts "
+                    f"{ref.describe()}"
+                ) from None
+    return space
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _check_executor(executor: Any, workers: Any, address: Any) -> None:
+    if isinstance(executor, Executor):
+        return
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; expected one of: {', '.join(EXECUTORS)}")
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1
+    ):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if executor == "local" and address is not None:
+        raise ValueError("address is only used by the 'ray' executor")
+    if executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise ImportError("the 'ray' executor needs Ray, which is not installed; "
+                          "install it with: pip install 'robogate[ray]'")
+
+
+def _versions() -> dict[str, str]:
+    def version(dist: str) -> str:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+    return {"robogate": robogate.__version__, "pybullet": version("pybullet"), "numpy": np.__version__}
+
+
+def _manifest(env_id: str, policy: str, sampler: TwoStageSampler) -> dict[str, Any]:
+    config = sampler.config()
+    return {
+        "kind": _MANIFEST_KIND,
+        "env_id": env_id,
+        "policy": policy,
+        "seed": config["seed"],
+        "space": config["space"],
+        "sampler": {k: config[k] for k in _SAMPLER_FIELDS},
+        "versions": _versions(),
+        "complete": False,
+    }
+
+
+def _check_resumable(out: Path, stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first setting that differs from the stored sweep."""
+    if stored.get("kind") != _MANIFEST_KIND:
+        raise ValueError(f"cannot resume {out}: its manifest does not describe a robogate sweep")
+
+    def differs(field: str, old: Any, new: Any) -> ValueError:
+        return ValueError(
+            f"cannot resume {out}: {field} differs (stored {old!r}, requested {new!r}); "
+            "use the settings of the stored sweep or a new out folder"
+        )
+
+    for key in ("env_id", "policy", "seed"):
+        if stored.get(key) != wanted[key]:
+            raise differs(key, stored.get(key), wanted[key])
+    old_sampler = stored.get("sampler") or {}
+    for key in _SAMPLER_FIELDS:
+        old, new = old_sampler.get(key), wanted["sampler"][key]
+        if key == "band" and old is not None:
+            old = list(old)
+        if old != new:
+            raise differs(key, old, new)
+    try:
+        old_space = ParameterSpace.from_dict(stored.get("space") or {})
+    except ValueError as exc:
+        raise ValueError(f"cannot resume {out}: its stored space is invalid ({exc})") from None
+    new_space = ParameterSpace.from_dict(wanted["space"])
+    if old_space != new_space:
+        changed = [n for n in sorted(set(old_space.names) | set(new_space.names))
+                   if n not in old_space or n not in new_space or old_space[n] != new_space[n]]
+        detail = f"parameters {changed} differ" if changed else "parameter order differs"
+        raise ValueError(
+            f"cannot resume {out}: space differs ({detail}); use the stored sweep's space or a new out folder"
+        )
+    for name, old in (stored.get("versions") or {}).items():
+        new = wanted["versions"].get(name)
+        if new is not None and old != new:
+            warnings.warn(
+                f"resuming {out}, made with {name} {old}, under {name} {new}: "
+                "if this changes episode outcomes the resumed table will differ",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
+def _open_store(out: Any, manifest: dict[str, Any], resume: bool) -> tuple[SweepStore, bool]:
+    """Create or open the store at ``out``; return it and whether it was resumed."""
+    if not isinstance(out, (str, os.PathLike)) or not str(out):
+        raise ValueError(f"out must be a folder path, got {out!r}")
+    path = Path(out)
+    is_store = path.is_dir() and (path / "manifest.json").exists()
+    if is_store:
+        if not resume:
+            raise ValueError(
+                f"out folder {path} already holds a sweep; continue it with resume=True "
+                "(--resume) or choose a new folder"
+            )
+        store = SweepStore.open(path)
+        _check_resumable(path, store.manifest, manifest)
+        if not os.access(path, os.W_OK):
+            raise ValueError(f"cannot resume {path}: the folder is not writable")
+        store.cleanup()
+        return store, True
+    if path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()):
+        raise ValueError(
+            f"out folder {path} exists, is not empty and holds no sweep to resume; choose a new folder"
+        )
+    return SweepStore.create(path, manifest), False
+
+
+# -------------------------------------------------------------------------------- the sweep
+
+
+class _Recorder:
+    """Buffers finished records and appends them to the store in small parts."""
+
+    def __init__(self, store: SweepStore, bar: Any, n_finished: int, n_failed: int):
+        self.store = store
+        self.bar = bar
+        self.buffer: list[dict] = []
+        self.last_flush = time.monotonic()
+        self.n_finished = n_finished
+        self.n_failed = n_failed
+        self.n_run = 0
+        self.started: float | None = None
+
+    def add(self, record: dict) -> None:
+        self.buffer.append(record)
+        self.n_run += 1
+        self.n_finished += 1
+        self.n_failed += not record["success"]
+        if self.bar is not None:
+            elapsed = max(time.monotonic() - (self.started or time.monotonic()), 1e-9)
+            self.bar.set_postfix_str(
+                f"{self.n_run / elapsed:.2f} ep/s, fail {self.n_failed / self.n_finished:.1%}",
+                refresh=False,
+            )
+            self.bar.update(1)
+        if len(self.buffer) >= FLUSH_ROWS or time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            batch, self.buffer = self.buffer, []
+            self.store.append(batch)
+        self.last_flush = time.monotonic()
+
+
+def _ask(sampler: TwoStageSampler, n: int | None, bar: Any, replay: bool) -> list[dict]:
+    """``sampler.ask(n)``; its warnings are dropped on replay, shown above the bar otherwise."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        params = sampler.ask(n)
+    if not replay:
+        for w in caught:
+            if bar is not None and not bar.disable:
+                bar.write(f"warning: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn(w.message, w.category, stacklevel=3)
+    return params
+
+
+def _planned_batches(store: SweepStore, out: Path) -> tuple[dict[int, pd.DataFrame], pd.DataFrame]:
+    plan = store.planned()
+    finished = store.read()
+    if len(plan) and not plan["id"].is_unique:  # pragma: no cover - the store forbids it
+        raise ValueError(f"cannot resume {out}: its plan repeats ids")
+    unplanned = set(finished["id"].tolist()) - set(plan["id"].tolist())
+    if unplanned:
+        raise ValueError(f"cannot resume {out}: results hold ids that were never planned: {sorted(unplanned)[:10]}")
+    batches = {int(b): rows.sort_values("id").reset_index(drop=True) for b, rows in plan.groupby("batch")} if len(plan) else {}
+    return batches, finished
+
+
+def _replayed_trials(
+    rows: pd.DataFrame, params: list[dict], first_id: int, batch: int, stage: int,
+    env_id: str, policy: str, seed: int, out: Path,
+) -> list[Trial]:
+    """Trials of a stored batch, checked against the sampler's replay."""
+    ids = rows["id"].tolist()
+    if ids != list(range(first_id, first_id + len(ids))) or len(params) != len(ids):
+        raise ValueError(
+            f"cannot resume {out}: planned batch {batch} holds ids {ids[0]}..{ids[-1]} but the sampler "
+            f"replay gives {len(params)} experiments from id {first_id}; the plan is inconsistent"
+        )
+    trials = []
+    for (_, row), p in zip(rows.iterrows(), params):
+        tid = int(row["id"])
+        stored = {name: row[name] for name in p}
+        if any(_differs(stored[name], p[name]) for name in p) or int(row["stage"]) != stage:
+            raise ValueError(
+                f"cannot resume {out}: experiment {tid} was planned as {stored} (stage {int(row['stage'])}) "
+                f"but the sampler now gives {p} (stage {stage}); the sweep was made with a different "
+                "sampler version or settings"
+            )
+        s = trial_seed(seed, tid)
+        if int(row["seed"]) != s:
+            raise ValueError(f"cannot resume {out}: experiment {tid} has seed {int(row['seed'])}, expected {s}")
+        trials.append(Trial(id=tid, env_id=env_id, policy=policy, params=p, seed=s, stage=stage, batch=batch))
+    return trials
+
+
+def _differs(stored: Any, value: Any) -> bool:
+    if isinstance(value, float):
+        return not (isinstance(stored, numbers.Real) and float(stored) == value)
+    if isinstance(value, (int, np.integer)):
+        return not (isinstance(stored, numbers.Real) and stored == value)
+    return stored != value
+
+
+def run_sweep(
+    env_id: str,
+    policy: str,
+    out: str | os.PathLike,
+    *,
+    space: ParameterSpace | Mapping | None = None,
+    n_lhs: int,
+    n_boundary: int,
+    band: tuple[float, float] = (0.3, 0.7),
+    batch_size: int | None = None,
+    seed: int = 0,
+    executor: str | Executor = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Sweep a policy through a parameter space with the two-stage sampler.
+
+    Parameters
+    ----------
+    env_id : str
+        One of ``robogate.ENV_IDS``.
+    policy : str
+        Policy spec: ``"scripted"`` or ``"package.module:Factory"``.
+    out : str or os.PathLike
+        Folder of the sweep store (created; must not hold files unless resuming).
+    space : ParameterSpace or dict, optional
+        Space to sweep (default :func:`~robogate.space.default_space`); a dict
+        is read with :meth:`ParameterSpace.from_dict`.  Every dimension must be
+        a parameter of the env, within the env's range.
+    n_lhs, n_boundary : int
+        Stage-1 (Latin Hypercube) and stage-2 (boundary) budgets.
+    band : (float, float), default (0.3, 0.7)
+        Success-probability band targeted by stage 2.
+    batch_size : int, optional
+        Stage-2 points per surrogate refit (sampler default if None).
+    seed : int, default 0
+        Seed of the sampler and, through :func:`~robogate.runner.trial_seed`,
+        of every experiment.
+    executor : {"local", "ray"} or Executor, default "local"
+        Where trials run.  An :class:`~robogate.executors.Executor` instance
+        is used as is (``workers`` and ``address`` are then ignored) and left
+        open.
+    workers : int, optional
+        Parallel trials (default all cores / the Ray cluster's CPUs).
+    address : str, optional
+        Ray cluster address (``executor="ray"``).
+    resume : bool, default False
+        Continue the sweep stored at ``out``; its settings must match.
+        Without a stored sweep at ``out``, a new one starts.
+    progress : bool, default True
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per experiment, sorted by ``id``: ``id``, ``stage``,
+        ``batch``, the parameters, ``env_id``, ``policy``, ``seed``,
+        ``outcome``, ``success``, ``steps``, ``sim_time``, ``wall_time``,
+        ``physics_time``, ``error``.  ``df.attrs["elapsed"]`` holds this
+        call's wall-clock seconds.
+
+    Raises
+    ------
+    ValueError
+        Before any work, for an unknown env id or policy, a bad space or
+        sampler setting, an out folder that already holds files (without
+        ``resume``), or settings that differ from the stored sweep.
+    robogate.store.StoreError
+        If ``out`` cannot be created or written.
+    ImportError
+        For ``executor="ray"`` without Ray installed.
+    """
+    started = time.perf_counter()
+    env_id = validate_env_id(env_id)
+    space = _check_space(space, env_id)
+    policy = validate_policy_spec(policy)
+    seed = _check_seed(seed)
+    sampler = TwoStageSampler(space, n_lhs=n_lhs, n_boundary=n_boundary, band=band,
+                              batch_size=batch_size, seed=seed)
+    _check_executor(executor, workers, address)
+    out = Path(out)
+    store, resumed = _open_store(out, _manifest(env_id, policy, sampler), resume)
+
+    if isinstance(executor, Executor):
+        ex, own_executor = executor, False
+    else:
+        ex, own_executor = make_executor(executor, workers, address), True
+    try:
+        _drive(sampler, store, ex, env_id, policy, seed, out, progress)
+    finally:
+        if own_executor:
+            ex.close()
+    store.compact()
+    completed = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    store.update_manifest(complete=True, completed=completed)
+    df = store.read()
+    df.attrs["elapsed"] = time.perf_counter() - started
+    df.attrs["resumed"] = resumed
+    return df
+
+
+def _drive(
+    sampler: TwoStageSampler, store: SweepStore, ex: Executor,
+    env_id: str, policy: str, seed: int, out: Path, progress: bool,
+) -> None:
+    batches, finished = _planned_batches(store, out)
+    success = dict(zip(finished["id"].tolist(), finished["success"].astype(bool).tolist())) if len(finished) else {}
+    from tqdm import tqdm
+
+    bar = tqdm(total=sampler.n_total, initial=len(success), desc="sweep", unit="ep",
+               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    rec = _Recorder(store, bar, len(success), sum(not s for s in success.values()))
+    try:
+        next_id, batch = 0, 0
+        while True:
+            stage = sampler.stage
+            if batch in batches:  # replay a planned batch
+                rows = batches.pop(batch)
+                params = _ask(sampler, len(rows), bar, replay=True)
+                trials = _replayed_trials(rows, params, next_id, batch, stage, env_id, policy, seed, out)
+            else:
+                if batches:
+                    raise ValueError(f"cannot resume {out}: its plan skips batch {batch}")
+                params = _ask(sampler, None, bar, replay=False)
+                if not params:
+                    break
+                trials = [
+                    Trial(id=i, env_id=env_id, policy=policy, params=p, seed=trial_seed(seed, i),
+                          stage=stage, batch=batch)
+                    for i, p in enumerate(params, start=next_id)
+                ]
+                store.plan([t.plan_row() for t in trials])
+            todo = [t for t in trials if t.id not in success]
+            if todo:
+                if rec.started is None:
+                    rec.started = time.monotonic()
+                for record in ex.imap_unordered(todo):
+                    success[record["id"]] = bool(record["success"])
+                    rec.add(record)
+                rec.flush()
+            sampler.tell([t.params for t in trials], [success[t.id] for t in trials])
+            next_id += len(trials)
+            batch += 1
+    finally:
+        try:
+            rec.flush()
+        finally:
+            bar.close()
+
+
+# ------------------------------------------------------------------------------- summaries
+
+
+def summarize(df: pd.DataFrame, elapsed: float | None = None) -> dict[str, Any]:
+    """Summary figures of a sweep table.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A table returned by :func:`run_sweep` (or read from its store).
+    elapsed : float, optional
+        Wall-clock seconds of the sweep; default ``df.attrs.get("elapsed")``.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``success_rate``, ``success_rate_by_stage`` (stage -> rate),
+        ``rows_by_stage``, ``outcomes`` (outcome -> count, most frequent
+        first), ``errors`` (rows with an ``error`` outcome), ``elapsed``
+        (seconds or None) and ``episodes_per_second`` (or None).
+    """
+    if elapsed is None:
+        elapsed = df.attrs.get("elapsed")
+    n = len(df)
+    succ = df["success"].astype(bool) if "success" in df else pd.Series([], dtype=bool)
+    by_stage, rows_by_stage = {}, {}
+    if "stage" in df and n:
+        for stage, grp in df.groupby("stage"):
+            by_stage[int(stage)] = float(grp["success"].astype(bool).mean())
+            rows_by_stage[int(stage)] = int(len(grp))
+    outcomes = {}
+    if "outcome" in df and n:
+        counts = df["outcome"].value_counts()
+        outcomes = {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))}
+    return {
+        "rows": int(n),
+        "success_rate": float(succ.mean()) if n else math.nan,
+        "success_rate_by_stage": by_stage,
+        "rows_by_stage": rows_by_stage,
+        "outcomes": outcomes,
+        "errors": int(outcomes.get("error", 0)),
+        "elapsed": None if elapsed is None else float(elapsed),
+        "episodes_per_second": (n / elapsed) if elapsed else None,
+    }
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """Render :func:`summarize` output as a few human-readable lines."""
+    n = summary["rows"]
+    lines = [f"rows: {n}", f"success rate: {summary['success_rate']:.1%}" if n else "success rate: n/a"]
+    for stage, rate in summary["success_rate_by_stage"].items():
+        rows = summary.get("rows_by_stage", {}).get(stage)
+        lines.append(f"  stage {stage}: {rate:.1%}" + (f" of {rows}" if rows is not None else ""))
+    if summary["outcomes"]:
+        mix = ", ".join(f"{k} {v} ({v / n:.0%})" for k, v in summary["outcomes"].items())
+        lines.append(f"outcomes: {mix}")
+    if summary.get("elapsed") is not None:
+        lines.append(f"elapsed: {summary['elapsed']:.1f} s")
+    return "\n".join(lines)

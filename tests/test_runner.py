@@ -1,0 +1,128 @@
+"""Tests of the trial runner: records, per-process caches, policy specs, seeds."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+import robogate
+from robogate import runner
+from robogate.runner import (
+    Trial,
+    make_policy,
+    run_trial,
+    trial_seed,
+    validate_env_id,
+    validate_policy_spec,
+)
+from tests.helpers import ENV_ID
+
+PARAMS = {"friction": 0.9, "mass": 0.3, "size": 0.05, "placement": "left"}
+
+
+def make_trial(i=0, policy="scripted", params=PARAMS, seed=None, env_id=ENV_ID):
+    return Trial(id=i, env_id=env_id, policy=policy, params=dict(params),
+                 seed=trial_seed(7, i) if seed is None else seed, stage=1, batch=0)
+
+
+def test_trial_seed_is_the_spawned_child():
+    for sweep_seed in (0, 1, 12345, 2**40 + 3):
+        children = np.random.SeedSequence(sweep_seed).spawn(12)
+        for index in (0, 1, 5, 11):
+            expected = int(children[index].generate_state(1)[0])
+            assert trial_seed(sweep_seed, index) == expected
+    seeds = [trial_seed(0, i) for i in range(200)]
+    assert len(set(seeds)) == 200
+    assert all(isinstance(s, int) and 0 <= s < 2**32 for s in seeds)
+    assert trial_seed(1, 0) != trial_seed(0, 0)
+
+
+@pytest.mark.parametrize("bad", [(-1, 0), (0, -1), (1.5, 0), (0, True), ("0", 0)])
+def test_trial_seed_rejects_bad_input(bad):
+    with pytest.raises(ValueError, match="non-negative integer"):
+        trial_seed(*bad)
+
+
+def test_trial_is_frozen_and_picklable():
+    t = make_trial(3)
+    assert pickle.loads(pickle.dumps(t)) == t
+    with pytest.raises(AttributeError):
+        t.seed = 1
+    row = t.plan_row()
+    assert row["id"] == 3 and row["stage"] == 1 and row["batch"] == 0 and row["seed"] == t.seed
+    assert row["friction"] == 0.9 and row["placement"] == "left"
+
+
+def test_run_trial_record_and_reproducibility():
+    t = make_trial(4)
+    rec = run_trial(t)
+    assert (rec["id"], rec["stage"], rec["batch"], rec["policy"]) == (4, 1, 0, "scripted")
+    assert rec["env_id"] == ENV_ID and rec["seed"] == t.seed
+    assert list(rec)[:3] == ["id", "stage", "batch"]
+    for name in robogate.default_space().names:
+        assert name in rec
+    assert rec["friction"] == 0.9 and rec["obstacles"] == 0  # nominal fill
+    assert rec["outcome"] in {"success", "grasp_miss", "grip_loss", "collision", "placement_error", "timeout"}
+    # the cached env gives exactly what a fresh env gives, whatever ran before
+    run_trial(make_trial(5, params={"mass": 1.9, "obstacles": 3, "shape": "sphere"}))
+    again = run_trial(t)
+    fresh = robogate.run_episode(ENV_ID, robogate.policies.ScriptedPolicy(), t.params, t.seed)
+    for key in ("outcome", "success", "steps", "sim_time", "error", *robogate.default_space().names):
+        assert again[key] == rec[key] == fresh[key], key
+
+
+def test_run_trial_caches_env_and_policy_per_process():
+    run_trial(make_trial(0))
+    env, policy = runner._ENVS[ENV_ID], runner._POLICIES["scripted"]
+    run_trial(make_trial(1))
+    assert runner._ENVS[ENV_ID] is env and runner._POLICIES["scripted"] is policy
+
+
+def test_raising_policy_gives_an_error_row():
+    rec = run_trial(make_trial(0, policy="tests.helpers:RaisingPolicy"))
+    assert rec["outcome"] == "error" and rec["success"] is False
+    assert "policy exploded on purpose" in rec["error"]
+    assert rec["policy"] == "tests.helpers:RaisingPolicy"
+
+
+def test_unknown_env_id_lists_the_valid_ids():
+    with pytest.raises(ValueError) as info:
+        validate_env_id("robogate/PickPlace-Nope-v0")
+    for env_id in robogate.ENV_IDS:
+        assert env_id in str(info.value)
+    with pytest.raises(ValueError, match="unknown env id"):
+        run_trial(make_trial(env_id="CartPole-v1"))
+    assert validate_env_id(ENV_ID) == ENV_ID
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("nope", "not a known policy name"),
+        ("no_such_module_xyz:Policy", "cannot import module 'no_such_module_xyz'"),
+        ("tests.helpers:Missing", "has no attribute 'Missing'"),
+        ("tests.helpers:NOT_CALLABLE", "is not callable"),
+        ("tests.helpers:NotAPolicy", "without act"),
+        ("tests.helpers:failing_factory", "raised OSError: weights file missing"),
+        ("tests.helpers:", "not of the form"),
+        (":RaisingPolicy", "not of the form"),
+    ],
+)
+def test_bad_policy_specs_are_named(spec, message):
+    with pytest.raises(ValueError, match=message) as info:
+        validate_policy_spec(spec)
+    assert repr(spec) in str(info.value)
+
+
+@pytest.mark.parametrize("spec", ["", None, 3])
+def test_policy_spec_must_be_a_string(spec):
+    with pytest.raises(ValueError, match="non-empty string"):
+        make_policy(spec)
+
+
+def test_good_policy_specs():
+    assert validate_policy_spec("scripted") == "scripted"
+    assert validate_policy_spec("tests.helpers:RaisingPolicy") == "tests.helpers:RaisingPolicy"
+    assert isinstance(make_policy("scripted"), robogate.policies.ScriptedPolicy)
+    # a dotted attribute path works too
+    assert type(make_policy("robogate:policies.ScriptedPolicy")).__name__ == "ScriptedPolicy"

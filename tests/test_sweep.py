@@ -1,0 +1,330 @@
+"""Tests of run_sweep: reproducibility, kill-and-resume, input checks, summaries."""
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import robogate
+from robogate.runner import trial_seed
+from robogate.space import Categorical, Continuous, ParameterSpace, default_space
+from robogate.store import StoreError, SweepStore
+from robogate.sweep import _manifest, format_summary, run_sweep, summarize
+from robogate.sampling import TwoStageSampler
+from tests.helpers import ENV_ID, comparable, local_pool, ray_executor  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[1]
+BANNER = "pybullet build time"
+SMALL = dict(n_lhs=12, n_boundary=6, batch_size=3, seed=11)
+# The sweep killed and resumed by the CLI tests.
+KILL = dict(n_lhs=32, n_boundary=12, batch_size=4, seed=5)
+N_KILL = KILL["n_lhs"] + KILL["n_boundary"]
+
+
+def sweep(out, executor, **overrides):
+    kwargs = {**SMALL, "executor": executor, "progress": False, **overrides}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the sampler's band warnings
+        return run_sweep(ENV_ID, kwargs.pop("policy", "scripted"), out, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def local_runs(tmp_path_factory, local_pool):
+    root = tmp_path_factory.mktemp("local")
+    a = sweep(root / "a", local_pool)
+    b = sweep(root / "b", local_pool)
+    return root / "a", a, b
+
+
+# ------------------------------------------------------------------------- reproducibility
+
+
+def test_sweep_table_layout(local_runs):
+    _, df, _ = local_runs
+    n = SMALL["n_lhs"] + SMALL["n_boundary"]
+    assert df["id"].tolist() == list(range(n))
+    assert (df["stage"] == 1).sum() == SMALL["n_lhs"] and (df["stage"] == 2).sum() == SMALL["n_boundary"]
+    assert df.loc[df["stage"] == 1, "batch"].eq(0).all()
+    assert df.loc[df["stage"] == 2, "batch"].tolist() == [1, 1, 1, 2, 2, 2]
+    assert df["seed"].tolist() == [trial_seed(SMALL["seed"], i) for i in range(n)]
+    assert (df["env_id"] == ENV_ID).all() and (df["policy"] == "scripted").all()
+    for col in [*default_space().names, "outcome", "success", "steps", "sim_time", "wall_time",
+                "physics_time", "error"]:
+        assert col in df.columns
+    assert df["success"].dtype == bool
+    assert df.attrs["elapsed"] > 0
+    # the stage-1 rows are the sampler's Latin Hypercube, in order
+    lhs = TwoStageSampler(default_space(), n_lhs=12, n_boundary=6, batch_size=3, seed=11).ask()
+    assert df.loc[df["stage"] == 1, default_space().names].to_dict("records") == lhs
+    manifest = SweepStore.open(local_runs[0]).manifest
+    assert manifest["complete"] is True and manifest["env_id"] == ENV_ID and manifest["seed"] == 11
+    assert manifest["sampler"] == {"n_lhs": 12, "n_boundary": 6, "band": [0.3, 0.7], "batch_size": 3,
+                                   "n_candidates": 20000}
+    assert ParameterSpace.from_dict(manifest["space"]) == default_space()
+    assert set(manifest["versions"]) == {"robogate", "pybullet", "numpy"} and manifest["created"]
+
+
+def test_local_sweep_reproduces_row_by_row(local_runs):
+    _, a, b = local_runs
+    pd.testing.assert_frame_equal(comparable(a), comparable(b))
+    assert a["outcome"].nunique() > 1  # a real mix, not a degenerate table
+
+
+def test_ray_sweep_reproduces_and_equals_local(local_runs, ray_executor, tmp_path):
+    c = sweep(tmp_path / "c", ray_executor)
+    d = sweep(tmp_path / "d", ray_executor)
+    pd.testing.assert_frame_equal(comparable(c), comparable(d))
+    pd.testing.assert_frame_equal(comparable(c), comparable(local_runs[1]))
+
+
+def test_resuming_a_complete_sweep_runs_nothing(local_runs, local_pool):
+    out, a, _ = local_runs
+    before = sorted(os.listdir(out / "results"))
+    again = sweep(out, local_pool, resume=True)
+    pd.testing.assert_frame_equal(again, a)  # timing columns included: nothing re-ran
+    assert sorted(os.listdir(out / "results")) == before
+
+
+def test_resume_without_a_stored_sweep_starts_one(tmp_path):
+    df = sweep(tmp_path / "new", "local", workers=1, n_lhs=2, n_boundary=0, resume=True)
+    assert df["id"].tolist() == [0, 1]
+
+
+# ---------------------------------------------------------------------- kill and resume
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, local_pool):
+    """The uninterrupted sweep that the killed-and-resumed ones must reproduce."""
+    return sweep(tmp_path_factory.mktemp("ref") / "sweep", local_pool, **KILL)
+
+
+def cli(out, workers, resume=False):
+    cmd = [sys.executable, "-m", "robogate.cli", "sweep", "--env", ENV_ID, "--policy", "scripted",
+           "--n-lhs", str(KILL["n_lhs"]), "--n-boundary", str(KILL["n_boundary"]),
+           "--batch-size", str(KILL["batch_size"]), "--seed", str(KILL["seed"]),
+           "--workers", str(workers), "--out", str(out)]
+    return cmd + (["--resume"] if resume else [])
+
+
+def children(pid):
+    pids = set()
+    for path in glob.glob(f"/proc/{pid}/task/*/children"):
+        try:
+            pids.update(int(p) for p in Path(path).read_text().split())
+        except OSError:
+            pass
+    return pids
+
+
+def alive(pid):
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def kill_when(out, workers, ready, timeout=300):
+    """Start the CLI sweep, SIGKILL it once ``ready(plan, results)``; return the store's state then."""
+    proc = subprocess.Popen(cli(out, workers), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            assert proc.poll() is None, f"the sweep ended before it was killed: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, "timed out waiting to kill the sweep"
+            try:
+                store = SweepStore.open(out)
+                plan, done = store.planned(), store.read()
+            except StoreError:
+                plan = None
+            if plan is not None and len(plan) and ready(plan, done):
+                workers_pids = children(proc.pid)
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.05)
+    finally:
+        proc.wait()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    # the killed sweep's workers notice and exit on their own
+    deadline = time.monotonic() + 30
+    while any(alive(p) for p in workers_pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in workers_pids), "workers outlived the killed sweep"
+    return SweepStore.open(out).read()
+
+
+def resume_and_check(out, workers, reference, killed):
+    res = subprocess.run(cli(out, workers, resume=True), cwd=REPO, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert f"rows: {N_KILL}" in res.stdout and "success rate" in res.stdout
+    assert BANNER not in res.stdout + res.stderr
+    final = SweepStore.open(out).read()
+    assert final["id"].tolist() == list(range(N_KILL))  # no duplicates, none missing
+    pd.testing.assert_frame_equal(comparable(final), comparable(reference))
+    # experiments finished before the kill were kept, not run again
+    kept = final.set_index("id").loc[killed["id"], "wall_time"]
+    assert kept.tolist() == killed["wall_time"].tolist()
+    assert SweepStore.open(out).manifest["complete"] is True
+
+
+def test_kill_in_stage_1_then_resume(tmp_path, reference):
+    out = tmp_path / "sweep"
+    killed = kill_when(out, 2, lambda plan, done: len(done) > 0 and plan["batch"].max() == 0)
+    assert 0 < len(killed) < KILL["n_lhs"] and (killed["stage"] == 1).all()
+    resume_and_check(out, 2, reference, killed)
+
+
+def test_kill_in_stage_2_then_resume(tmp_path, reference):
+    out = tmp_path / "sweep"
+    killed = kill_when(out, 1, lambda plan, done: plan["batch"].max() >= 2)
+    assert KILL["n_lhs"] < len(killed) < N_KILL
+    resume_and_check(out, 1, reference, killed)
+
+
+# ------------------------------------------------------------------------- input checks
+
+
+def test_unknown_env_id(tmp_path):
+    with pytest.raises(ValueError, match="unknown env id 'robogate/Nope-v0'") as info:
+        run_sweep("robogate/Nope-v0", "scripted", tmp_path / "x", n_lhs=2, n_boundary=0)
+    assert all(e in str(info.value) for e in robogate.ENV_IDS)
+    assert not (tmp_path / "x").exists()
+
+
+def test_unknown_policy(tmp_path):
+    with pytest.raises(ValueError, match="bad policy spec 'nosuch.module:Policy'"):
+        run_sweep(ENV_ID, "nosuch.module:Policy", tmp_path / "x", n_lhs=2, n_boundary=0)
+    with pytest.raises(ValueError, match="bad policy spec 'magic'"):
+        run_sweep(ENV_ID, "magic", tmp_path / "x", n_lhs=2, n_boundary=0)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "space, message",
+    [
+        (ParameterSpace([Continuous("gravity", 1.0, 10.0)]), "'gravity' is not a parameter"),
+        (ParameterSpace([Continuous("friction", 0.01, 3.0, log=True)]), "'friction' takes .* accepts"),
+        (ParameterSpace([Categorical("shape", ["box", "torus"])]), "'shape' takes .*'torus'"),
+        (ParameterSpace([Continuous("obstacles", 0.0, 4.0)]), "'obstacles' must be integer"),
+        ("friction", "expected a ParameterSpace"),
+        ({"dimensions": [{"kind": "blob", "name": "x"}]}, "unknown dimension kind"),
+    ],
+)
+def test_bad_space(tmp_path, space, message):
+    with pytest.raises(ValueError, match="bad space: " + message):
+        run_sweep(ENV_ID, "scripted", tmp_path / "x", space=space, n_lhs=2, n_boundary=0)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"n_lhs": -1}, "n_lhs"),
+        ({"band": (0.7, 0.3)}, "band"),
+        ({"seed": -3}, "seed"),
+        ({"executor": "dask"}, "unknown executor"),
+        ({"workers": 0}, "workers"),
+        ({"address": "auto"}, "only used by the 'ray' executor"),
+    ],
+)
+def test_bad_settings(tmp_path, overrides, message):
+    kwargs = {"n_lhs": 2, "n_boundary": 0, **overrides}
+    with pytest.raises(ValueError, match=message):
+        run_sweep(ENV_ID, "scripted", tmp_path / "x", **kwargs)
+    assert not (tmp_path / "x").exists()
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match="not writable"):
+        run_sweep(ENV_ID, "scripted", blocker / "sweep", n_lhs=2, n_boundary=0)
+    with pytest.raises(StoreError, match="not a folder"):
+        run_sweep(ENV_ID, "scripted", blocker, n_lhs=2, n_boundary=0)
+
+
+def test_existing_out_needs_resume(local_runs, tmp_path):
+    out = local_runs[0]
+    with pytest.raises(ValueError, match=r"already holds a sweep; continue it with resume=True \(--resume\)"):
+        run_sweep(ENV_ID, "scripted", out, **SMALL)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="not empty and holds no sweep"):
+        run_sweep(ENV_ID, "scripted", tmp_path / "other", **SMALL)
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"env_id": "robogate/PickPlace-UR5e-v0"}, "env_id"),
+        ({"policy": "tests.helpers:RaisingPolicy"}, "policy"),
+        ({"seed": 12}, "seed"),
+        ({"n_lhs": 13}, "n_lhs"),
+        ({"n_boundary": 7}, "n_boundary"),
+        ({"band": (0.2, 0.8)}, "band"),
+        ({"batch_size": 2}, "batch_size"),
+        ({"space": ParameterSpace([Continuous("friction", 0.05, 1.2, log=True)])}, "space"),
+    ],
+)
+def test_resume_with_other_settings_is_refused(local_runs, change, field):
+    out = local_runs[0]
+    kwargs = {**SMALL, "env_id": ENV_ID, "policy": "scripted", **change}
+    env_id, policy = kwargs.pop("env_id"), kwargs.pop("policy")
+    with pytest.raises(ValueError, match=f"cannot resume .*: {field} differs"):
+        run_sweep(env_id, policy, out, resume=True, **kwargs)
+
+
+def test_resume_checks_the_plan_against_the_sampler(tmp_path):
+    out = tmp_path / "sweep"
+    sampler = TwoStageSampler(default_space(), n_lhs=4, n_boundary=0, seed=0)
+    store = SweepStore.create(out, _manifest(ENV_ID, "scripted", sampler))
+    points = sampler.ask()
+    points[2] = {**points[2], "mass": 1.0}
+    store.plan([{"id": i, "stage": 1, "batch": 0, "seed": trial_seed(0, i), **p} for i, p in enumerate(points)])
+    with pytest.raises(ValueError, match="experiment 2 was planned as .* but the sampler now gives"):
+        run_sweep(ENV_ID, "scripted", out, n_lhs=4, n_boundary=0, seed=0, resume=True,
+                  executor="local", workers=1, progress=False)
+    assert len(SweepStore.open(out)) == 0
+
+
+def test_raising_policy_gives_error_rows_and_the_sweep_goes_on(tmp_path, local_pool):
+    df = sweep(tmp_path / "sweep", local_pool, policy="tests.helpers:RaisingPolicy",
+               n_lhs=4, n_boundary=2, batch_size=2)
+    assert len(df) == 6 and (df["outcome"] == "error").all() and not df["success"].any()
+    assert df["error"].str.contains("RuntimeError: policy exploded on purpose").all()
+    assert summarize(df)["errors"] == 6
+
+
+# ------------------------------------------------------------------------------ summary
+
+
+def test_summarize():
+    df = pd.DataFrame({
+        "id": range(6),
+        "stage": [1, 1, 1, 1, 2, 2],
+        "success": [True, False, False, True, True, False],
+        "outcome": ["success", "grasp_miss", "grasp_miss", "success", "success", "error"],
+    })
+    s = summarize(df, elapsed=3.0)
+    assert s["rows"] == 6 and s["success_rate"] == 0.5
+    assert s["success_rate_by_stage"] == {1: 0.5, 2: 0.5}
+    assert s["rows_by_stage"] == {1: 4, 2: 2}
+    assert s["outcomes"] == {"success": 3, "grasp_miss": 2, "error": 1}
+    assert s["errors"] == 1 and s["elapsed"] == 3.0 and s["episodes_per_second"] == 2.0
+    text = format_summary(s)
+    assert "rows: 6" in text and "stage 2: 50.0% of 2" in text and "grasp_miss 2 (33%)" in text
+    assert "elapsed: 3.0 s" in text
+    empty = summarize(df.iloc[:0])
+    assert empty["rows"] == 0 and empty["outcomes"] == {} and empty["elapsed"] is None
+    assert "rows: 0" in format_summary(empty)
