@@ -253,6 +253,3 @@ class Robot:
         """Current gap between the finger pads (m)."""
         states = self.sim.client.getJointStates(self.body, self.finger_joints)
         return float(states[0][0] + states[1][0])
-
-    def joint_positions(self) -> np.ndarray:
-        return np.array([s[0] for s in self.sim.client.getJointStates(self.body, self.arm_joints)])

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-
 _LIBC = ctypes.CDLL(None)
 
 
@@ -96,7 +95,6 @@ class Simulator:
         self._transient: list[str] = []
         self._saved_state: int | None = None
         self.physics_seconds = 0.0
-        self.n_steps = 0
 
     # -- bodies ----------------------------------------------------------------
     def load_urdf(self, name: str, path: str, **kwargs) -> int:
@@ -173,31 +171,11 @@ class Simulator:
         for _ in range(n):
             step()
         self.physics_seconds += time.perf_counter() - start
-        self.n_steps += n
 
     def reset_timers(self) -> None:
         self.physics_seconds = 0.0
-        self.n_steps = 0
 
-    # -- queries ---------------------------------------------------------------
-    def pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """World position and ``xyzw`` quaternion of a body's base."""
-        pos, orn = self.client.getBasePositionAndOrientation(self.bodies[name])
-        return np.asarray(pos), np.asarray(orn)
-
-    def velocity(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        lin, ang = self.client.getBaseVelocity(self.bodies[name])
-        return np.asarray(lin), np.asarray(ang)
-
-    def contacts(self, a: str, b: str | None = None, link_a: int | None = None) -> list:
-        """Contact points of body ``a`` (optionally with body ``b`` / only link ``link_a``)."""
-        kwargs = {"bodyA": self.bodies[a]}
-        if b is not None:
-            kwargs["bodyB"] = self.bodies[b]
-        if link_a is not None:
-            kwargs["linkIndexA"] = link_a
-        return self.client.getContactPoints(**kwargs)
-
+    # -- images ----------------------------------------------------------------
     def render(
         self,
         width: int = 320,

@@ -11,12 +11,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from robogate.envs import gripper
 from robogate.envs.pick_place_env import MAX_STEP, MAX_YAW_STEP, OBS_SLICES
 from robogate.envs.pick_place_task import SHAPES, object_geometry
 
-PHASES = ("approach", "descend", "grasp", "lift", "transport", "lower", "release", "retreat", "done")
 TIP_CLEARANCE = 0.004
 """Finger tips stay this far (m) above the table when grasping low objects."""
 OBSTACLE_MARGIN = 0.05

@@ -22,24 +22,23 @@ class CLIError(Exception):
     """An error to report as one line, with exit status 2."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _int_at_least(minimum: int, words: str) -> Callable[[str], int]:
+    """An argparse type for integers >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a {words} integer, got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
+_positive_int = _int_at_least(1, "positive")
+_non_negative_int = _int_at_least(0, "non-negative")
 
 
 def _probability(text: str) -> float:
@@ -155,10 +154,79 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------- report
+
+
+def add_report(subparsers: Any) -> None:
+    """Register ``robogate report``."""
+    p = subparsers.add_parser(
+        "report",
+        help="write the report (Markdown + figures) of a stored sweep",
+        description="Read the sweep stored in DIR and write DIR/report/report.md with its figures.",
+    )
+    p.add_argument("out", metavar="DIR", help="a sweep folder written by 'robogate sweep'")
+    p.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from robogate.report import write_report
+    from robogate.space import ParameterSpace
+    from robogate.store import SweepStore
+
+    store = SweepStore.open(args.out)
+    df = store.read()
+    if df.empty:
+        raise CLIError(f"the sweep in {args.out} has no finished experiments yet")
+    manifest = store.manifest
+    space = ParameterSpace.from_dict(manifest["space"])
+    title = f"{manifest.get('policy', 'policy')} on {manifest.get('env_id', 'env')}"
+    path = write_report(df, space, Path(args.out) / "report", title=title)
+    print(f"report: {path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- demo
+
+DEMO = {"env_id": "robogate/PickPlace-Panda-v0", "policy": "scripted", "n_lhs": 160, "n_boundary": 80,
+        "batch_size": 20, "seed": 0}
+"""The embedded demo: a small two-stage sweep of the scripted controller on the Panda."""
+
+
+def add_demo(subparsers: Any) -> None:
+    """Register ``robogate demo``."""
+    p = subparsers.add_parser(
+        "demo",
+        help="sweep the scripted controller on the Panda (240 episodes) and write a report",
+        description=(
+            f"Run a {DEMO['n_lhs']}+{DEMO['n_boundary']} two-stage sweep of the scripted controller on "
+            f"{DEMO['env_id']} over the 8-D default space, then write DIR/report/report.md. "
+            "Re-running continues an interrupted demo."
+        ),
+    )
+    p.add_argument("--out", default="runs/demo", metavar="DIR", help="results folder (default runs/demo)")
+    p.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from robogate.sweep import format_summary, run_sweep, summarize
+
+    df = run_sweep(
+        DEMO["env_id"], DEMO["policy"], args.out, n_lhs=DEMO["n_lhs"], n_boundary=DEMO["n_boundary"],
+        batch_size=DEMO["batch_size"], seed=DEMO["seed"], workers=args.workers, resume=True,
+        progress=args.progress,
+    )
+    print(format_summary(summarize(df)))
+    return _report(argparse.Namespace(out=args.out))
+
+
 # ------------------------------------------------------------------------------------- main
 
 #: Functions registering the subcommands, in help order.
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep]
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,9 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
-from robogate.policies import Policy
 
-RECORD_FIELDS = ("env_id", "seed", "outcome", "success", "steps", "sim_time", "wall_time", "physics_time", "error")
+from robogate.policies import Policy
 
 
 def run_episode(
@@ -89,4 +88,4 @@ def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None) -> dict[s
     return record
 
 
-__all__ = ["run_episode", "RECORD_FIELDS"]
+__all__ = ["run_episode"]

@@ -128,6 +128,7 @@ def _manifest(env_id: str, policy: str, sampler: TwoStageSampler) -> dict[str, A
         "seed": config["seed"],
         "space": config["space"],
         "sampler": {k: config[k] for k in _SAMPLER_FIELDS},
+        "lhs_discrepancy": sampler.discrepancy,
         "versions": _versions(),
         "complete": False,
     }
@@ -402,6 +403,7 @@ def run_sweep(
     df = store.read()
     df.attrs["elapsed"] = time.perf_counter() - started
     df.attrs["resumed"] = resumed
+    df.attrs["lhs_discrepancy"] = sampler.discrepancy
     return df
 
 
@@ -473,7 +475,8 @@ def summarize(df: pd.DataFrame, elapsed: float | None = None) -> dict[str, Any]:
         ``rows``, ``success_rate``, ``success_rate_by_stage`` (stage -> rate),
         ``rows_by_stage``, ``outcomes`` (outcome -> count, most frequent
         first), ``errors`` (rows with an ``error`` outcome), ``elapsed``
-        (seconds or None) and ``episodes_per_second`` (or None).
+        (seconds or None), ``episodes_per_second`` (or None) and
+        ``lhs_discrepancy`` (centred L2 discrepancy of the stage-1 design, if known).
     """
     if elapsed is None:
         elapsed = df.attrs.get("elapsed")
@@ -497,6 +500,7 @@ def summarize(df: pd.DataFrame, elapsed: float | None = None) -> dict[str, Any]:
         "errors": int(outcomes.get("error", 0)),
         "elapsed": None if elapsed is None else float(elapsed),
         "episodes_per_second": (n / elapsed) if elapsed else None,
+        "lhs_discrepancy": df.attrs.get("lhs_discrepancy"),
     }
 
 
@@ -510,6 +514,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if summary["outcomes"]:
         mix = ", ".join(f"{k} {v} ({v / n:.0%})" for k, v in summary["outcomes"].items())
         lines.append(f"outcomes: {mix}")
+    if summary.get("lhs_discrepancy") is not None:
+        lines.append(f"stage-1 design: centred discrepancy {summary['lhs_discrepancy']:.4g}")
     if summary.get("elapsed") is not None:
         lines.append(f"elapsed: {summary['elapsed']:.1f} s")
     return "\n".join(lines)

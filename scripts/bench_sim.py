@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, fields
 
 import gymnasium as gym
+from robogate.policies import ScriptedPolicy
 
 import robogate
-from robogate.policies import ScriptedPolicy
 
 
 @dataclass

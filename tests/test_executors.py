@@ -9,7 +9,7 @@ import pytest
 from robogate import TwoStageSampler, default_space
 from robogate.executors import LocalExecutor, RayExecutor, make_executor
 from robogate.runner import Trial, run_trial, trial_seed
-from tests.helpers import ENV_ID, TIMING_COLUMNS, local_pool, ray_executor  # noqa: F401
+from tests.helpers import ENV_ID, TIMING_COLUMNS
 
 
 def trials(n=8, policy="scripted"):

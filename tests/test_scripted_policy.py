@@ -2,19 +2,16 @@
 
 import collections
 
-import gymnasium as gym
 import pytest
-
-import robogate
 from robogate.policies import Policy, ScriptedPolicy
 
+import robogate
+from robogate.runner import Trial
 
-def outcome_counts(env_id: str, params: dict, seeds: range) -> collections.Counter:
-    env = gym.make(env_id)
-    policy = ScriptedPolicy()
-    counts = collections.Counter(robogate.run_episode(env, policy, params, seed=s)["outcome"] for s in seeds)
-    env.close()
-    return counts
+
+def outcome_counts(pool, env_id: str, params: dict, seeds: range) -> collections.Counter:
+    trials = [Trial(i, env_id, "scripted", params, seed, 1, 0) for i, seed in enumerate(seeds)]
+    return collections.Counter(record["outcome"] for record in pool.imap_unordered(trials))
 
 
 def test_scripted_policy_satisfies_the_protocol():
@@ -45,8 +42,8 @@ def test_a_raising_policy_ends_as_error_not_a_crash():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id", robogate.ENV_IDS)
-def test_nominal_success_rate_is_at_least_95_percent(env_id):
-    counts = outcome_counts(env_id, {}, range(100))
+def test_nominal_success_rate_is_at_least_95_percent(local_pool, env_id):
+    counts = outcome_counts(local_pool, env_id, {}, range(100))
     assert counts["success"] >= 95, counts
 
 
@@ -62,10 +59,10 @@ CORNERS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id", robogate.ENV_IDS)
 @pytest.mark.parametrize("corner", CORNERS)
-def test_physics_decides_at_extreme_corners(env_id, corner):
+def test_physics_decides_at_extreme_corners(local_pool, env_id, corner):
     params, max_success, expected = CORNERS[corner]
     n = 30
-    counts = outcome_counts(env_id, params, range(1000, 1000 + n))
+    counts = outcome_counts(local_pool, env_id, params, range(1000, 1000 + n))
     assert counts["success"] <= max_success * n, counts
     failures = n - counts["success"]
     assert sum(counts[o] for o in expected) >= 0.5 * failures, counts

@@ -14,11 +14,11 @@ import pytest
 
 import robogate
 from robogate.runner import trial_seed
+from robogate.sampling import TwoStageSampler
 from robogate.space import Categorical, Continuous, ParameterSpace, default_space
 from robogate.store import StoreError, SweepStore
 from robogate.sweep import _manifest, format_summary, run_sweep, summarize
-from robogate.sampling import TwoStageSampler
-from tests.helpers import ENV_ID, comparable, local_pool, ray_executor  # noqa: F401
+from tests.helpers import ENV_ID, comparable
 
 REPO = Path(__file__).resolve().parents[1]
 BANNER = "pybullet build time"

@@ -1,0 +1,79 @@
+"""Benchmark a sweep on all cores against the single-process episode rate, measured in the same run.
+
+Both runs execute the same Latin Hypercube experiments of the 8-D default space
+with the scripted controller. Prints episodes per second, the parallel speed-up
+(target: at least 0.9 x the number of cores) and the projected time of
+ROBOGATE's 30,000-experiment sweep on this machine (target: 30 minutes or less).
+
+    python scripts/bench_sweep.py --episodes 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+from robogate.executors import LocalExecutor
+from robogate.runner import Trial, run_trial, trial_seed
+from robogate.sampling import TwoStageSampler
+from robogate.space import default_space
+from robogate.sweep import run_sweep
+
+ROBOGATE_EXPERIMENTS = 30_000
+
+
+@dataclass
+class Args:
+    env: str = "robogate/PickPlace-Panda-v0"
+    episodes: int = 300
+    """Experiments of the sweep; the same experiments also run in one process."""
+    workers: int = os.cpu_count() or 1
+    seed: int = 0
+
+
+def parse_args() -> Args:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default=Args.env)
+    parser.add_argument("--episodes", type=int, default=Args.episodes)
+    parser.add_argument("--workers", type=int, default=Args.workers)
+    parser.add_argument("--seed", type=int, default=Args.seed)
+    return Args(**vars(parser.parse_args()))
+
+
+def single_process_rate(args: Args) -> float:
+    """Episodes/s of one process running the sweep's experiments (simulator already loaded)."""
+    sampler = TwoStageSampler(default_space(), n_lhs=args.episodes, n_boundary=0, seed=args.seed)
+    points = sampler.ask(args.episodes)
+    trials = [Trial(i, args.env, "scripted", p, trial_seed(args.seed, i), 1, 0) for i, p in enumerate(points)]
+    run_trial(trials[0])  # load the simulator, as a sweep worker does once
+    start = time.perf_counter()
+    for trial in trials:
+        run_trial(trial)
+    return len(trials) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    args = parse_args()
+    single = single_process_rate(args)
+    with tempfile.TemporaryDirectory() as out, LocalExecutor(args.workers) as pool:
+        # Start the workers and load their simulators before timing, as a long sweep amortises it.
+        list(pool.imap_unordered([Trial(-1 - i, args.env, "scripted", {}, 0, 1, 0) for i in range(args.workers)]))
+        start = time.perf_counter()
+        df = run_sweep(args.env, "scripted", out, n_lhs=args.episodes, n_boundary=0, seed=args.seed,
+                       executor=pool, progress=False)
+        elapsed = time.perf_counter() - start
+    parallel = len(df) / elapsed
+    print(f"env: {args.env}, {len(df)} experiments, {args.workers} workers")
+    print(f"single process: {single:.2f} episodes/s")
+    print(f"sweep:          {parallel:.2f} episodes/s")
+    print(f"speed-up:       {parallel / single:.2f}x on {args.workers} cores "
+          f"({parallel / single / args.workers:.2f} of linear; target 0.90)")
+    print(f"projected {ROBOGATE_EXPERIMENTS:,} experiments: {ROBOGATE_EXPERIMENTS / parallel / 60:.1f} min "
+          "(target 30 min)")
+
+
+if __name__ == "__main__":
+    main()
