@@ -232,7 +232,7 @@ def run_trial(trial: Trial) -> dict[str, Any]:
     ValueError
         For an unknown env id, a bad policy spec or invalid parameters.
     """
-    env = _get_env(validate_env_id(trial.env_id))
+    env = _get_env(trial.env_id)
     policy = _get_policy(trial.policy)
     try:
         record = run_episode(env, policy, trial.params, trial.seed)

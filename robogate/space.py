@@ -86,6 +86,20 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def _wrong_type(dim: Any, what: str, value: Any) -> ValueError:
+    """The error for a value of the wrong type for a numeric dimension."""
+    return ValueError(
+        f"parameter {dim.name!r}: {what} must be {dim.describe()}, got {_type_name(value)} {value!r}"
+    )
+
+
+def _in_range(dim: Any, what: str, v: float | int) -> Any:
+    """``v`` if it lies within the dimension's bounds, else a ``ValueError`` naming the parameter."""
+    if v < dim.low or v > dim.high:
+        raise ValueError(f"parameter {dim.name!r}: {what} {v!r} is out of range; expected {dim.describe()}")
+    return v
+
+
 def _check_unit(u: Any, name: str) -> np.ndarray:
     """Return ``u`` as a float array after checking it lies in [0, 1]."""
     arr = np.asarray(u, dtype=float)
@@ -202,21 +216,13 @@ class Continuous:
 
     def _check(self, value: Any, what: str = "value") -> float:
         if not _is_real(value):
-            raise ValueError(
-                f"parameter {self.name!r}: {what} must be {self.describe()}, "
-                f"got {_type_name(value)} {value!r}"
-            )
+            raise _wrong_type(self, what, value)
         v = float(value)
         if not math.isfinite(v):
             raise ValueError(
                 f"parameter {self.name!r}: {what} must be {self.describe()}, got {value!r}"
             )
-        if v < self.low or v > self.high:
-            raise ValueError(
-                f"parameter {self.name!r}: {what} {v!r} is out of range; "
-                f"expected {self.describe()}"
-            )
-        return v
+        return _in_range(self, what, v)
 
     def validate(self, value: Any) -> float:
         """Return ``value`` as a Python float, or raise ``ValueError`` naming the parameter."""
@@ -317,10 +323,7 @@ class Integer:
 
     def _check(self, value: Any, what: str = "value") -> int:
         if not _is_real(value):
-            raise ValueError(
-                f"parameter {self.name!r}: {what} must be {self.describe()}, "
-                f"got {_type_name(value)} {value!r}"
-            )
+            raise _wrong_type(self, what, value)
         if isinstance(value, numbers.Integral):
             v = int(value)
         else:
@@ -330,12 +333,7 @@ class Integer:
                     f"parameter {self.name!r}: {what} must be {self.describe()}, got {value!r}"
                 )
             v = int(f)
-        if v < self.low or v > self.high:
-            raise ValueError(
-                f"parameter {self.name!r}: {what} {v!r} is out of range; "
-                f"expected {self.describe()}"
-            )
-        return v
+        return _in_range(self, what, v)
 
     def validate(self, value: Any) -> int:
         """Return ``value`` as a Python int, or raise ``ValueError`` naming the parameter.
