@@ -22,7 +22,7 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 from robogate.runner import Trial, run_trial
@@ -148,12 +148,10 @@ class LocalExecutor(Executor):
                 yield run_trial(trial)
             return
         pool = self._get_pool()
-        futures = {pool.submit(run_trial, t) for t in trials}
+        futures = [pool.submit(run_trial, t) for t in trials]
         try:
-            while futures:
-                done, futures = wait(futures, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
+            for fut in as_completed(futures):
+                yield fut.result()
         finally:
             for fut in futures:
                 fut.cancel()
