@@ -178,11 +178,18 @@ class Robot:
         # Movable joints in PyBullet's IK order (arm joints come before the fingers).
         self._movable = sorted(self.arm_joints + self.finger_joints)
         self._arm_in_movable = [self._movable.index(j) for j in self.arm_joints]
+        # IK limits and drive forces as plain lists, built once for the control loop.
+        self._ik_lower = [float(v) for v in self.lower] + [0.0, 0.0]
+        self._ik_upper = [float(v) for v in self.upper] + [gripper.FINGER_TRAVEL] * 2
+        self._ik_ranges = [float(v) for v in self.upper - self.lower] + [gripper.FINGER_TRAVEL] * 2
+        self._drive_joints = self.arm_joints + self.finger_joints
+        self._drive_forces = [float(v) for v in self.effort] + [gripper.FINGER_FORCE] * 2
         for j, speed in zip(self.arm_joints, self.max_speed):
             client.changeDynamics(self.body, j, maxJointVelocity=float(speed))
         for link in self.finger_links:
             client.changeDynamics(self.body, link, lateralFriction=gripper.PAD_FRICTION)
         self.home = self._solve_home()
+        self._home_rest = [float(v) for v in self.home] + [0.0, 0.0]
         self.go_home()
 
     def _solve_home(self) -> np.ndarray:
@@ -207,16 +214,16 @@ class Robot:
         self, position: np.ndarray, yaw: float, rest: np.ndarray | None = None, iterations: int = 20
     ) -> np.ndarray:
         """Arm joint vector placing the tool centre point at ``position``, pointing down at ``yaw``."""
-        rest = self.home if rest is None else rest
+        rest_poses = self._home_rest if rest is None else [float(v) for v in rest] + [0.0, 0.0]
         solution = self.sim.client.calculateInverseKinematics(
             self.body,
             self.tcp_link,
             targetPosition=[float(v) for v in position],
             targetOrientation=down_orientation(yaw),
-            lowerLimits=list(self.lower) + [0.0, 0.0],
-            upperLimits=list(self.upper) + [gripper.FINGER_TRAVEL] * 2,
-            jointRanges=list(self.upper - self.lower) + [gripper.FINGER_TRAVEL] * 2,
-            restPoses=list(rest) + [0.0, 0.0],
+            lowerLimits=self._ik_lower,
+            upperLimits=self._ik_upper,
+            jointRanges=self._ik_ranges,
+            restPoses=rest_poses,
             maxNumIterations=iterations,
             residualThreshold=1e-4,
         )
@@ -225,20 +232,12 @@ class Robot:
 
     def command_joints(self, q: np.ndarray, opening: float) -> None:
         """Send joint position targets to the arm drives and the finger opening to the gripper."""
-        client = self.sim.client
-        client.setJointMotorControlArray(
+        self.sim.client.setJointMotorControlArray(
             self.body,
-            self.arm_joints,
+            self._drive_joints,
             pybullet.POSITION_CONTROL,
-            targetPositions=[float(v) for v in q],
-            forces=list(self.effort),
-        )
-        client.setJointMotorControlArray(
-            self.body,
-            self.finger_joints,
-            pybullet.POSITION_CONTROL,
-            targetPositions=[float(opening)] * 2,
-            forces=[gripper.FINGER_FORCE] * 2,
+            targetPositions=[float(v) for v in q] + [float(opening)] * 2,
+            forces=self._drive_forces,
         )
 
     def tcp_pose(self) -> tuple[np.ndarray, float]:
