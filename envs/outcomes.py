@@ -20,7 +20,7 @@ class Outcome(str, enum.Enum):
     SUCCESS = "success"
     GRASP_MISS = "grasp_miss"  # never lifted
     GRIP_LOSS = "grip_loss"  # lifted, then dropped
-    COLLISION = "collision"  # arm or payload hit an obstacle, or the arm hit the table hard
+    COLLISION = "collision"  # arm or payload hit an obstacle, or the arm hit the table or pressed the object hard
     PLACEMENT_ERROR = "placement_error"  # released outside the target tolerance
     TIMEOUT = "timeout"  # lifted but not placed when time ran out
     ERROR = "error"  # policy raised, or the simulation diverged
@@ -43,6 +43,13 @@ OBSTACLE_FORCE = 2.0
 """Normal force (N) of an arm or payload contact with an obstacle that counts as a collision."""
 TABLE_FORCE = 40.0
 """Normal force (N) of an arm contact with the table that counts as hitting it hard."""
+PRESS_FORCE = 150.0
+"""Total normal force (N) of the arm on the object that stops it, as a cobot's protective stop would.
+
+A grasp squeezes with twice the finger force (80 N); pressing down on an object the
+fingers cannot straddle (wider than the stroke, or missed by a calibration error)
+drives the contact force to several hundred newtons.
+"""
 DIVERGED_SPEED = 20.0
 """Object speed (m/s) beyond which the simulation is taken to have diverged."""
 CLEARANCE = 0.05
@@ -71,6 +78,7 @@ class Measurement:
     fingers_closed_empty: bool  # the pads met with nothing between them
     obstacle_force: float  # largest arm/payload-obstacle normal force
     table_force: float  # largest arm-table normal force
+    press_force: float  # total arm-object normal force
     target_distance: float  # horizontal distance object–target
     on_target_surface: bool  # the object rests on the target's surface (table or platform)
     off_table: bool
@@ -95,7 +103,7 @@ class OutcomeDetector:
         """Return the outcome if this step ends the episode, else ``None``."""
         if not np.all(np.isfinite(m.object_position)) or m.object_speed > DIVERGED_SPEED:
             return Outcome.ERROR
-        if m.obstacle_force > OBSTACLE_FORCE or m.table_force > TABLE_FORCE:
+        if m.obstacle_force > OBSTACLE_FORCE or m.table_force > TABLE_FORCE or m.press_force > PRESS_FORCE:
             return Outcome.COLLISION
         lift = float(m.object_position[2] - self.rest_height)
         self.max_lift = max(self.max_lift, lift)

@@ -108,7 +108,8 @@ class PickPlaceEnv(gym.Env):
     ``info["success"]`` and ``info["params"]``): ``success`` (released at rest
     within 3 cm of the target, tool clear), ``grasp_miss`` (never lifted),
     ``grip_loss`` (lifted, then dropped), ``collision`` (arm or carried object
-    hit an obstacle, or the arm hit the table hard), ``placement_error``
+    hit an obstacle, or the arm hit the table or pressed on the object hard:
+    a protective stop), ``placement_error``
     (released outside the tolerance), ``timeout`` (lifted but not placed after
     ``max_steps``, 120 by default), ``error`` (non-finite action or diverged simulation).
     Time-limited episodes are ``truncated``; all others ``terminated``. The env

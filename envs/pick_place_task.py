@@ -188,11 +188,12 @@ class PickPlaceTask:
         left, right = robot.finger_links
         pads = [False, False]
         touching = False
-        obstacle_force = table_force = 0.0
+        obstacle_force = table_force = press_force = 0.0
         for c in client.getContactPoints(bodyA=robot_id):
             other, link, force = c[2], c[3], c[9]
             if other == object_id:
                 touching = True
+                press_force += force
                 pads[0] |= link == left
                 pads[1] |= link == right
             elif other in self.obstacle_ids:
@@ -228,6 +229,7 @@ class PickPlaceTask:
             fingers_closed_empty=gap < 0.004 and not any(pads),
             obstacle_force=obstacle_force,
             table_force=table_force,
+            press_force=press_force,
             target_distance=xy_dist,
             on_target_surface=bool(on_surface),
             off_table=bool(pos[2] < -0.05),

@@ -2,7 +2,10 @@
 
 import collections
 
+import gymnasium as gym
 import pytest
+from robogate.envs import gripper
+from robogate.envs.pick_place_env import OBS_SLICES
 from robogate.policies import Policy, ScriptedPolicy
 
 import robogate
@@ -40,6 +43,23 @@ def test_a_raising_policy_ends_as_error_not_a_crash():
     assert "gripper driver offline" in record["error"]
 
 
+def test_an_object_wider_than_the_stroke_stops_the_arm_and_never_opens_the_fingers_further():
+    env = gym.make("robogate/PickPlace-Panda-v0")
+    policy = ScriptedPolicy()
+    stroke = 2 * gripper.FINGER_TRAVEL
+    for seed in range(5):
+        obs, _ = env.reset(seed=seed, options={"params": {"size": 0.12}})
+        policy.reset()
+        widest, done = 0.0, False
+        while not done:
+            obs, _, terminated, truncated, info = env.step(policy.act(obs))
+            widest = max(widest, float(obs[OBS_SLICES["gripper_opening"]][0]))
+            done = terminated or truncated
+        assert info["outcome"] == "collision", (seed, info)
+        assert widest < stroke + 0.003, (seed, widest)
+    env.close()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id", robogate.ENV_IDS)
 def test_nominal_success_rate_is_at_least_95_percent(local_pool, env_id):
@@ -50,7 +70,7 @@ def test_nominal_success_rate_is_at_least_95_percent(local_pool, env_id):
 # Extreme corners: (parameters, largest success share, outcomes expected to dominate).
 CORNERS = {
     "slippery and heavy": ({"friction": 0.05, "mass": 2.0}, 0.2, {"grasp_miss", "grip_loss"}),
-    "wider than the gripper": ({"size": 0.12}, 0.2, {"grasp_miss", "collision"}),
+    "wider than the gripper": ({"size": 0.12}, 0.0, {"collision"}),
     "4 obstacles at the reach limit": ({"obstacles": 4, "placement": "reach_limit"}, 0.85, {"collision"}),
     "large calibration error": ({"ik_noise": 0.04}, 0.4, {"grasp_miss", "collision"}),
 }
