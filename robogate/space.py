@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Union
 
 import numpy as np
@@ -151,8 +151,22 @@ def _bin_index(u: np.ndarray, n: int) -> np.ndarray:
 # ----------------------------------------------------------------------------
 
 
+class _Serialisable:
+    """``to_dict`` for the dimension dataclasses: their kind, then every field in order."""
+
+    kind: ClassVar[str]
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable description (see :meth:`ParameterSpace.from_dict`)."""
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
 @dataclass(frozen=True)
-class Continuous:
+class Continuous(_Serialisable):
     """A real-valued parameter on ``[low, high]``.
 
     Parameters
@@ -259,22 +273,9 @@ class Continuous:
             u = (x - self.low) / (self.high - self.low)
         return np.clip(u, 0.0, 1.0)
 
-    # -- serialisation ---------------------------------------------------------------------------
-
-    def to_dict(self) -> dict:
-        """JSON-serialisable description (see :meth:`ParameterSpace.from_dict`)."""
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "low": self.low,
-            "high": self.high,
-            "log": self.log,
-            "nominal": self.nominal,
-        }
-
 
 @dataclass(frozen=True)
-class Integer:
+class Integer(_Serialisable):
     """An integer parameter on ``{low, ..., high}``.
 
     Parameters
@@ -362,19 +363,9 @@ class Integer:
         x = self.validate_many(values).reshape(np.shape(values))
         return (x - self.low + 0.5) / self.n_values
 
-    def to_dict(self) -> dict:
-        """JSON-serialisable description (see :meth:`ParameterSpace.from_dict`)."""
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "low": self.low,
-            "high": self.high,
-            "nominal": self.nominal,
-        }
-
 
 @dataclass(frozen=True)
-class Categorical:
+class Categorical(_Serialisable):
     """A parameter taking one of a finite set of named values.
 
     Parameters
@@ -465,15 +456,6 @@ class Categorical:
     def to_unit(self, values: Any) -> np.ndarray:
         """Map category names to the centres of their unit-interval bins (validated)."""
         return (self.index(values) + 0.5) / self.n_values
-
-    def to_dict(self) -> dict:
-        """JSON-serialisable description (see :meth:`ParameterSpace.from_dict`)."""
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "choices": list(self.choices),
-            "nominal": self.nominal,
-        }
 
 
 Dimension = Union[Continuous, Integer, Categorical]
