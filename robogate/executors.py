@@ -13,6 +13,7 @@ records on either.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -27,10 +28,12 @@ from typing import Any
 
 from robogate.runner import Trial, run_trial
 
-__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "make_executor"]
+__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "check_executor_args", "make_executor"]
 
 #: Names accepted by :func:`make_executor`.
 EXECUTORS = ("local", "ray")
+_RAY_MISSING = "the 'ray' executor needs Ray, which is not installed"
+_RAY_INSTALL = "install it with: pip install 'robogate[ray]'"
 
 
 def _check_workers(workers: Any) -> int | None:
@@ -172,8 +175,7 @@ def _import_ray():
         import ray
     except ImportError as exc:
         raise ImportError(
-            f"the 'ray' executor needs Ray, which is not installed ({exc}); "
-            "install it with: pip install 'robogate[ray]'"
+            f"{_RAY_MISSING} ({exc}); {_RAY_INSTALL}"
         ) from None
     return ray
 
@@ -263,6 +265,25 @@ class RayExecutor(Executor):
 # ----------------------------------------------------------------------------------- factory
 
 
+def check_executor_args(name: Any, workers: Any = None, address: Any = None) -> None:
+    """Check :func:`make_executor`'s arguments without starting any worker.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, bad ``workers``, or an address without Ray.
+    ImportError
+        For ``"ray"`` when Ray is not installed.
+    """
+    if name not in EXECUTORS:
+        raise ValueError(f"unknown executor {name!r}; expected one of: {', '.join(EXECUTORS)}")
+    _check_workers(workers)
+    if name == "local" and address is not None:
+        raise ValueError("address is only used by the 'ray' executor")
+    if name == "ray" and importlib.util.find_spec("ray") is None:
+        raise ImportError(f"{_RAY_MISSING}; {_RAY_INSTALL}")
+
+
 def make_executor(name: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
     """Build an executor by name.
 
@@ -281,15 +302,10 @@ def make_executor(name: str = "local", workers: int | None = None, address: str 
 
     Raises
     ------
-    ValueError
-        For an unknown name, bad ``workers``, or an address without Ray.
-    ImportError
-        For ``"ray"`` when Ray is not installed.
+    ValueError, ImportError
+        As :func:`check_executor_args`, which runs first.
     """
+    check_executor_args(name, workers, address)
     if name == "local":
-        if address is not None:
-            raise ValueError("address is only used by the 'ray' executor")
         return LocalExecutor(workers)
-    if name == "ray":
-        return RayExecutor(address=address, workers=workers)
-    raise ValueError(f"unknown executor {name!r}; expected one of: {', '.join(EXECUTORS)}")
+    return RayExecutor(address=address, workers=workers)

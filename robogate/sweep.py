@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
-import importlib.util
 import math
 import numbers
 import os
@@ -34,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 import robogate
-from robogate.executors import EXECUTORS, Executor, make_executor
+from robogate.executors import Executor, check_executor_args, make_executor
 from robogate.runner import Trial, trial_seed, validate_env_id, validate_policy_spec
 from robogate.sampling import TwoStageSampler
 from robogate.space import ParameterSpace, default_space
@@ -91,22 +90,6 @@ def _check_seed(seed: Any) -> int:
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
-
-
-def _check_executor(executor: Any, workers: Any, address: Any) -> None:
-    if isinstance(executor, Executor):
-        return
-    if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor {executor!r}; expected one of: {', '.join(EXECUTORS)}")
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1
-    ):
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    if executor == "local" and address is not None:
-        raise ValueError("address is only used by the 'ray' executor")
-    if executor == "ray" and importlib.util.find_spec("ray") is None:
-        raise ImportError("the 'ray' executor needs Ray, which is not installed; "
-                          "install it with: pip install 'robogate[ray]'")
 
 
 def _versions() -> dict[str, str]:
@@ -384,7 +367,8 @@ def run_sweep(
     seed = _check_seed(seed)
     sampler = TwoStageSampler(space, n_lhs=n_lhs, n_boundary=n_boundary, band=band,
                               batch_size=batch_size, seed=seed)
-    _check_executor(executor, workers, address)
+    if not isinstance(executor, Executor):
+        check_executor_args(executor, workers, address)
     out = Path(out)
     store, resumed = _open_store(out, _manifest(env_id, policy, sampler), resume)
 
