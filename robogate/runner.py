@@ -28,6 +28,7 @@ from robogate.episode import run_episode
 __all__ = [
     "BUILTIN_POLICIES",
     "Trial",
+    "check_seed",
     "clear_cache",
     "make_policy",
     "run_trial",
@@ -83,6 +84,13 @@ class Trial:
         return asdict(self)
 
 
+def check_seed(value: Any, name: str = "seed") -> int:
+    """Return ``value`` as an int if it is a non-negative integer (not a bool), else raise ``ValueError``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
 def trial_seed(sweep_seed: int, index: int) -> int:
     """Seed of experiment ``index`` of a sweep seeded with ``sweep_seed``.
 
@@ -99,10 +107,8 @@ def trial_seed(sweep_seed: int, index: int) -> int:
         ``SeedSequence(sweep_seed).spawn(n)[index].generate_state(1)[0]`` for any
         ``n > index``, as a Python int in ``[0, 2**32)``.
     """
-    for name, value in (("sweep_seed", sweep_seed), ("index", index)):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    child = np.random.SeedSequence(int(sweep_seed), spawn_key=(int(index),))
+    sweep_seed, index = check_seed(sweep_seed, "sweep_seed"), check_seed(index, "index")
+    child = np.random.SeedSequence(sweep_seed, spawn_key=(index,))
     return int(child.generate_state(1)[0])
 
 

@@ -34,7 +34,7 @@ import pandas as pd
 
 import robogate
 from robogate.executors import Executor, check_executor_args, make_executor
-from robogate.runner import Trial, trial_seed, validate_env_id, validate_policy_spec
+from robogate.runner import Trial, check_seed, trial_seed, validate_env_id, validate_policy_spec
 from robogate.sampling import TwoStageSampler
 from robogate.space import ParameterSpace, default_space
 from robogate.store import SweepStore
@@ -84,12 +84,6 @@ def _check_space(space: Any, env_id: str) -> ParameterSpace:
                     f"{ref.describe()}"
                 ) from None
     return space
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def _versions() -> dict[str, str]:
@@ -364,7 +358,7 @@ def run_sweep(
     env_id = validate_env_id(env_id)
     space = _check_space(space, env_id)
     policy = validate_policy_spec(policy)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     sampler = TwoStageSampler(space, n_lhs=n_lhs, n_boundary=n_boundary, band=band,
                               batch_size=batch_size, seed=seed)
     if not isinstance(executor, Executor):
