@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from robogate.executors import EXECUTORS
+
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 PROG = "robogate"
@@ -74,7 +76,7 @@ def add_sweep(subparsers: Any) -> None:
                    help="success-probability band of stage 2 (default 0.3 0.7)")
     p.add_argument("--seed", type=_non_negative_int, metavar="S", help="sweep seed (default 0)")
     p.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
-    p.add_argument("--executor", choices=("local", "ray"), default="local", help="where episodes run")
+    p.add_argument("--executor", choices=EXECUTORS, default="local", help="where episodes run")
     p.add_argument("--address", metavar="ADDR", help="Ray cluster address (--executor ray)")
     p.add_argument("--out", required=True, metavar="DIR", help="results folder (a sweep store)")
     p.add_argument("--resume", action="store_true", help="continue the sweep stored in --out")
