@@ -258,7 +258,6 @@ def run_trial(trial: Trial) -> dict[str, Any]:
         out[key] = value
         if key == "env_id":
             out["policy"] = trial.policy
-    out.setdefault("policy", trial.policy)
     return out
 
 
