@@ -17,7 +17,7 @@ Policy specs are strings, so they travel to any worker:
 from __future__ import annotations
 
 import importlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,6 @@ __all__ = [
     "BUILTIN_POLICIES",
     "Trial",
     "check_seed",
-    "clear_cache",
     "make_policy",
     "run_trial",
     "trial_seed",
@@ -78,10 +77,6 @@ class Trial:
     def plan_row(self) -> dict[str, Any]:
         """The trial as a flat row of a sweep plan (``id``, ``stage``, ``batch``, ``seed``, params)."""
         return {"id": self.id, "stage": self.stage, "batch": self.batch, "seed": self.seed, **self.params}
-
-    def to_dict(self) -> dict[str, Any]:
-        """All fields as a dict (``params`` nested)."""
-        return asdict(self)
 
 
 def check_seed(value: Any, name: str = "seed") -> int:
@@ -260,13 +255,3 @@ def run_trial(trial: Trial) -> dict[str, Any]:
             out["policy"] = trial.policy
     return out
 
-
-def clear_cache() -> None:
-    """Close and forget this process's cached envs and policies."""
-    for env in _ENVS.values():
-        try:
-            env.close()
-        except Exception:  # pragma: no cover - best effort
-            pass
-    _ENVS.clear()
-    _POLICIES.clear()

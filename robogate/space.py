@@ -141,7 +141,7 @@ def _validate_each(dim: Any, values: Any) -> list:
     return [dim.validate(v) for v in np.asarray(values, dtype=object).ravel().tolist()]
 
 
-def _bin_index(u: np.ndarray, n: int) -> np.ndarray:
+def bin_index(u: np.ndarray, n: int) -> np.ndarray:
     """Index of the equal-width bin of [0, 1] (``n`` bins) holding each ``u``."""
     return np.minimum(np.floor(u * n).astype(np.int64), n - 1)
 
@@ -347,7 +347,7 @@ class Integer(_Serialisable):
     def from_unit(self, u: Any) -> np.ndarray:
         """Map unit-interval coordinates to integers by equal-width binning."""
         u = _check_unit(u, self.name)
-        return self.low + _bin_index(u, self.n_values)
+        return self.low + bin_index(u, self.n_values)
 
     def validate_many(self, values: Any) -> np.ndarray:
         """Vectorised :meth:`validate`: a flat int64 array, or ``ValueError`` on a bad item."""
@@ -451,7 +451,7 @@ class Categorical(_Serialisable):
     def from_unit(self, u: Any) -> np.ndarray:
         """Map unit-interval coordinates to category names (object array)."""
         u = _check_unit(u, self.name)
-        return np.asarray(self.choices, dtype=object)[_bin_index(u, self.n_values)]
+        return np.asarray(self.choices, dtype=object)[bin_index(u, self.n_values)]
 
     def to_unit(self, values: Any) -> np.ndarray:
         """Map category names to the centres of their unit-interval bins (validated)."""

@@ -1,0 +1,29 @@
+"""Argument checks shared across robogate: one owner for each rule."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = ["check_int", "is_integer"]
+
+
+def is_integer(value: Any) -> bool:
+    """True for Python and numpy integers; False for bools (``True`` is not the number 1 here)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(value: Any, name: str, minimum: int = 0) -> int:
+    """``value`` as a Python int if it is an integer (not a bool) >= ``minimum``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the rule and the value.
+    """
+    if not is_integer(value) or value < minimum:
+        rule = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
+    return int(value)
