@@ -23,6 +23,7 @@ import math
 import numbers
 import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Mapping
@@ -42,7 +43,7 @@ from robogate.store import SweepStore
 __all__ = ["format_summary", "run_sweep", "summarize"]
 
 #: Finished records are appended at least this often (seconds) ...
-FLUSH_SECONDS = 2.0
+FLUSH_SECONDS = 1.0
 #: ... or whenever this many are waiting.
 FLUSH_ROWS = 500
 
@@ -184,20 +185,28 @@ def _open_store(out: Any, manifest: dict[str, Any], resume: bool) -> tuple[Sweep
 
 
 class _Recorder:
-    """Buffers finished records and appends them to the store in small parts."""
+    """Buffers finished records and appends them to the store in small parts.
+
+    A background thread flushes the buffer every :data:`FLUSH_SECONDS`, so finished
+    records reach the disk even while every worker is busy with a long episode.
+    """
 
     def __init__(self, store: SweepStore, bar: Any, n_finished: int, n_failed: int):
         self.store = store
         self.bar = bar
         self.buffer: list[dict] = []
-        self.last_flush = time.monotonic()
         self.n_finished = n_finished
         self.n_failed = n_failed
         self.n_run = 0
         self.started: float | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._flusher = threading.Thread(target=self._flush_periodically, name="robogate-flush", daemon=True)
+        self._flusher.start()
 
     def add(self, record: dict) -> None:
-        self.buffer.append(record)
+        self._raise_flush_error()
         self.n_run += 1
         self.n_finished += 1
         self.n_failed += not record["success"]
@@ -208,14 +217,37 @@ class _Recorder:
                 refresh=False,
             )
             self.bar.update(1)
-        if len(self.buffer) >= FLUSH_ROWS or time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+        with self._lock:
+            self.buffer.append(record)
+            full = len(self.buffer) >= FLUSH_ROWS
+        if full:
             self.flush()
 
     def flush(self) -> None:
-        if self.buffer:
-            batch, self.buffer = self.buffer, []
-            self.store.append(batch)
-        self.last_flush = time.monotonic()
+        """Append the buffered records to the store now."""
+        with self._lock:
+            if self.buffer:
+                batch, self.buffer = self.buffer, []
+                self.store.append(batch)
+
+    def close(self) -> None:
+        """Stop the flush thread and store what is left."""
+        self._stop.set()
+        self._flusher.join()
+        self.flush()
+        self._raise_flush_error()
+
+    def _flush_periodically(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
+            try:
+                self.flush()
+            except BaseException as exc:  # reported by the sweep's thread
+                self._error = exc
+                return
+
+    def _raise_flush_error(self) -> None:
+        if self._error is not None:
+            raise self._error
 
 
 def _ask(sampler: TwoStageSampler, n: int | None, bar: Any, replay: bool) -> list[dict]:
@@ -429,7 +461,7 @@ def _drive(
             batch += 1
     finally:
         try:
-            rec.flush()
+            rec.close()
         finally:
             bar.close()
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from pathlib import Path
+
 import numpy as np
 
 ENV_ID = "robogate/PickPlace-Panda-v0"
@@ -24,6 +28,43 @@ class NotAPolicy:
 
     def reset(self) -> None:
         pass
+
+
+class GatedScriptedPolicy:
+    """The scripted controller, made to stop the sweep at a point the test chooses.
+
+    With ``ROBOGATE_TEST_GATE=DIR:K`` in the environment, every episode takes a numbered ticket
+    (a file created exclusively in DIR, so the count is exact across worker processes); episodes
+    ``0..K-1`` run normally and every later one blocks for good after writing ``blocked-N``. So
+    once K records are stored and every worker is blocked, no further episode can finish: a test
+    can kill the sweep there, whatever the machine's load. Without the variable it is the
+    scripted controller.
+    """
+
+    def __init__(self):
+        from robogate.policies import ScriptedPolicy
+
+        self._scripted = ScriptedPolicy()
+        gate = os.environ.get("ROBOGATE_TEST_GATE")
+        self._dir, self._after = (None, None) if not gate else (Path(gate.rsplit(":", 1)[0]), int(gate.rsplit(":", 1)[1]))
+
+    def reset(self) -> None:
+        if self._dir is not None and self._take_ticket() >= self._after:
+            (self._dir / f"blocked-{os.getpid()}").touch()
+            threading.Event().wait()  # until the test kills the sweep
+        self._scripted.reset()
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self._scripted.act(obs)
+
+    def _take_ticket(self) -> int:
+        n = 0
+        while True:
+            try:
+                os.close(os.open(self._dir / f"ticket-{n}", os.O_CREAT | os.O_EXCL))
+                return n
+            except FileExistsError:
+                n += 1
 
 
 def failing_factory():

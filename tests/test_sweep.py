@@ -100,14 +100,18 @@ def test_resume_without_a_stored_sweep_starts_one(tmp_path):
 # ---------------------------------------------------------------------- kill and resume
 
 
+# The killed sweeps run this policy: the scripted controller with a gate the test sets (see helpers).
+GATED = "tests.helpers:GatedScriptedPolicy"
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, local_pool):
     """The uninterrupted sweep that the killed-and-resumed ones must reproduce."""
-    return sweep(tmp_path_factory.mktemp("ref") / "sweep", local_pool, **KILL)
+    return sweep(tmp_path_factory.mktemp("ref") / "sweep", local_pool, policy=GATED, **KILL)
 
 
 def cli(out, workers, resume=False):
-    cmd = [sys.executable, "-m", "robogate.cli", "sweep", "--env", ENV_ID, "--policy", "scripted",
+    cmd = [sys.executable, "-m", "robogate.cli", "sweep", "--env", ENV_ID, "--policy", GATED,
            "--n-lhs", str(KILL["n_lhs"]), "--n-boundary", str(KILL["n_boundary"]),
            "--batch-size", str(KILL["batch_size"]), "--seed", str(KILL["seed"]),
            "--workers", str(workers), "--out", str(out)]
@@ -132,40 +136,51 @@ def alive(pid):
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def kill_when(out, workers, ready, timeout=300):
-    """Start the CLI sweep, SIGKILL it once ``ready(plan, results)``; return the store's state then."""
-    proc = subprocess.Popen(cli(out, workers), cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + timeout
+def wait_for(condition, what, proc=None, limit=600):
+    """Poll ``condition()`` until it holds (the limit only turns a hang into a failure)."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"the sweep ended while waiting for {what}: {proc.stderr.read()}")
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.05)
+
+
+def stored_rows(out):
     try:
-        while True:
-            assert proc.poll() is None, f"the sweep ended before it was killed: {proc.stderr.read()}"
-            assert time.monotonic() < deadline, "timed out waiting to kill the sweep"
-            try:
-                store = SweepStore.open(out)
-                plan, done = store.planned(), store.read()
-            except StoreError:
-                plan = None
-            if plan is not None and len(plan) and ready(plan, done):
-                workers_pids = children(proc.pid)
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-            time.sleep(0.05)
+        return len(SweepStore.open(out).read())
+    except (StoreError, FileNotFoundError):
+        return 0
+
+
+def kill_after(out, workers, finished, tmp_path):
+    """Run the CLI sweep until exactly ``finished`` episodes are stored and every worker is blocked
+    at the gate, SIGKILL it there, and return the store's rows."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    env = {**os.environ, "ROBOGATE_TEST_GATE": f"{gate}:{finished}"}
+    proc = subprocess.Popen(cli(out, workers), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: len(list(gate.glob("blocked-*"))) == workers, "every worker to block", proc)
+        wait_for(lambda: stored_rows(out) == finished, f"{finished} stored experiments", proc)
+        worker_pids = children(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
     finally:
+        if proc.poll() is None and proc.returncode is None:
+            proc.kill()
         proc.wait()
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
     # the killed sweep's workers notice and exit on their own
-    deadline = time.monotonic() + 30
-    while any(alive(p) for p in workers_pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(alive(p) for p in workers_pids), "workers outlived the killed sweep"
+    wait_for(lambda: not any(alive(p) for p in worker_pids), "the workers to exit", limit=120)
     return SweepStore.open(out).read()
 
 
 def resume_and_check(out, workers, reference, killed):
-    res = subprocess.run(cli(out, workers, resume=True), cwd=REPO, capture_output=True, text=True,
-                         timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "ROBOGATE_TEST_GATE"}
+    res = subprocess.run(cli(out, workers, resume=True), cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     assert f"rows: {N_KILL}" in res.stdout and "success rate" in res.stdout
     assert BANNER not in res.stdout + res.stderr
@@ -178,17 +193,22 @@ def resume_and_check(out, workers, reference, killed):
     assert SweepStore.open(out).manifest["complete"] is True
 
 
+@pytest.mark.slow
 def test_kill_in_stage_1_then_resume(tmp_path, reference):
     out = tmp_path / "sweep"
-    killed = kill_when(out, 2, lambda plan, done: len(done) > 0 and plan["batch"].max() == 0)
-    assert 0 < len(killed) < KILL["n_lhs"] and (killed["stage"] == 1).all()
+    killed = kill_after(out, 2, 10, tmp_path)
+    assert len(killed) == 10 and (killed["stage"] == 1).all()
+    assert SweepStore.open(out).planned()["batch"].max() == 0
     resume_and_check(out, 2, reference, killed)
 
 
+@pytest.mark.slow
 def test_kill_in_stage_2_then_resume(tmp_path, reference):
     out = tmp_path / "sweep"
-    killed = kill_when(out, 1, lambda plan, done: plan["batch"].max() >= 2)
-    assert KILL["n_lhs"] < len(killed) < N_KILL
+    finished = KILL["n_lhs"] + KILL["batch_size"] + 2  # stage 1, a boundary batch, half the next
+    killed = kill_after(out, 1, finished, tmp_path)
+    assert len(killed) == finished and (killed["stage"] == 2).sum() == KILL["batch_size"] + 2
+    assert SweepStore.open(out).planned()["batch"].max() == 2
     resume_and_check(out, 1, reference, killed)
 
 
