@@ -13,8 +13,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from robogate.executors import EXECUTORS
-
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 PROG = "robogate"
@@ -76,58 +74,32 @@ def add_sweep(subparsers: Any) -> None:
                    help="success-probability band of stage 2 (default 0.3 0.7)")
     p.add_argument("--seed", type=_non_negative_int, metavar="S", help="sweep seed (default 0)")
     p.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
-    p.add_argument("--executor", choices=EXECUTORS, default="local", help="where episodes run")
-    p.add_argument("--address", metavar="ADDR", help="Ray cluster address (--executor ray)")
+    p.add_argument("--executor", default="local", metavar="NAME",
+                   help="where episodes run: 'local' (a process pool, default), 'ray', or an executor "
+                        "registered with robogate.executors.register or an entry point")
+    p.add_argument("--address", metavar="ADDR", help="where the executor runs, e.g. a Ray cluster address")
     p.add_argument("--out", required=True, metavar="DIR", help="results folder (a sweep store)")
     p.add_argument("--resume", action="store_true", help="continue the sweep stored in --out")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(handler=_sweep)
 
 
-def _settings_from_store(out: str) -> dict[str, Any]:
-    """Settings of the sweep stored at ``out`` ({} when there is none)."""
+def _sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from robogate.store import SweepStore
-
-    if not (Path(out) / "manifest.json").exists():
-        return {}
-    m = SweepStore.open(out).manifest
-    sampler = m.get("sampler") or {}
-    return {
-        "env_id": m.get("env_id"),
-        "policy": m.get("policy"),
-        "n_lhs": sampler.get("n_lhs"),
-        "n_boundary": sampler.get("n_boundary"),
-        "batch_size": sampler.get("batch_size"),
-        "band": sampler.get("band"),
-        "seed": m.get("seed"),
-        "space": m.get("space"),
-    }
-
-
-def _sweep(args: argparse.Namespace) -> int:
     from robogate.sweep import format_summary, run_sweep, summarize
+    from robogate.sweep_config import SweepConfig
 
-    stored = _settings_from_store(args.out) if args.resume else {}
-    settings = {
-        "env_id": args.env_id,
-        "policy": args.policy,
-        "n_lhs": args.n_lhs,
-        "n_boundary": args.n_boundary,
-        "batch_size": args.batch_size,
-        "band": tuple(args.band) if args.band else None,
-        "seed": args.seed,
-    }
-    for key, value in settings.items():
-        if value is None and stored.get(key) is not None:
-            settings[key] = stored[key]
-    defaults = {"policy": "scripted", "band": (0.3, 0.7), "seed": 0}
-    for key, value in defaults.items():
-        if settings[key] is None:
-            settings[key] = value
+    given = {"env_id": args.env_id, "policy": args.policy, "n_lhs": args.n_lhs, "n_boundary": args.n_boundary,
+             "batch_size": args.batch_size, "band": tuple(args.band) if args.band else None, "seed": args.seed}
+    stored = SweepConfig.read(args.out) if args.resume and (Path(args.out) / "manifest.json").exists() else None
+    if stored is not None:  # settings left out are the stored sweep's
+        settings = {k: getattr(stored, k) if v is None else v for k, v in given.items()}
+    else:
+        settings = {"policy": "scripted", "band": (0.3, 0.7), "seed": 0,
+                    **{k: v for k, v in given.items() if v is not None}}
     flags = {"env_id": "--env", "n_lhs": "--n-lhs", "n_boundary": "--n-boundary"}
-    missing = [flag for key, flag in flags.items() if settings[key] is None]
+    missing = [flag for key, flag in flags.items() if settings.get(key) is None]
     if missing:
         raise CLIError(f"the following arguments are required: {', '.join(missing)}")
     try:
@@ -135,11 +107,11 @@ def _sweep(args: argparse.Namespace) -> int:
             settings["env_id"],
             settings["policy"],
             args.out,
-            space=stored.get("space"),
+            space=stored.space if stored is not None else None,
             n_lhs=settings["n_lhs"],
             n_boundary=settings["n_boundary"],
             band=tuple(settings["band"]),
-            batch_size=settings["batch_size"],
+            batch_size=settings.get("batch_size"),
             seed=settings["seed"],
             executor=args.executor,
             workers=args.workers,

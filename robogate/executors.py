@@ -1,5 +1,12 @@
 """Executors run trials in parallel and hand back their records as they finish.
 
+An executor is anything with ``workers``, ``imap_unordered(trials)`` and ``close()`` (the
+:class:`Executor` protocol).  Executors are made by name through a registry:
+:func:`register` adds a factory (``factory(workers=None, address=None) -> Executor``), and
+installed packages can add theirs under the ``robogate.executors`` entry-point group, so
+``robogate sweep --executor NAME`` runs on a user's own backend (Dask, a SLURM launcher, ...)
+without changes to robogate.  Two are built in:
+
 * :class:`LocalExecutor` -- a pool of worker processes on this machine (all
   cores by default).  Workers are started with ``spawn``, so no simulator state
   is ever forked, and live as long as the executor: each keeps its envs loaded.
@@ -13,39 +20,36 @@ records on either.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.metadata
 import logging
 import multiprocessing
 import multiprocessing.connection
-import numbers
 import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from robogate.checks import check_int
 from robogate.runner import Trial, run_trial
 
-__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "check_executor_args", "make_executor"]
+__all__ = ["ENTRY_POINT_GROUP", "Executor", "LocalExecutor", "RayExecutor", "executor_names",
+           "make_executor", "register"]
 
-#: Names accepted by :func:`make_executor`.
-EXECUTORS = ("local", "ray")
-_RAY_MISSING = "the 'ray' executor needs Ray, which is not installed"
+#: Entry-point group through which installed packages add executors.
+ENTRY_POINT_GROUP = "robogate.executors"
 _RAY_INSTALL = "install it with: pip install 'robogate[ray]'"
 
 
-def _check_workers(workers: Any) -> int | None:
-    if workers is None:
-        return None
-    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
-        raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
-    return int(workers)
+@runtime_checkable
+class Executor(Protocol):
+    """Runs trials and yields their records in completion order.
 
-
-class Executor:
-    """Base class: runs trials and yields their records in completion order.
+    Any object with these members is an executor; no base class is needed.  It must run
+    each trial with :func:`robogate.runner.run_trial` (in whatever process or machine) and
+    yield the record unchanged, so every executor gives the same rows for the same trials.
 
     Attributes
     ----------
@@ -60,12 +64,26 @@ class Executor:
 
         Closing the iterator early cancels the trials not yet started.
         """
-        raise NotImplementedError
+        ...
 
     def close(self) -> None:
         """Release the workers; the executor cannot be used afterwards."""
+        ...
 
-    def __enter__(self) -> Executor:
+
+def _check_workers(workers: Any) -> int | None:
+    return None if workers is None else check_int(workers, "workers", minimum=1)
+
+
+class _Closing:
+    """Context-manager support and a readable repr for the built-in executors."""
+
+    workers: int
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -97,7 +115,7 @@ def _init_local_worker() -> None:
     _exit_with_parent()
 
 
-class LocalExecutor(Executor):
+class LocalExecutor(_Closing):
     """A pool of worker processes on this machine.
 
     Parameters
@@ -174,13 +192,11 @@ def _import_ray():
     try:
         import ray
     except ImportError as exc:
-        raise ImportError(
-            f"{_RAY_MISSING} ({exc}); {_RAY_INSTALL}"
-        ) from None
+        raise ImportError(f"the 'ray' executor needs Ray, which is not installed ({exc}); {_RAY_INSTALL}") from None
     return ray
 
 
-class RayExecutor(Executor):
+class RayExecutor(_Closing):
     """Ray tasks, on a local Ray instance or a cluster.
 
     Parameters
@@ -262,26 +278,37 @@ class RayExecutor(Executor):
                 self._ray.shutdown()
 
 
-# ----------------------------------------------------------------------------------- factory
+# ---------------------------------------------------------------------------------- registry
+
+ExecutorFactory = Callable[..., Executor]
+_FACTORIES: dict[str, ExecutorFactory] = {}
 
 
-def check_executor_args(name: Any, workers: Any = None, address: Any = None) -> None:
-    """Check :func:`make_executor`'s arguments without starting any worker.
+def register(name: str, factory: ExecutorFactory) -> None:
+    """Make ``factory`` the executor called ``name`` (``run_sweep(executor=name)``, ``--executor name``).
 
-    Raises
-    ------
-    ValueError
-        For an unknown name, bad ``workers``, or an address without Ray.
-    ImportError
-        For ``"ray"`` when Ray is not installed.
+    Parameters
+    ----------
+    name : str
+        The executor's name; registering a name again replaces its factory.
+    factory : callable
+        ``factory(workers=None, address=None)`` returning an :class:`Executor`; it should raise
+        ``ValueError`` for arguments it cannot use.
     """
-    if name not in EXECUTORS:
-        raise ValueError(f"unknown executor {name!r}; expected one of: {', '.join(EXECUTORS)}")
-    _check_workers(workers)
-    if name == "local" and address is not None:
-        raise ValueError("address is only used by the 'ray' executor")
-    if name == "ray" and importlib.util.find_spec("ray") is None:
-        raise ImportError(f"{_RAY_MISSING}; {_RAY_INSTALL}")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"executor name must be a non-empty string, got {name!r}")
+    if not callable(factory):
+        raise ValueError(f"executor factory for {name!r} must be callable, got {factory!r}")
+    _FACTORIES[name] = factory
+
+
+def _entry_points() -> dict[str, Any]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def executor_names() -> list[str]:
+    """Names :func:`make_executor` accepts: the registered ones and those of installed entry points."""
+    return sorted(set(_FACTORIES) | set(_entry_points()))
 
 
 def make_executor(name: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
@@ -289,23 +316,41 @@ def make_executor(name: str = "local", workers: int | None = None, address: str 
 
     Parameters
     ----------
-    name : {"local", "ray"}
-        Which executor.
+    name : str
+        A registered name (built in: ``"local"``, ``"ray"``) or an entry point's.
     workers : int, optional
-        Parallel trials (default: all cores, or the Ray cluster's CPUs).
+        Parallel trials (default: the executor's own, e.g. all cores).
     address : str, optional
-        Ray cluster address (``"ray"`` only).
-
-    Returns
-    -------
-    Executor
+        Where the executor runs (e.g. a Ray cluster address), if it takes one.
 
     Raises
     ------
-    ValueError, ImportError
-        As :func:`check_executor_args`, which runs first.
+    ValueError
+        For an unknown name, bad ``workers``, or an argument the executor does not take.
+    ImportError
+        When the executor's backend is not installed (e.g. Ray).
     """
-    check_executor_args(name, workers, address)
-    if name == "local":
-        return LocalExecutor(workers)
+    workers = _check_workers(workers)
+    factory = _FACTORIES.get(name) if isinstance(name, str) else None
+    if factory is None and isinstance(name, str) and name in _entry_points():
+        factory = _FACTORIES[name] = _entry_points()[name].load()
+    if factory is None:
+        raise ValueError(f"unknown executor {name!r}; expected one of: {', '.join(executor_names())}")
+    executor = factory(workers=workers, address=address)
+    if not isinstance(executor, Executor):
+        raise ValueError(f"the {name!r} executor factory returned {type(executor).__name__}, not an Executor")
+    return executor
+
+
+def _local(workers: int | None = None, address: str | None = None) -> LocalExecutor:
+    if address is not None:
+        raise ValueError("address is only used by the 'ray' executor")
+    return LocalExecutor(workers)
+
+
+def _ray(workers: int | None = None, address: str | None = None) -> RayExecutor:
     return RayExecutor(address=address, workers=workers)
+
+
+register("local", _local)
+register("ray", _ray)

@@ -34,11 +34,12 @@ import numpy as np
 import pandas as pd
 
 import robogate
-from robogate.executors import Executor, check_executor_args, make_executor
+from robogate.executors import Executor, make_executor
 from robogate.runner import Trial, check_seed, trial_seed, validate_env_id, validate_policy_spec
 from robogate.sampling import TwoStageSampler
-from robogate.space import ParameterSpace, default_space
+from robogate.space import ParameterSpace
 from robogate.store import SweepStore
+from robogate.sweep_config import SweepConfig
 
 __all__ = ["format_summary", "run_sweep", "summarize"]
 
@@ -47,44 +48,9 @@ FLUSH_SECONDS = 1.0
 #: ... or whenever this many are waiting.
 FLUSH_ROWS = 500
 
-_MANIFEST_KIND = "robogate-sweep"
-_SAMPLER_FIELDS = ("n_lhs", "n_boundary", "band", "batch_size", "n_candidates")
 
 
-# ------------------------------------------------------------------------------ validation
-
-
-def _check_space(space: Any, env_id: str) -> ParameterSpace:
-    """The space to sweep, checked against the parameters the env accepts."""
-    if space is None:
-        return default_space()
-    if isinstance(space, Mapping):
-        try:
-            space = ParameterSpace.from_dict(space)
-        except ValueError as exc:
-            raise ValueError(f"bad space: {exc}") from None
-    if not isinstance(space, ParameterSpace):
-        raise ValueError(f"bad space: expected a ParameterSpace, got {type(space).__name__}")
-    env_space = default_space()
-    for dim in space:
-        if dim.name not in env_space:
-            raise ValueError(
-                f"bad space: {dim.name!r} is not a parameter of {env_id}; "
-                f"valid names are {env_space.names}"
-            )
-        ref = env_space[dim.name]
-        if dim.kind != ref.kind:
-            raise ValueError(f"bad space: {dim.name!r} must be {ref.kind} for {env_id}, got {dim.kind}")
-        values = list(dim.choices) if dim.kind == "categorical" else [dim.low, dim.high]
-        for value in values:
-            try:
-                ref.validate(value)
-            except ValueError:
-                raise ValueError(
-                    f"bad space: {dim.name!r} takes {dim.describe()}, but {env_id} accepts "
-                    f"{ref.describe()}"
-                ) from None
-    return space
+# -------------------------------------------------------------------------------- manifest
 
 
 def _versions() -> dict[str, str]:
@@ -97,56 +63,21 @@ def _versions() -> dict[str, str]:
     return {"robogate": robogate.__version__, "pybullet": version("pybullet"), "numpy": np.__version__}
 
 
-def _manifest(env_id: str, policy: str, sampler: TwoStageSampler) -> dict[str, Any]:
-    config = sampler.config()
-    return {
-        "kind": _MANIFEST_KIND,
-        "env_id": env_id,
-        "policy": policy,
-        "seed": config["seed"],
-        "space": config["space"],
-        "sampler": {k: config[k] for k in _SAMPLER_FIELDS},
-        "lhs_discrepancy": sampler.discrepancy,
-        "versions": _versions(),
-        "complete": False,
-    }
+def _manifest(config: SweepConfig, sampler: TwoStageSampler) -> dict[str, Any]:
+    return {**config.to_manifest(), "lhs_discrepancy": sampler.discrepancy, "versions": _versions(),
+            "complete": False}
 
 
-def _check_resumable(out: Path, stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:
+def _check_resumable(out: Path, stored: Mapping[str, Any], config: SweepConfig) -> None:
     """Raise ``ValueError`` naming the first setting that differs from the stored sweep."""
-    if stored.get("kind") != _MANIFEST_KIND:
-        raise ValueError(f"cannot resume {out}: its manifest does not describe a robogate sweep")
-
-    def differs(field: str, old: Any, new: Any) -> ValueError:
-        return ValueError(
-            f"cannot resume {out}: {field} differs (stored {old!r}, requested {new!r}); "
-            "use the settings of the stored sweep or a new out folder"
-        )
-
-    for key in ("env_id", "policy", "seed"):
-        if stored.get(key) != wanted[key]:
-            raise differs(key, stored.get(key), wanted[key])
-    old_sampler = stored.get("sampler") or {}
-    for key in _SAMPLER_FIELDS:
-        old, new = old_sampler.get(key), wanted["sampler"][key]
-        if key == "band" and old is not None:
-            old = list(old)
-        if old != new:
-            raise differs(key, old, new)
-    try:
-        old_space = ParameterSpace.from_dict(stored.get("space") or {})
-    except ValueError as exc:
-        raise ValueError(f"cannot resume {out}: its stored space is invalid ({exc})") from None
-    new_space = ParameterSpace.from_dict(wanted["space"])
-    if old_space != new_space:
-        changed = [n for n in sorted(set(old_space.names) | set(new_space.names))
-                   if n not in old_space or n not in new_space or old_space[n] != new_space[n]]
-        detail = f"parameters {changed} differ" if changed else "parameter order differs"
+    difference = SweepConfig.from_manifest(stored, where=f"cannot resume {out}").first_difference(config)
+    if difference:
         raise ValueError(
-            f"cannot resume {out}: space differs ({detail}); use the stored sweep's space or a new out folder"
+            f"cannot resume {out}: {difference}; use the settings of the stored sweep or a new out folder"
         )
+    wanted = _versions()
     for name, old in (stored.get("versions") or {}).items():
-        new = wanted["versions"].get(name)
+        new = wanted.get(name)
         if new is not None and old != new:
             warnings.warn(
                 f"resuming {out}, made with {name} {old}, under {name} {new}: "
@@ -156,7 +87,7 @@ def _check_resumable(out: Path, stored: Mapping[str, Any], wanted: Mapping[str, 
             )
 
 
-def _open_store(out: Any, manifest: dict[str, Any], resume: bool) -> tuple[SweepStore, bool]:
+def _open_store(out: Any, config: SweepConfig, sampler: TwoStageSampler, resume: bool) -> tuple[SweepStore, bool]:
     """Create or open the store at ``out``; return it and whether it was resumed."""
     if not isinstance(out, (str, os.PathLike)) or not str(out):
         raise ValueError(f"out must be a folder path, got {out!r}")
@@ -169,7 +100,7 @@ def _open_store(out: Any, manifest: dict[str, Any], resume: bool) -> tuple[Sweep
                 "(--resume) or choose a new folder"
             )
         store = SweepStore.open(path)
-        _check_resumable(path, store.manifest, manifest)
+        _check_resumable(path, store.manifest, config)
         if not os.access(path, os.W_OK):
             raise ValueError(f"cannot resume {path}: the folder is not writable")
         store.cleanup()
@@ -178,7 +109,7 @@ def _open_store(out: Any, manifest: dict[str, Any], resume: bool) -> tuple[Sweep
         raise ValueError(
             f"out folder {path} exists, is not empty and holds no sweep to resume; choose a new folder"
         )
-    return SweepStore.create(path, manifest), False
+    return SweepStore.create(path, _manifest(config, sampler)), False
 
 
 # -------------------------------------------------------------------------------- the sweep
@@ -277,8 +208,7 @@ def _planned_batches(store: SweepStore, out: Path) -> tuple[dict[int, pd.DataFra
 
 
 def _replayed_trials(
-    rows: pd.DataFrame, params: list[dict], first_id: int, batch: int, stage: int,
-    env_id: str, policy: str, seed: int, out: Path,
+    rows: pd.DataFrame, params: list[dict], first_id: int, batch: int, stage: int, config: SweepConfig, out: Path,
 ) -> list[Trial]:
     """Trials of a stored batch, checked against the sampler's replay."""
     ids = rows["id"].tolist()
@@ -297,10 +227,11 @@ def _replayed_trials(
                 f"but the sampler now gives {p} (stage {stage}); the sweep was made with a different "
                 "sampler version or settings"
             )
-        s = trial_seed(seed, tid)
+        s = trial_seed(config.seed, tid)
         if int(row["seed"]) != s:
             raise ValueError(f"cannot resume {out}: experiment {tid} has seed {int(row['seed'])}, expected {s}")
-        trials.append(Trial(id=tid, env_id=env_id, policy=policy, params=p, seed=s, stage=stage, batch=batch))
+        trials.append(Trial(id=tid, env_id=config.env_id, policy=config.policy, params=p, seed=s, stage=stage,
+                            batch=batch))
     return trials
 
 
@@ -352,10 +283,11 @@ def run_sweep(
     seed : int, default 0
         Seed of the sampler and, through :func:`~robogate.runner.trial_seed`,
         of every experiment.
-    executor : {"local", "ray"} or Executor, default "local"
-        Where trials run.  An :class:`~robogate.executors.Executor` instance
-        is used as is (``workers`` and ``address`` are then ignored) and left
-        open.
+    executor : str or Executor, default "local"
+        Where trials run: a name known to :func:`~robogate.executors.make_executor`
+        (``"local"``, ``"ray"``, or one added with :func:`~robogate.executors.register`),
+        or an :class:`~robogate.executors.Executor`, used as is (``workers`` and
+        ``address`` are then ignored) and left open.
     workers : int, optional
         Parallel trials (default all cores / the Ray cluster's CPUs).
     address : str, optional
@@ -388,22 +320,17 @@ def run_sweep(
     """
     started = time.perf_counter()
     env_id = validate_env_id(env_id)
-    space = _check_space(space, env_id)
     policy = validate_policy_spec(policy)
-    seed = check_seed(seed)
-    sampler = TwoStageSampler(space, n_lhs=n_lhs, n_boundary=n_boundary, band=band,
-                              batch_size=batch_size, seed=seed)
-    if not isinstance(executor, Executor):
-        check_executor_args(executor, workers, address)
-    out = Path(out)
-    store, resumed = _open_store(out, _manifest(env_id, policy, sampler), resume)
-
-    if isinstance(executor, Executor):
-        ex, own_executor = executor, False
-    else:
-        ex, own_executor = make_executor(executor, workers, address), True
+    config = SweepConfig.build(env_id, policy, space=space, n_lhs=n_lhs, n_boundary=n_boundary, band=band,
+                               batch_size=batch_size, seed=check_seed(seed))
+    sampler = config.sampler()
+    own_executor = isinstance(executor, str)
+    ex = make_executor(executor, workers, address) if own_executor else executor
+    if not isinstance(ex, Executor):
+        raise ValueError(f"executor must be a name or an Executor, got {type(executor).__name__}")
     try:
-        _drive(sampler, store, ex, env_id, policy, seed, out, progress)
+        store, resumed = _open_store(Path(out), config, sampler, resume)
+        _drive(config, sampler, store, ex, Path(out), progress)
     finally:
         if own_executor:
             ex.close()
@@ -418,8 +345,7 @@ def run_sweep(
 
 
 def _drive(
-    sampler: TwoStageSampler, store: SweepStore, ex: Executor,
-    env_id: str, policy: str, seed: int, out: Path, progress: bool,
+    config: SweepConfig, sampler: TwoStageSampler, store: SweepStore, ex: Executor, out: Path, progress: bool,
 ) -> None:
     batches, finished = _planned_batches(store, out)
     success = dict(zip(finished["id"].tolist(), finished["success"].astype(bool).tolist())) if len(finished) else {}
@@ -435,7 +361,7 @@ def _drive(
             if batch in batches:  # replay a planned batch
                 rows = batches.pop(batch)
                 params = _ask(sampler, len(rows), bar, replay=True)
-                trials = _replayed_trials(rows, params, next_id, batch, stage, env_id, policy, seed, out)
+                trials = _replayed_trials(rows, params, next_id, batch, stage, config, out)
             else:
                 if batches:
                     raise ValueError(f"cannot resume {out}: its plan skips batch {batch}")
@@ -443,8 +369,8 @@ def _drive(
                 if not params:
                     break
                 trials = [
-                    Trial(id=i, env_id=env_id, policy=policy, params=p, seed=trial_seed(seed, i),
-                          stage=stage, batch=batch)
+                    Trial(id=i, env_id=config.env_id, policy=config.policy, params=p,
+                          seed=trial_seed(config.seed, i), stage=stage, batch=batch)
                     for i, p in enumerate(params, start=next_id)
                 ]
                 store.plan([t.plan_row() for t in trials])

@@ -84,6 +84,7 @@ def test_cli_existing_out_suggests_resume(cli_run, capsys):
         (lambda out: sweep_args(out, policy="nosuch:Policy"), "bad policy spec 'nosuch:Policy'"),
         (lambda out: sweep_args(out / "file" / "sub"), "not writable"),
         (lambda out: sweep_args(out, "--address", "auto"), "only used by the 'ray' executor"),
+        (lambda out: sweep_args(out, "--executor", "dask"), "unknown executor 'dask'; expected one of: local, ray"),
         (lambda out: ["sweep", "--out", str(out)], "required: --env, --n-lhs, --n-boundary"),
     ],
 )
@@ -98,7 +99,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, argv, message):
 
 
 @pytest.mark.parametrize(
-    "extra", [["--band", "0.3", "1.5"], ["--workers", "0"], ["--executor", "dask"], ["--n-lhs", "x"]]
+    "extra", [["--band", "0.3", "1.5"], ["--workers", "0"], ["--n-lhs", "x"]]
 )
 def test_cli_rejects_malformed_arguments(tmp_path, capsys, extra):
     with pytest.raises(SystemExit) as info:

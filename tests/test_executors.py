@@ -6,10 +6,13 @@ import sys
 import pandas as pd
 import pytest
 
-from robogate import TwoStageSampler, default_space
-from robogate.executors import LocalExecutor, RayExecutor, make_executor
+from robogate import TwoStageSampler, default_space, executors
+from robogate.cli import main
+from robogate.executors import LocalExecutor, RayExecutor, executor_names, make_executor, register
 from robogate.runner import Trial, run_trial, trial_seed
-from tests.helpers import ENV_ID, TIMING_COLUMNS
+from robogate.store import SweepStore
+from robogate.sweep import run_sweep
+from tests.helpers import ENV_ID, TIMING_COLUMNS, comparable
 
 
 def trials(n=8, policy="scripted"):
@@ -73,6 +76,42 @@ def test_make_executor():
         make_executor("dask")
     with pytest.raises(ValueError, match="only used by the 'ray' executor"):
         make_executor("local", address="auto")
+
+
+class InlineExecutor:
+    """The smallest executor a user could plug in: runs trials one by one in this process."""
+
+    def __init__(self, workers=None, address=None):
+        self.workers, self.address, self.closed, self.ran = 1, address, False, 0
+
+    def imap_unordered(self, trials):
+        for trial in trials:
+            self.ran += 1
+            yield run_trial(trial)
+
+    def close(self):
+        self.closed = True
+
+
+def test_a_registered_executor_runs_sweeps_by_name(tmp_path, monkeypatch, capsys):
+    made = []
+    monkeypatch.setitem(executors._FACTORIES, "inline", lambda **kw: made.append(InlineExecutor(**kw)) or made[-1])
+    assert "inline" in executor_names()
+    df = run_sweep(ENV_ID, "scripted", tmp_path / "py", n_lhs=3, n_boundary=1, seed=2, executor="inline",
+                   progress=False)
+    assert len(df) == 4 and made[-1].ran == 4 and made[-1].closed
+    # the command line takes it by name too, and gives the same rows
+    assert main(["sweep", "--env", ENV_ID, "--n-lhs", "3", "--n-boundary", "1", "--seed", "2",
+                 "--executor", "inline", "--address", "here", "--no-progress", "--out", str(tmp_path / "cli")]) == 0
+    assert made[-1].address == "here" and made[-1].ran == 4
+    pd.testing.assert_frame_equal(comparable(SweepStore.open(tmp_path / "cli").read()), comparable(df))
+
+
+def test_register_rejects_bad_names_and_factories():
+    with pytest.raises(ValueError, match="non-empty string"):
+        register("", InlineExecutor)
+    with pytest.raises(ValueError, match="callable"):
+        register("x", 42)
 
 
 def test_ray_missing_gives_install_hint(monkeypatch):

@@ -17,7 +17,8 @@ from robogate.runner import trial_seed
 from robogate.sampling import TwoStageSampler
 from robogate.space import Categorical, Continuous, ParameterSpace, default_space
 from robogate.store import StoreError, SweepStore
-from robogate.sweep import _manifest, format_summary, run_sweep, summarize
+from robogate.sweep import format_summary, run_sweep, summarize
+from robogate.sweep_config import SweepConfig
 from tests.helpers import ENV_ID, comparable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -307,9 +308,9 @@ def test_resume_with_other_settings_is_refused(local_runs, change, field):
 
 def test_resume_checks_the_plan_against_the_sampler(tmp_path):
     out = tmp_path / "sweep"
-    sampler = TwoStageSampler(default_space(), n_lhs=4, n_boundary=0, seed=0)
-    store = SweepStore.create(out, _manifest(ENV_ID, "scripted", sampler))
-    points = sampler.ask()
+    config = SweepConfig.build(ENV_ID, "scripted", n_lhs=4, n_boundary=0, seed=0)
+    store = SweepStore.create(out, config.to_manifest())
+    points = config.sampler().ask()
     points[2] = {**points[2], "mass": 1.0}
     store.plan([{"id": i, "stage": 1, "batch": 0, "seed": trial_seed(0, i), **p} for i, p in enumerate(points)])
     with pytest.raises(ValueError, match="experiment 2 was planned as .* but the sampler now gives"):
