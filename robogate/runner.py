@@ -9,6 +9,9 @@ restored on every reset), never reloaded per episode.
 Policy specs are strings, so they travel to any worker:
 
 * ``"scripted"`` -- :class:`robogate.policies.ScriptedPolicy`;
+* ``"flow"`` -- :class:`robogate.policies.FlowPolicy`, the Panda checkpoint
+  shipped with robogate; ``"flow:PATH"`` -- a FlowPolicy checkpoint file
+  (a worker loads it once and keeps it, with one torch thread per worker);
 * ``"package.module:Factory"`` -- ``Factory`` imported from ``package.module``
   and called with no arguments; it must return an object with ``reset()`` and
   ``act(obs)``.
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 
 import robogate
+from robogate.checks import check_int
 from robogate.episode import run_episode
 
 __all__ = [
@@ -37,7 +41,9 @@ __all__ = [
 ]
 
 #: Policy specs that name a built-in policy rather than ``module:factory``.
-BUILTIN_POLICIES = ("scripted",)
+BUILTIN_POLICIES = ("scripted", "flow")
+FLOW_PREFIX = "flow:"
+"""A spec starting with this names a FlowPolicy checkpoint file (not a module called ``flow``)."""
 
 # Per-process caches: a worker makes each env / policy once and reuses it.
 _ENVS: dict[str, Any] = {}
@@ -81,9 +87,7 @@ class Trial:
 
 def check_seed(value: Any, name: str = "seed") -> int:
     """Return ``value`` as an int if it is a non-negative integer (not a bool), else raise ``ValueError``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
+    return check_int(value, name)
 
 
 def trial_seed(sweep_seed: int, index: int) -> int:
@@ -122,8 +126,8 @@ def validate_env_id(env_id: Any) -> str:
 
 def _spec_error(spec: str, why: str) -> ValueError:
     return ValueError(
-        f"bad policy spec {spec!r}: {why} (a spec is one of {', '.join(map(repr, BUILTIN_POLICIES))} "
-        "or 'package.module:Factory')"
+        f"bad policy spec {spec!r}: {why} (a spec is one of {', '.join(map(repr, BUILTIN_POLICIES))}, "
+        "'flow:PATH' or 'package.module:Factory')"
     )
 
 
@@ -133,8 +137,9 @@ def make_policy(spec: Any) -> Any:
     Parameters
     ----------
     spec : str
-        ``"scripted"`` or ``"package.module:Factory"`` (``Factory`` may be a
-        dotted attribute path; it is called with no arguments).
+        ``"scripted"``, ``"flow"``, ``"flow:PATH"`` (a FlowPolicy checkpoint) or
+        ``"package.module:Factory"`` (``Factory`` may be a dotted attribute
+        path; it is called with no arguments).
 
     Returns
     -------
@@ -153,6 +158,8 @@ def make_policy(spec: Any) -> Any:
         from robogate.policies import ScriptedPolicy
 
         return ScriptedPolicy()
+    if spec == "flow" or spec.startswith(FLOW_PREFIX):
+        return _make_flow_policy(spec)
     module_name, sep, attr_path = spec.partition(":")
     if not sep or not module_name or not attr_path or ":" in attr_path:
         raise _spec_error(spec, "not a known policy name and not of the form 'package.module:Factory'")
@@ -177,6 +184,23 @@ def make_policy(spec: Any) -> Any:
             spec, f"{attr_path}() returned a {type(policy).__name__} without {' and '.join(missing)}()"
         )
     return policy
+
+
+def _make_flow_policy(spec: str) -> Any:
+    import torch
+
+    from robogate.policies import FlowPolicy
+
+    torch.set_num_threads(1)  # a small net per episode step: threads only add contention between workers
+    if spec == "flow":
+        return FlowPolicy.pretrained()
+    path = spec[len(FLOW_PREFIX):]
+    if not path:
+        raise _spec_error(spec, "'flow:' needs a checkpoint path, e.g. 'flow:runs/flow/policy.pt'")
+    try:
+        return FlowPolicy.load(path)
+    except ValueError as exc:
+        raise _spec_error(spec, str(exc)) from None
 
 
 def validate_policy_spec(spec: Any) -> str:

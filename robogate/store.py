@@ -38,6 +38,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from robogate.checks import is_integer
+
 try:  # POSIX only; without it a store has a single writer by convention.
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -133,7 +135,7 @@ def _preview(ids: Iterable[int]) -> str:
 
 
 def _check_id(value: Any, index: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    if not is_integer(value):
         raise ValueError(f"record {index}: 'id' must be an integer, got {value!r}")
     return int(value)
 

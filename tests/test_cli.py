@@ -37,6 +37,7 @@ def run_main(capsys, argv):
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow
 def test_cli_sweep_prints_the_summary_and_no_banner(cli_run):
     out, res = cli_run
     assert res.returncode == 0, res.stderr
@@ -54,6 +55,7 @@ def test_cli_sweep_prints_the_summary_and_no_banner(cli_run):
     assert len(SweepStore.open(out)) == 8
 
 
+@pytest.mark.slow
 def test_cli_resume_takes_settings_from_the_store(cli_run, capsys):
     out, _ = cli_run
     code, stdout, err = run_main(capsys, ["sweep", "--out", str(out), "--resume", "--no-progress"])
@@ -62,6 +64,7 @@ def test_cli_resume_takes_settings_from_the_store(cli_run, capsys):
     assert err == ""
 
 
+@pytest.mark.slow
 def test_cli_resume_with_other_settings_names_the_field(cli_run, capsys):
     out, _ = cli_run
     code, stdout, err = run_main(capsys, ["sweep", "--out", str(out), "--resume", "--seed", "4"])
@@ -70,6 +73,7 @@ def test_cli_resume_with_other_settings_names_the_field(cli_run, capsys):
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_cli_existing_out_suggests_resume(cli_run, capsys):
     out, _ = cli_run
     code, _, err = run_main(capsys, sweep_args(out))

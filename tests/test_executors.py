@@ -120,6 +120,7 @@ def test_ray_missing_gives_install_hint(monkeypatch):
         RayExecutor(workers=1)
 
 
+@pytest.mark.slow
 def test_ray_matches_in_process(ray_executor, expected):
     assert ray_executor.workers == 2
     pd.testing.assert_frame_equal(table(ray_executor.imap_unordered(trials())), expected)

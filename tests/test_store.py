@@ -142,6 +142,7 @@ def test_reopened_store_continues_numbering(store):
     pd.testing.assert_frame_equal(SweepStore.open(store.path).read(), expected_frame([0, 1]))
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     """Each writer is let through a random number of whole batches, started on one more and
     killed a random fraction of a millisecond or a few later: before, during or after that append.
@@ -181,6 +182,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
         pd.testing.assert_frame_equal(SweepStore.open(path).read(), expected_frame(range(n_batches)))
 
 
+@pytest.mark.slow
 def test_concurrent_writers_serialise(tmp_path):
     store = SweepStore.create(tmp_path / "sweep", {})
     writers = [start_writer(store.path, 0, 25), start_writer(store.path, 25, 50)]

@@ -78,6 +78,7 @@ def test_local_sweep_reproduces_row_by_row(local_runs):
     assert a["outcome"].nunique() > 1  # a real mix, not a degenerate table
 
 
+@pytest.mark.slow
 def test_ray_sweep_reproduces_and_equals_local(local_runs, ray_executor, tmp_path):
     c = sweep(tmp_path / "c", ray_executor)
     d = sweep(tmp_path / "d", ray_executor)
