@@ -10,8 +10,9 @@ import numpy as np
 
 from . import gripper
 from .outcomes import Outcome
-from .pick_place_task import MAX_OBSTACLES, SHAPES, PickPlaceTask
+from .pick_place_task import MAX_OBSTACLES, PickPlaceTask
 from .robots import ROBOTS, Robot
+from .scene import SHAPES
 from .simulator import Simulator
 
 MAX_STEP = 0.05
@@ -33,7 +34,7 @@ OBS_FIELDS: tuple[tuple[str, int], ...] = (
     ("object_orientation", 4),  # quaternion x, y, z, w
     ("object_velocity", 3),
     ("object_size", 1),
-    ("object_shape", len(SHAPES)),  # one-hot
+    ("object_shape", len(SHAPES)),  # one-hot, in the order of SHAPES
     ("target_position", 3),
     ("obstacles", 4 * MAX_OBSTACLES),  # x, y, height, present, per obstacle
 )
@@ -71,29 +72,31 @@ class PickPlaceEnv(gym.Env):
     One step lasts 0.1 s (24 physics steps of 1/240 s).
 
     ## Observation Space
-    ``Box(-10, 10, (43,), float32)``; fields in order (see ``OBS_SLICES``):
+    ``Box(-10, 10, (OBS_SIZE,), float32)``; fields in order (see ``OBS_SLICES``):
     tool position as the arm believes it (3), sin/cos of tool yaw (2), finger
     gap (1), left/right pad touching the object (2), object position (3) and
-    quaternion (4) and velocity (3), object size (1), shape one-hot (5), place
-    target position (3), and up to four obstacles as (x, y, height, present) (16).
+    quaternion (4) and velocity (3), object size (1), shape one-hot (one per
+    entry of ``robogate.envs.scene.SHAPES``), place target position (3), and up
+    to four obstacles as (x, y, height, present) (16).
     Positions are in metres, in the frame of the arm's base.
 
     ## Scenario parameters
-    Passed as ``reset(options={"params": {...}})``; anything omitted takes its
-    nominal value; an unknown name, a value out of range, NaN or of the wrong
-    type raises ``ValueError`` naming the parameter and its range.
+    Passed as ``reset(options={"params": {...}})``: the dimensions of
+    ``robogate.default_space()``, which holds their ranges and nominal values
+    (``env.unwrapped.space``). Anything omitted takes its nominal value; an
+    unknown name, a value out of range, NaN or of the wrong type raises
+    ``ValueError`` naming the parameter and its range.
 
-    - ``friction`` (0.05–1.2, nominal 0.8): friction coefficient of the object
-      against the pads and the table.
-    - ``mass`` (0.05–2.0 kg, nominal 0.2).
-    - ``com_offset`` (0–0.4, nominal 0): centre-of-mass offset as a fraction of
-      the object size, along the object's long/x axis.
-    - ``size`` (0.02–0.12 m, nominal 0.05): side, diameter, or plate width.
-    - ``ik_noise`` (0–0.04 m, nominal 0): std of a calibration error — the arm
-      reaches commanded points offset by an unseen error drawn per episode.
-    - ``obstacles`` (0–4, nominal 0): pillars beside the path.
-    - ``shape``: box, cylinder, sphere, capsule (lying down) or flat plate.
-    - ``placement``: 14 named targets from ``center`` to ``reach_limit_raised``.
+    - ``friction``: friction coefficient of the object against the pads and the table.
+    - ``mass``: of the object (kg).
+    - ``com_offset``: centre-of-mass offset as a fraction of the object size,
+      along the object's length.
+    - ``size``: of the object (m); each shape's geometry says which extent it sets.
+    - ``ik_noise``: std of a calibration error (m) — the arm reaches commanded
+      points offset by an unseen error drawn per episode.
+    - ``obstacles``: number of pillars beside the path.
+    - ``shape``: a name of ``robogate.envs.scene.SHAPES``.
+    - ``placement``: a name of ``robogate.envs.scene.PLACEMENTS``.
 
     ## Starting State
     The arm at home (tool 0.3 m above the table, gripper open); the object at the
@@ -105,7 +108,9 @@ class PickPlaceEnv(gym.Env):
 
     ## Episode End
     The episode ends with exactly one ``info["outcome"]`` (with
-    ``info["success"]`` and ``info["params"]``): ``success`` (released at rest
+    ``info["success"]``, ``info["params"]`` and ``info["failure_step"]``, the
+    0-based control step of the failure event, e.g. the step a dropped object
+    left the grasp, None for a success): ``success`` (released at rest
     within 3 cm of the target, tool clear), ``grasp_miss`` (never lifted),
     ``grip_loss`` (lifted, then dropped), ``collision`` (arm or carried object
     hit an obstacle, or the arm hit the table or pressed on the object hard:
@@ -194,6 +199,7 @@ class PickPlaceEnv(gym.Env):
         if outcome is not None:
             self._done = True
             info = {"outcome": outcome.value, "success": outcome is Outcome.SUCCESS, "params": dict(self.params)}
+            info["failure_step"] = None if info["success"] else self._steps - 1 - self.task.detector.event_lag(outcome)
             if message:
                 info["error"] = message
         obs = self._observation()
@@ -221,7 +227,7 @@ class PickPlaceEnv(gym.Env):
     def _observation(self) -> np.ndarray:
         m = self._last
         shape = np.zeros(len(SHAPES))
-        shape[SHAPES.index(self.params["shape"])] = 1.0
+        shape[list(SHAPES).index(self.params["shape"])] = 1.0
         obs = np.concatenate([
             m.tcp_position - self._bias,
             (math.sin(m.tcp_yaw), math.cos(m.tcp_yaw)),

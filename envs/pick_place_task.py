@@ -8,18 +8,14 @@ calibration error behind ``ik_noise``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from .outcomes import Measurement, Outcome, OutcomeDetector
 from .robots import Robot
+from .scene import PLACEMENTS, SHAPES, TABLE_X, TABLE_Y
 from .simulator import Simulator, pybullet
 
-SHAPES = ("box", "cylinder", "sphere", "capsule", "plate")
-
-TABLE_X = (0.15, 0.95)
-TABLE_Y = (-0.50, 0.48)
 PICK_XY = np.array([0.45, -0.20])
 """Nominal pick location (m); the object starts within :data:`PICK_JITTER` of it."""
 PICK_JITTER = 0.03
@@ -27,54 +23,6 @@ YAW_JITTER = math.pi / 4
 MAX_OBSTACLES = 4
 ROLLING_FRICTION = 0.001
 """Rolling and spinning friction of the object: a released ball rolls a few centimetres, not off the table."""
-
-
-@dataclass(frozen=True)
-class Placement:
-    """A named place target: position on the table and the height of the platform under it."""
-
-    name: str
-    x: float
-    y: float
-    platform: float = 0.0
-    at_reach_limit: bool = False
-
-
-PLACEMENTS: tuple[Placement, ...] = (
-    Placement("center", 0.45, 0.18),
-    Placement("left", 0.45, 0.32),
-    Placement("right", 0.45, 0.05),
-    Placement("near", 0.30, 0.18),
-    Placement("far", 0.60, 0.18),
-    Placement("left_near", 0.30, 0.32),
-    Placement("right_near", 0.30, 0.05),
-    Placement("left_far", 0.60, 0.32),
-    Placement("right_far", 0.60, 0.05),
-    Placement("raised_low", 0.45, 0.18, platform=0.06),
-    Placement("raised_high", 0.45, 0.18, platform=0.15),
-    Placement("edge", 0.45, TABLE_Y[1] - 0.04),
-    Placement("reach_limit", 0.0, 0.0, at_reach_limit=True),
-    Placement("reach_limit_raised", 0.0, 0.0, platform=0.10, at_reach_limit=True),
-)
-PLACEMENT_NAMES = tuple(p.name for p in PLACEMENTS)
-REACH_LIMIT_BEARING = math.radians(35.0)
-
-
-def object_geometry(shape: str, size: float) -> dict:
-    """Collision geometry of the object: PyBullet shape, keywords, height, width across the grasp."""
-    half = size / 2
-    if shape == "box":
-        return dict(shape=pybullet.GEOM_BOX, kwargs={"halfExtents": [half] * 3}, height=size)
-    if shape == "cylinder":
-        return dict(shape=pybullet.GEOM_CYLINDER, kwargs={"radius": half, "height": size}, height=size)
-    if shape == "sphere":
-        return dict(shape=pybullet.GEOM_SPHERE, kwargs={"radius": half}, height=size)
-    if shape == "capsule":  # lying on its side along the object's x axis
-        return dict(shape=pybullet.GEOM_CAPSULE, kwargs={"radius": size / 4, "height": size}, height=half)
-    if shape == "plate":
-        thickness = max(0.012, 0.3 * size)
-        return dict(shape=pybullet.GEOM_BOX, kwargs={"halfExtents": [half, half, thickness / 2]}, height=thickness)
-    raise ValueError(f"shape: unknown shape {shape!r}; expected one of {SHAPES}")
 
 
 class PickPlaceTask:
@@ -103,34 +51,22 @@ class PickPlaceTask:
         self.params: dict = {}
 
     # -- scene -----------------------------------------------------------------
-    def place_target(self, placement: str) -> np.ndarray:
-        """World position of a placement's surface point (x, y, surface height)."""
-        spec = PLACEMENTS[PLACEMENT_NAMES.index(placement)]
-        if spec.at_reach_limit:
-            x = self.reach_radius * math.cos(REACH_LIMIT_BEARING)
-            y = self.reach_radius * math.sin(REACH_LIMIT_BEARING)
-        else:
-            x, y = spec.x, spec.y
-        return np.array([x, y, spec.platform])
-
     def build(self, params: dict, rng: np.random.Generator) -> None:
         """Create the object, target, platform and obstacles of one episode."""
         self.params = params
-        size, shape = params["size"], params["shape"]
-        geom = object_geometry(shape, size)
-        self.object_height = geom["height"]
-        self.target = self.place_target(params["placement"])
+        size, shape = params["size"], SHAPES[params["shape"]]
+        geom = shape.geometry(size)
+        self.object_height = geom.height
+        self.target = PLACEMENTS[params["placement"]].target(self.reach_radius)
         xy = PICK_XY + rng.uniform(-PICK_JITTER, PICK_JITTER, size=2)
         yaw = rng.uniform(-YAW_JITTER, YAW_JITTER)
-        roll = math.pi / 2 if shape == "capsule" else 0.0
-        # The capsule's axis is its local z; lay it along x by rolling it onto its side.
-        orientation = pybullet.getQuaternionFromEuler((0.0, roll, yaw) if shape == "capsule" else (0.0, 0.0, yaw))
-        self.rest_height = geom["height"] / 2
-        com_axis = (0.0, 0.0, 1.0) if shape == "capsule" else (1.0, 0.0, 0.0)
-        com = [params["com_offset"] * size * a for a in com_axis]
+        orientation = pybullet.getQuaternionFromEuler((0.0, shape.tilt, yaw))
+        self.rest_height = geom.height / 2
+        com = [0.0, 0.0, 0.0]
+        com[shape.long_axis] = params["com_offset"] * size
         obj = self.sim.create_body(
-            "object", geom["shape"], mass=params["mass"], position=(*xy, self.rest_height),
-            orientation=orientation, com_offset=com, rgba=(0.85, 0.25, 0.2, 1.0), **geom["kwargs"],
+            "object", geom.shape, mass=params["mass"], position=(*xy, self.rest_height),
+            orientation=orientation, com_offset=com, rgba=(0.85, 0.25, 0.2, 1.0), **geom.kwargs,
         )
         self.sim.client.changeDynamics(
             obj, -1, lateralFriction=params["friction"], spinningFriction=ROLLING_FRICTION,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 from robogate.envs import gripper
 from robogate.envs.pick_place_env import MAX_STEP, MAX_YAW_STEP, OBS_SLICES
-from robogate.envs.pick_place_task import SHAPES, object_geometry
+from robogate.envs.scene import SHAPES, Shape
 
 TIP_CLEARANCE = 0.004
 """Finger tips stay this far (m) above the table when grasping low objects."""
@@ -78,16 +79,13 @@ class ScriptedPolicy:
         return self._phase_steps > STALL_STEPS
 
     @staticmethod
-    def _grasp_yaw_for(shape: str, quat: np.ndarray, current: float) -> float:
+    def _grasp_yaw_for(shape: Shape, quat: np.ndarray, current: float) -> float:
         """Tool yaw that closes the fingers across the object, nearest the current yaw."""
-        m = np.array(_quat_matrix(quat))
-        if shape in ("box", "plate"):
-            axis, period = math.atan2(m[1, 0], m[0, 0]), math.pi / 2
-        elif shape == "capsule":
-            axis, period = math.atan2(m[1, 2], m[0, 2]), math.pi
-        else:
+        if shape.yaw_symmetry is None:
             return current
-        return current + _wrap_half_turns(axis - current, period)
+        along = Rotation.from_quat(quat).as_matrix()[:, shape.long_axis]
+        axis = math.atan2(along[1], along[0])
+        return current + _wrap_half_turns(axis - current, shape.yaw_symmetry)
 
     # -- control -----------------------------------------------------------------
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -98,11 +96,11 @@ class ScriptedPolicy:
         obj = self._field(obs, "object_position")
         quat = self._field(obs, "object_orientation")
         size = float(self._field(obs, "object_size")[0])
-        shape = SHAPES[int(np.argmax(self._field(obs, "object_shape")))]
+        shape = list(SHAPES.values())[int(np.argmax(self._field(obs, "object_shape")))]
         target = self._field(obs, "target_position")
         obstacles = self._field(obs, "obstacles").reshape(-1, 4)
 
-        height = object_geometry(shape, size)["height"]
+        height = shape.geometry(size).height
         palm_gap = gripper.TCP_DEPTH - gripper.PALM_DEPTH  # tool point to palm underside
         floor = gripper.TIP_BELOW_TCP + TIP_CLEARANCE
         grasp_z = max(min(height / 2, height - palm_gap - 0.005), floor)
@@ -174,13 +172,3 @@ class ScriptedPolicy:
         move = np.clip(goal - tcp, -step, step) / MAX_STEP
         turn = np.clip((goal_yaw - yaw) / MAX_YAW_STEP, -1.0, 1.0)
         return np.array([*move, turn, grip], dtype=np.float32)
-
-
-def _quat_matrix(q: np.ndarray) -> list[list[float]]:
-    """Rotation matrix of an ``xyzw`` quaternion."""
-    x, y, z, w = q / np.linalg.norm(q)
-    return [
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ]

@@ -27,6 +27,9 @@ from typing import Any, ClassVar, Union
 import numpy as np
 import pandas as pd
 
+from robogate.checks import is_integer
+from robogate.envs.scene import PLACEMENTS, SHAPES
+
 __all__ = [
     "Continuous",
     "Integer",
@@ -34,30 +37,7 @@ __all__ = [
     "Dimension",
     "ParameterSpace",
     "default_space",
-    "DEFAULT_PLACEMENTS",
-    "DEFAULT_SHAPES",
 ]
-
-#: Place targets of the default space, easiest first.
-DEFAULT_PLACEMENTS: tuple[str, ...] = (
-    "center",
-    "left",
-    "right",
-    "near",
-    "far",
-    "left_near",
-    "right_near",
-    "left_far",
-    "right_far",
-    "raised_low",
-    "raised_high",
-    "edge",
-    "reach_limit",
-    "reach_limit_raised",
-)
-
-#: Object shapes of the default space.
-DEFAULT_SHAPES: tuple[str, ...] = ("box", "cylinder", "sphere", "capsule", "plate")
 
 
 # ----------------------------------------------------------------------------
@@ -325,7 +305,7 @@ class Integer(_Serialisable):
     def _check(self, value: Any, what: str = "value") -> int:
         if not _is_real(value):
             raise _wrong_type(self, what, value)
-        if isinstance(value, numbers.Integral):
+        if is_integer(value):
             v = int(value)
         else:
             f = float(value)
@@ -741,6 +721,9 @@ def default_space() -> ParameterSpace:
     -------
     ParameterSpace
         friction, mass, com_offset, size, ik_noise, obstacles, shape, placement.
+        The ``shape`` and ``placement`` choices are the env's
+        :data:`robogate.envs.scene.SHAPES` and :data:`~robogate.envs.scene.PLACEMENTS`,
+        in their order; the first of each is nominal.
     """
     return ParameterSpace(
         [
@@ -750,7 +733,7 @@ def default_space() -> ParameterSpace:
             Continuous("size", 0.02, 0.12, nominal=0.05),
             Continuous("ik_noise", 0.0, 0.04, nominal=0.0),
             Integer("obstacles", 0, 4, nominal=0),
-            Categorical("shape", DEFAULT_SHAPES, nominal="box"),
-            Categorical("placement", DEFAULT_PLACEMENTS, nominal="center"),
+            Categorical("shape", tuple(SHAPES)),
+            Categorical("placement", tuple(PLACEMENTS)),
         ]
     )

@@ -7,17 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from robogate.envs.scene import PLACEMENTS, SHAPES
 from robogate.space import (
     Categorical,
     Continuous,
     Integer,
     ParameterSpace,
     default_space,
-)
-
-PLACEMENTS = (
-    "center", "left", "right", "near", "far", "left_near", "right_near", "left_far",
-    "right_far", "raised_low", "raised_high", "edge", "reach_limit", "reach_limit_raised",
 )
 
 
@@ -309,8 +305,8 @@ def test_default_space():
     assert sp["size"] == Continuous("size", 0.02, 0.12, nominal=0.05)
     assert sp["ik_noise"] == Continuous("ik_noise", 0.0, 0.04, nominal=0.0)
     assert sp["obstacles"] == Integer("obstacles", 0, 4, nominal=0)
-    assert sp["shape"].choices == ("box", "cylinder", "sphere", "capsule", "plate")
-    assert sp["placement"].choices == PLACEMENTS and len(PLACEMENTS) == 14
+    assert sp["shape"].choices == tuple(SHAPES)
+    assert sp["placement"].choices == tuple(PLACEMENTS)
     assert sp.nominal() == {
         "friction": 0.8, "mass": 0.2, "com_offset": 0.0, "size": 0.05, "ik_noise": 0.0,
         "obstacles": 0, "shape": "box", "placement": "center",
