@@ -43,8 +43,6 @@ class RobotSpec:
         collision shapes (for descriptions whose tensors it rejects).
     home_seed : tuple of float
         An elbow-up joint vector near the home pose; IK refines it.
-    reach : float
-        Published reach (m).
     place_reach : float
         Horizontal distance (m) of the ``reach_limit`` placements: 97 % of the farthest
         point at table height the tool reaches pointing down (measured with this gripper).
@@ -54,7 +52,6 @@ class RobotSpec:
     urdf: str
     flange: str
     home_seed: tuple[float, ...]
-    reach: float
     place_reach: float
     drop_links: tuple[str, ...] = ()
     mount_yaw: float = 0.0
@@ -72,7 +69,6 @@ ROBOTS: dict[str, RobotSpec] = {
             drop_links=("panda_hand", "panda_leftfinger", "panda_rightfinger", "panda_grasptarget"),
             mount_yaw=-math.pi / 4,
             home_seed=(0.0, -0.2, 0.0, -2.3, 0.0, 2.1, math.pi / 4),
-            reach=0.855,
             place_reach=0.64,
         ),
         RobotSpec(
@@ -81,7 +77,6 @@ ROBOTS: dict[str, RobotSpec] = {
             flange="tool0",
             packaged=True,
             home_seed=(2.84, -1.66, 2.01, -1.93, -1.57, -1.87),
-            reach=0.85,
             place_reach=0.70,
         ),
         RobotSpec(
@@ -90,7 +85,6 @@ ROBOTS: dict[str, RobotSpec] = {
             flange="link6",
             home_seed=(0.0, -0.3, -0.9, 0.0, 1.2, 0.0),
             inertia_from_file=False,
-            reach=0.70,
             place_reach=0.58,
         ),
     )
