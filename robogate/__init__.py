@@ -2,8 +2,11 @@
 
 from robogate.envs import ENV_IDS
 from robogate.episode import run_episode
+from robogate.gate import gate
+from robogate.load import load_sweep
 from robogate.sampling import TwoStageSampler
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace, default_space
+from robogate.zones import danger_zones
 
 __version__ = "0.1.0"
 
@@ -14,6 +17,9 @@ __all__ = [
     "Integer",
     "ParameterSpace",
     "TwoStageSampler",
+    "danger_zones",
     "default_space",
+    "gate",
+    "load_sweep",
     "run_episode",
 ]

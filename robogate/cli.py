@@ -161,6 +161,61 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------- gate
+
+
+def add_gate(subparsers: Any) -> None:
+    """Register ``robogate gate``."""
+    p = subparsers.add_parser(
+        "gate",
+        help="decide whether the policy may be deployed in an operating envelope (exit 0 pass, 1 fail, "
+             "3 inconclusive)",
+        description=(
+            "Bound the failure rate inside an operating envelope from the sweep's uniform experiments "
+            "(never its boundary-focused stage-2 ones) and print the verdict in one sentence. Exit status: "
+            "0 pass (upper confidence bound below the limit), 1 fail (lower bound above it), 3 inconclusive, "
+            "2 usage error. With --run, experiments are sampled uniformly inside the envelope and run in "
+            "batches until the verdict is decided, with a sequential (anytime-valid) bound; they are "
+            "appended to the sweep as stage-3 rows."
+        ),
+    )
+    p.add_argument("out", metavar="DIR", help="a sweep folder written by 'robogate sweep'")
+    p.add_argument("--envelope", action="append", default=[], metavar="NAME=LOW:HIGH|NAME=V1,V2",
+                   help="limit one parameter (repeat for several); parameters left out keep their full range")
+    p.add_argument("--max-failure-rate", type=_probability, required=True, metavar="RATE",
+                   help="largest acceptable failure rate, e.g. 0.05")
+    p.add_argument("--confidence", type=_probability, default=0.95, metavar="C",
+                   help="confidence of the verdict (default 0.95)")
+    p.add_argument("--run", action="store_true", help="run experiments inside the envelope until decided")
+    p.add_argument("--max-experiments", type=_non_negative_int, default=1000, metavar="N",
+                   help="with --run: run at most N experiments (default 1000)")
+    p.add_argument("--batch-size", type=_positive_int, default=20, metavar="B",
+                   help="with --run: experiments between looks (default 20)")
+    p.add_argument("--workers", type=_positive_int, metavar="K", help="with --run: parallel episodes")
+    p.add_argument("--executor", default="local", metavar="NAME", help="with --run: where episodes run")
+    p.add_argument("--address", metavar="ADDR", help="with --run: Ray cluster address")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.set_defaults(handler=_gate)
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from robogate.gate import Envelope, gate, run_gate
+    from robogate.load import load_sweep
+
+    df = load_sweep(args.out)
+    envelope = Envelope.parse(args.envelope, df.attrs["settings"]["space"])
+    if args.run:
+        decision = run_gate(
+            args.out, envelope, args.max_failure_rate, args.confidence, max_experiments=args.max_experiments,
+            batch_size=args.batch_size, executor=args.executor, workers=args.workers, address=args.address,
+            progress=args.progress,
+        )
+    else:
+        decision = gate(df, envelope.space, envelope, args.max_failure_rate, args.confidence)
+    print(decision.reason)
+    return decision.exit_code
+
+
 # ------------------------------------------------------------------------------------- demo
 
 DEMO = {"env_id": "robogate/PickPlace-Panda-v0", "policy": "scripted", "n_lhs": 160, "n_boundary": 80,
@@ -200,7 +255,7 @@ def _demo(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------- main
 
 #: Functions registering the subcommands, in help order.
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_demo]
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,739 @@
+"""The deployment gate: may the policy run in this operating envelope?
+
+An **envelope** restricts some parameters of the swept space (a range per
+numeric parameter, a set of allowed values per category); the rest keep their
+full range.  Its evidence is the **uniform** experiments that fall inside it:
+stage-1 rows of the sweep, and stage-3 rows that :func:`run_gate` sampled
+uniformly in an envelope containing it.  Stage-2 rows are never evidence: they
+over-sample the failure boundary.
+
+Verdicts, for a limit ``L`` on the failure rate and a confidence ``c``:
+
+* ``pass`` -- the upper confidence bound of the failure rate is below ``L``;
+* ``fail`` -- the lower confidence bound is above ``L``;
+* ``inconclusive`` -- otherwise, with how many more failure-free experiments
+  inside the envelope would pass it.
+
+On a fixed set of experiments the bounds are one-sided Clopper–Pearson bounds
+at ``c``: each wrong verdict has probability at most ``1 - c``.  Experiments
+run sequentially until the verdict is decided (:func:`sequential_gate`,
+:func:`run_gate`) would break those bounds by looking again and again, so
+there the bounds come from a **confidence sequence** valid at every look at
+once: the set of rates ``p`` whose Beta-mixture likelihood ratio
+
+    M_n(p) = B(a + k, b + n - k) / B(a, b) / (p**k * (1 - p)**(n - k))
+
+stays below ``1 / (1 - c)``.  ``M_n(p)`` is a non-negative martingale with
+mean 1 at the true rate, so by Ville's inequality the true rate leaves the set
+at *any* look with probability at most ``1 - c``, however many batches run.
+The prior is Beta(1/2, (1 - L) / (2 L)), whose mean is the limit ``L``.  The
+price of looking after every batch: 81 failure-free experiments pass a 5 %
+limit at 95 % (a fixed design needs 59).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq
+from scipy.special import betaln
+
+from robogate.checks import check_int
+from robogate.executors import Executor, make_executor
+from robogate.load import sweep_settings
+from robogate.runner import Trial, trial_seed
+from robogate.space import Categorical, Continuous, Integer, ParameterSpace
+from robogate.store import SweepStore
+from robogate.zones import UNIFORM_STAGES, check_level, clopper_pearson
+
+__all__ = [
+    "EXIT_CODES",
+    "GATE_STAGE",
+    "Envelope",
+    "GateDecision",
+    "confidence_sequence",
+    "decide",
+    "evidence",
+    "gate",
+    "run_gate",
+    "sequential_gate",
+]
+
+#: Stage of the rows that :func:`run_gate` samples uniformly inside an envelope.
+GATE_STAGE = 3
+#: Exit status of ``robogate gate`` per verdict (2 is a usage error).
+EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}
+METHODS = ("clopper-pearson", "confidence sequence")
+
+
+# ---------------------------------------------------------------------------------- envelope
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """An operating envelope: a sub-box of a parameter space.
+
+    Parameters
+    ----------
+    space : ParameterSpace
+        The swept space.
+    limits : mapping
+        Parameter name -> ``(low, high)`` (a range of a continuous or integer
+        parameter, both ends included) or a list / set of allowed values (of
+        a category or an integer).  Parameters left out keep their full range.
+
+    Raises
+    ------
+    ValueError
+        ``envelope: ...`` naming an unknown parameter, an empty range, a value
+        outside the space or an unknown category.
+
+    Examples
+    --------
+    >>> from robogate import default_space
+    >>> env = Envelope(default_space(), {"friction": (0.4, 1.2), "shape": ["box", "cylinder"]})
+    >>> env.describe()
+    'friction 0.4–1.2, shape in {box, cylinder}'
+    """
+
+    space: ParameterSpace
+    limits: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.space, ParameterSpace):
+            raise ValueError(f"envelope: space must be a ParameterSpace, got {type(self.space).__name__}")
+        if not isinstance(self.limits, Mapping):
+            raise ValueError(
+                "envelope must be a mapping of parameter name to (low, high) or a list of values, "
+                f"got {type(self.limits).__name__}"
+            )
+        normal = {}
+        for name, limit in self.limits.items():
+            if name not in self.space:
+                raise ValueError(f"envelope: unknown parameter {name!r}; valid names are {self.space.names}")
+            normal[name] = _normalise(self.space[name], limit)
+        object.__setattr__(self, "limits", {n: normal[n] for n in self.space.names if n in normal})
+
+    @classmethod
+    def parse(cls, texts: Sequence[str], space: ParameterSpace) -> Envelope:
+        """Read ``name=low:high`` and ``name=v1,v2,...`` items (the CLI's ``--envelope``).
+
+        Raises
+        ------
+        ValueError
+            For a malformed item, a repeated parameter, or any error of the
+            envelope itself.
+        """
+        limits: dict[str, Any] = {}
+        for text in texts:
+            name, sep, value = str(text).partition("=")
+            name, value = name.strip(), value.strip()
+            if not sep or not name or not value:
+                raise ValueError(f"envelope: expected NAME=LOW:HIGH or NAME=V1,V2,..., got {text!r}")
+            if name in limits:
+                raise ValueError(f"envelope: parameter {name!r} is given twice")
+            if name not in space:
+                raise ValueError(f"envelope: unknown parameter {name!r}; valid names are {space.names}")
+            dim = space[name]
+            if ":" in value:
+                parts = value.split(":")
+                if len(parts) != 2:
+                    raise ValueError(f"envelope: {name} range must be LOW:HIGH, got {value!r}")
+                limits[name] = tuple(_number(dim, p) for p in parts)
+            else:
+                limits[name] = [_number(dim, v) if not isinstance(dim, Categorical) else v.strip()
+                                for v in value.split(",")]
+        return cls(space, limits)
+
+    def mask(self, df: pd.DataFrame) -> np.ndarray:
+        """Which rows of a sweep table lie inside the envelope."""
+        inside = np.ones(len(df), dtype=bool)
+        for name, limit in self.limits.items():
+            values = df[name]
+            if isinstance(limit, tuple):
+                inside &= ((values >= limit[0]) & (values <= limit[1])).to_numpy()
+            else:
+                inside &= values.isin(list(limit)).to_numpy()
+        return inside
+
+    def allowed(self, name: str) -> Any:
+        """The envelope's limit on ``name``: its range or allowed values (the full space if free)."""
+        if name in self.limits:
+            return self.limits[name]
+        dim = self.space[name]
+        if isinstance(dim, Categorical):
+            return frozenset(dim.choices)
+        if isinstance(dim, Integer):
+            return frozenset(range(dim.low, dim.high + 1))
+        return (dim.low, dim.high)
+
+    def contains(self, other: Envelope) -> bool:
+        """True if every point of ``other`` lies in this envelope."""
+        for name in self.space.names:
+            mine, theirs = self.allowed(name), other.allowed(name)
+            if isinstance(mine, tuple) and not (mine[0] <= theirs[0] and theirs[1] <= mine[1]):
+                return False
+            if isinstance(mine, frozenset) and not theirs <= mine:
+                return False
+        return True
+
+    def sample(self, seeds: Sequence[Any]) -> list[dict[str, Any]]:
+        """One point per seed, uniform inside the envelope in the space's unit coordinates.
+
+        Continuous parameters are uniform on their own scale (log-uniform
+        when log-scaled), integers and categories uniform over the allowed
+        values: the distribution of the sweep's stage-1 rows, restricted to
+        the envelope.  A point depends only on its seed.
+        """
+        U = np.array([np.random.default_rng(s).random(len(self.space)) for s in seeds]).reshape(-1, len(self.space))
+        columns = {}
+        for j, dim in enumerate(self.space):
+            limit = self.allowed(dim.name)
+            if isinstance(limit, frozenset):
+                values = sorted(limit) if isinstance(dim, Integer) else [c for c in dim.choices if c in limit]
+                columns[dim.name] = [values[i] for i in np.minimum((U[:, j] * len(values)).astype(int), len(values) - 1)]
+            else:
+                lo, hi = dim.to_unit(np.array(limit, dtype=float))
+                columns[dim.name] = np.clip(dim.from_unit(lo + U[:, j] * (hi - lo)), *limit).tolist()
+        return [dict(zip(columns, values)) for values in zip(*columns.values())]
+
+    def to_json(self) -> str:
+        """Canonical JSON of the limits (stored with the rows :func:`run_gate` runs)."""
+        return json.dumps({n: list(v) if isinstance(v, tuple) else sorted(v) for n, v in self.limits.items()})
+
+    @classmethod
+    def from_json(cls, text: str, space: ParameterSpace) -> Envelope:
+        """Inverse of :meth:`to_json`."""
+        data = json.loads(text)
+        return cls(space, {n: tuple(v) if isinstance(space[n], Continuous) else list(v) for n, v in data.items()})
+
+    def describe(self) -> str:
+        """The limits in a few words, e.g. ``"friction 0.4–1.2, shape in {box, cylinder}"``."""
+        if not self.limits:
+            return "the whole space"
+        parts = []
+        for name, limit in self.limits.items():
+            if isinstance(limit, tuple):
+                parts.append(f"{name} {limit[0]:.3g}–{limit[1]:.3g}")
+            else:
+                dim = self.space[name]
+                order = sorted(limit) if isinstance(dim, Integer) else [c for c in dim.choices if c in limit]
+                parts.append(f"{name} in {{{', '.join(map(str, order))}}}")
+        return ", ".join(parts)
+
+
+def _number(dim: Any, text: str) -> float | int:
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"envelope: {dim.name} takes numbers, got {text!r}") from None
+    if isinstance(dim, Integer) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _inside(dim: Any, value: Any) -> Any:
+    try:
+        return dim.validate(value)
+    except ValueError:
+        raise ValueError(
+            f"envelope: {dim.name} value {value!r} is outside the space ({dim.name} takes {dim.describe()})"
+        ) from None
+
+
+def _normalise(dim: Any, limit: Any) -> Any:
+    """A continuous range as a ``(low, high)`` tuple, allowed values as a frozenset (checked against ``dim``)."""
+    if isinstance(limit, tuple) and not isinstance(dim, Categorical):
+        if len(limit) != 2:
+            raise ValueError(f"envelope: {dim.name} range must be (low, high), got {limit!r}")
+        lo, hi = (_inside(dim, v) for v in limit)
+        if lo > hi or (isinstance(dim, Continuous) and lo == hi):
+            raise ValueError(f"envelope: {dim.name} range {limit[0]}:{limit[1]} is empty (low must be below high)")
+        return (lo, hi) if isinstance(dim, Continuous) else frozenset(range(lo, hi + 1))
+    if isinstance(dim, Continuous):
+        raise ValueError(f"envelope: {dim.name} is continuous and needs a range (low, high), got {limit!r}")
+    values = [limit] if isinstance(limit, (str, int, np.integer)) else limit
+    try:
+        values = list(values)
+    except TypeError:
+        raise ValueError(f"envelope: {dim.name} needs a list of allowed values, got {limit!r}") from None
+    if not values:
+        raise ValueError(f"envelope: {dim.name} allows no value (an empty list)")
+    out = set()
+    for v in values:
+        if isinstance(dim, Categorical) and isinstance(v, str) and v not in dim.choices:
+            raise ValueError(f"envelope: unknown {dim.name} {v!r}; expected {dim.describe()}")
+        out.add(_inside(dim, v))
+    return frozenset(out)
+
+
+# ---------------------------------------------------------------------------------- decision
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The gate's answer for one envelope.
+
+    Attributes
+    ----------
+    verdict : {"pass", "fail", "inconclusive"}
+    upper_bound, lower_bound : float
+        Confidence bounds of the failure rate inside the envelope.
+    n, failures : int
+        Uniform experiments inside the envelope, and how many failed.
+    more_needed : int
+        More failure-free experiments inside the envelope that would pass it
+        (0 unless inconclusive).
+    reason : str
+        One sentence saying why.
+    max_failure_rate, confidence : float
+        The limit and the confidence asked for.
+    method : {"clopper-pearson", "confidence sequence"}
+        How the bounds were computed (fixed or sequential evidence).
+    ran : int
+        Experiments :func:`run_gate` ran for this decision (0 for :func:`gate`).
+    """
+
+    verdict: str
+    upper_bound: float
+    lower_bound: float
+    n: int
+    failures: int
+    more_needed: int
+    reason: str
+    max_failure_rate: float
+    confidence: float
+    method: str
+    ran: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        """Exit status of ``robogate gate``: 0 pass, 1 fail, 3 inconclusive."""
+        return EXIT_CODES[self.verdict]
+
+
+def _prior(limit: float) -> tuple[float, float]:
+    return 0.5, 0.5 * (1.0 - limit) / limit
+
+
+def _log_ratio(failures: Any, n: Any, p: Any, limit: float) -> Any:
+    """log M_n(p) of the Beta mixture whose prior mean is ``limit``."""
+    a, b = _prior(limit)
+    k = np.asarray(failures, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loglik = np.where(k > 0, k * np.log(p), 0.0) + np.where(n > k, (n - k) * np.log1p(-p), 0.0)
+    return betaln(a + k, b + n - k) - betaln(a, b) - loglik
+
+
+def confidence_sequence(failures: int, n: int, confidence: float, max_failure_rate: float) -> tuple[float, float]:
+    """Bounds of the anytime-valid confidence sequence of a failure rate.
+
+    Parameters
+    ----------
+    failures, n : int
+        Failures among ``n`` experiments so far.
+    confidence : float
+        Probability that the true rate stays inside the bounds at every ``n`` at once.
+    max_failure_rate : float
+        The gate's limit (the mixture's prior mean).
+
+    Returns
+    -------
+    low, high : float
+    """
+    level = math.log(1.0 / (1.0 - confidence))
+    if n == 0:
+        return 0.0, 1.0
+    centre = failures / n
+
+    def excess(p: float) -> float:
+        return float(_log_ratio(failures, n, p, max_failure_rate)) - level
+
+    def root(lo: float, hi: float, edge: float) -> float:
+        return brentq(excess, lo, hi, xtol=1e-10) if excess(hi if edge == 1.0 else lo) > 0 else edge
+
+    eps = 1e-15
+    high = root(centre, 1.0 - eps, 1.0) if failures < n else 1.0
+    low = root(eps, centre, 0.0) if failures > 0 else 0.0
+    return low, high
+
+
+def _bounds(failures: int, n: int, confidence: float, limit: float, sequential: bool) -> tuple[float, float]:
+    if sequential:
+        return confidence_sequence(failures, n, confidence, limit)
+    low = float(clopper_pearson(failures, n, confidence, "greater")[0])
+    high = float(clopper_pearson(failures, n, confidence, "less")[1])
+    return low, high
+
+
+def _verdict(failures: int, n: int, confidence: float, limit: float, sequential: bool) -> str:
+    """``"pass"``, ``"fail"`` or ``"inconclusive"``, without computing the bounds themselves.
+
+    The confidence sequence is the set where the convex ``log M_n(p)`` stays
+    below ``log(1 / (1 - confidence))``, an interval around ``failures / n``:
+    the limit is outside it exactly when ``log M_n(limit)`` reaches that level.
+    """
+    if not sequential:
+        low, high = _bounds(failures, n, confidence, limit, sequential)
+        return "pass" if high < limit else "fail" if low > limit else "inconclusive"
+    if n == 0 or float(_log_ratio(failures, n, limit, limit)) < math.log(1.0 / (1.0 - confidence)):
+        return "inconclusive"
+    return "pass" if failures < limit * n else "fail" if failures > limit * n else "inconclusive"
+
+
+def _failure_free_to_pass(failures: int, n: int, confidence: float, limit: float, sequential: bool) -> int:
+    """Fewest failure-free experiments after which the upper bound falls below ``limit``."""
+
+    def passes(m: int) -> bool:
+        return _verdict(failures, n + m, confidence, limit, sequential) == "pass"
+
+    # Below ceil(failures / limit) experiments the estimate itself is over the limit.
+    lo = max(0, math.ceil(failures / limit) - n - 1)
+    hi = lo + 1
+    while not passes(hi):
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if passes(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.3g} %"
+
+
+def decide(
+    failures: int, n: int, max_failure_rate: float = 0.05, confidence: float = 0.95, *, sequential: bool = False
+) -> GateDecision:
+    """The gate's verdict from ``failures`` among ``n`` uniform experiments inside the envelope.
+
+    Parameters
+    ----------
+    failures, n : int
+    max_failure_rate : float, default 0.05
+        The limit on the failure rate, in (0, 1).
+    confidence : float, default 0.95
+        In (0, 1).
+    sequential : bool, default False
+        The experiments were run until the verdict was decided: use the
+        confidence sequence instead of Clopper–Pearson bounds.
+
+    Returns
+    -------
+    GateDecision
+
+    Examples
+    --------
+    >>> decide(0, 59).verdict, decide(0, 58).more_needed
+    ('pass', 1)
+    >>> decide(0, 59, sequential=True).more_needed
+    22
+    """
+    n = check_int(n, "n")
+    failures = check_int(failures, "failures")
+    if failures > n:
+        raise ValueError(f"failures ({failures}) cannot exceed n ({n})")
+    limit = check_level(max_failure_rate, "max_failure_rate")
+    confidence = check_level(confidence, "confidence")
+    verdict = _verdict(failures, n, confidence, limit, sequential)
+    low, high = _bounds(failures, n, confidence, limit, sequential)
+    conf = _pct(confidence)
+    evidence = (f"{failures} failure{'s' * (failures != 1)} in {n} uniform experiment{'s' * (n != 1)} "
+                "inside the envelope")
+    more = 0
+    if verdict == "pass":
+        reason = (f"pass: {evidence} put the failure rate below {_pct(high)} with {conf} confidence, "
+                  f"under the {_pct(limit)} limit.")
+    elif verdict == "fail":
+        reason = (f"fail: {evidence} put the failure rate above {_pct(low)} with {conf} confidence, "
+                  f"over the {_pct(limit)} limit.")
+    else:
+        more = _failure_free_to_pass(failures, n, confidence, limit, sequential)
+        found = ("no uniform experiment of the sweep lies inside the envelope" if n == 0 else
+                 f"{evidence} put the failure rate's {conf} upper bound at {_pct(high)}, over the "
+                 f"{_pct(limit)} limit, and its lower bound at {_pct(low)}, under it")
+        reason = f"inconclusive: {found}; {more} more failure-free experiments inside the envelope would pass it."
+    return GateDecision(verdict=verdict, upper_bound=float(high), lower_bound=float(low), n=n, failures=failures,
+                        more_needed=more, reason=reason, max_failure_rate=limit, confidence=confidence,
+                        method=METHODS[sequential])
+
+
+# ------------------------------------------------------------------------------------- gate
+
+
+def _as_envelope(envelope: Any, space: ParameterSpace) -> Envelope:
+    if isinstance(envelope, Envelope):
+        if envelope.space != space:
+            raise ValueError("envelope: it was made for a different parameter space")
+        return envelope
+    return Envelope(space, {} if envelope is None else envelope)
+
+
+def evidence(df: pd.DataFrame, space: ParameterSpace, envelope: Envelope) -> pd.DataFrame:
+    """The uniform rows of a sweep inside ``envelope``: stage 1, and stage-3 rows sampled in an envelope containing it.
+
+    A table without a ``stage`` column is taken as uniform throughout.
+    """
+    missing = [c for c in [*space.names, "success"] if c not in df]
+    if missing:
+        raise ValueError(f"the sweep table lacks columns {missing}")
+    inside = envelope.mask(df)
+    if "stage" not in df:
+        return df[inside]
+    stage = df["stage"].to_numpy()
+    usable = np.isin(stage, UNIFORM_STAGES)
+    gate_rows = np.flatnonzero(stage == GATE_STAGE)
+    if len(gate_rows):
+        if "envelope" not in df:
+            raise ValueError(f"stage-{GATE_STAGE} rows lack the 'envelope' they were sampled in")
+        sampled_in = {text: Envelope.from_json(text, space).contains(envelope)
+                      for text in df["envelope"].iloc[gate_rows].unique()}
+        usable[gate_rows] = df["envelope"].iloc[gate_rows].map(sampled_in).to_numpy(dtype=bool)
+    return df[inside & usable]
+
+
+def gate(
+    df: pd.DataFrame,
+    space: ParameterSpace,
+    envelope: Mapping[str, Any] | Envelope | None,
+    max_failure_rate: float = 0.05,
+    confidence: float = 0.95,
+) -> GateDecision:
+    """Decide whether a policy may be deployed in an operating envelope.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A sweep table (parameter columns, ``success``, ``stage``).
+    space : ParameterSpace
+        The swept space.
+    envelope : mapping or Envelope
+        Parameter name -> ``(low, high)`` or a list of allowed values; see
+        :class:`Envelope`.  ``None`` or ``{}`` is the whole space.
+    max_failure_rate : float, default 0.05
+        The largest acceptable failure rate, in (0, 1).
+    confidence : float, default 0.95
+        Confidence of the verdict, in (0, 1).
+
+    Returns
+    -------
+    GateDecision
+        Evidence is the uniform rows inside the envelope (stage 1, and
+        stage-3 rows of :func:`run_gate` sampled in an envelope containing
+        it); never stage-2 rows.  With stage-3 rows among them the bounds
+        come from the confidence sequence (they were collected sequentially),
+        otherwise from Clopper–Pearson.
+
+    Raises
+    ------
+    ValueError
+        For a bad envelope (naming the parameter and the problem), a limit or
+        confidence outside (0, 1), or a table without the space's columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from robogate import Continuous, ParameterSpace
+    >>> space = ParameterSpace([Continuous("friction", 0.05, 1.2, log=True)])
+    >>> df = pd.DataFrame({"friction": [0.5] * 60, "success": [True] * 60, "stage": [1] * 60})
+    >>> gate(df, space, {"friction": (0.4, 1.2)}).verdict
+    'pass'
+    """
+    envelope = _as_envelope(envelope, space)
+    rows = evidence(df, space, envelope)
+    sequential = bool("stage" in rows and (rows["stage"] == GATE_STAGE).any())
+    failures = int((~rows["success"].astype(bool)).sum())
+    return decide(failures, len(rows), max_failure_rate, confidence, sequential=sequential)
+
+
+def sequential_gate(
+    draw: Callable[[int], Any],
+    max_failure_rate: float = 0.05,
+    confidence: float = 0.95,
+    *,
+    n: int = 0,
+    failures: int = 0,
+    batch_size: int = 20,
+    max_experiments: int = 1000,
+    on_look: Callable[[int, int], None] | None = None,
+) -> GateDecision:
+    """Run experiments in batches until the gate's verdict is decided.
+
+    Every look (the evidence so far, then after each batch) uses the
+    confidence sequence, so the chance of a wrong pass or fail stays at most
+    ``1 - confidence`` however many batches run.
+
+    Parameters
+    ----------
+    draw : callable
+        ``draw(m)`` runs ``m`` new uniform experiments inside the envelope and
+        returns their failures (``m`` booleans, True = failed).
+    max_failure_rate, confidence : float
+        As for :func:`gate`.
+    n, failures : int, default 0
+        Evidence already at hand.
+    batch_size : int, default 20
+        Experiments per look.
+    max_experiments : int, default 1000
+        At most this many are run; the verdict may then stay inconclusive.
+    on_look : callable, optional
+        Called as ``on_look(failures, n)`` at every look.
+
+    Returns
+    -------
+    GateDecision
+        With ``ran`` the number of experiments run.
+    """
+    batch_size = check_int(batch_size, "batch_size", 1)
+    max_experiments = check_int(max_experiments, "max_experiments")
+    n, failures = check_int(n, "n"), check_int(failures, "failures")
+    limit = check_level(max_failure_rate, "max_failure_rate")
+    confidence = check_level(confidence, "confidence")
+    ran = 0
+    while True:
+        if on_look is not None:
+            on_look(failures, n)
+        if ran >= max_experiments or _verdict(failures, n, confidence, limit, True) != "inconclusive":
+            break
+        m = min(batch_size, max_experiments - ran)
+        failed = np.asarray(draw(m), dtype=bool)
+        if failed.shape != (m,):
+            raise ValueError(f"draw({m}) must return {m} booleans, got shape {failed.shape}")
+        n, failures, ran = n + m, failures + int(failed.sum()), ran + m
+    decision = decide(failures, n, limit, confidence, sequential=True)
+    reason = decision.reason
+    if ran:
+        stop = ", the most allowed" if decision.verdict == "inconclusive" else ""
+        reason = reason[:-1] + f" (after running {ran} experiments{stop})."
+    return dataclasses.replace(decision, ran=ran, reason=reason)
+
+
+# ------------------------------------------------------------------------------ on a sweep
+
+
+def _row_seed(sweep_seed: int, index: int) -> np.random.SeedSequence:
+    """Seed of the envelope point of gate experiment ``index`` (its episode seed is ``trial_seed``)."""
+    return np.random.SeedSequence(sweep_seed, spawn_key=(index, GATE_STAGE))
+
+
+def run_gate(
+    path: str | os.PathLike,
+    envelope: Mapping[str, Any] | Envelope | None,
+    max_failure_rate: float = 0.05,
+    confidence: float = 0.95,
+    *,
+    max_experiments: int = 1000,
+    batch_size: int = 20,
+    executor: Any = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    progress: bool = True,
+) -> GateDecision:
+    """Run experiments inside an envelope until the gate's verdict is decided.
+
+    Points are drawn uniformly inside the envelope, run on the sweep's env
+    and policy, and appended to the sweep store as stage-3 rows (ids after
+    the sweep's, the episode seed :func:`~robogate.runner.trial_seed` of the
+    sweep seed and the id, and an ``envelope`` column), after each batch.  The
+    existing uniform evidence counts too, and every look uses the confidence
+    sequence (see :func:`sequential_gate`).  A killed run loses at most the
+    batch in flight; running again continues from the stored rows.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A finished sweep's folder.
+    envelope, max_failure_rate, confidence
+        As for :func:`gate`.
+    max_experiments : int, default 1000
+        At most this many new experiments.
+    batch_size : int, default 20
+        Experiments between looks.
+    executor, workers, address
+        As for :func:`robogate.sweep.run_sweep`.
+    progress : bool, default True
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    GateDecision
+        ``ran`` is the number of experiments run.
+
+    Raises
+    ------
+    ValueError
+        For a bad envelope or setting, or a sweep that is not finished (its
+        ids would clash with the rows the gate adds).
+    """
+    from tqdm import tqdm
+
+    settings = sweep_settings(path)
+    space = settings["space"]
+    envelope = _as_envelope(envelope, space)
+    check_level(max_failure_rate, "max_failure_rate")
+    check_level(confidence, "confidence")
+    batch_size = check_int(batch_size, "batch_size", 1)
+    max_experiments = check_int(max_experiments, "max_experiments")
+    if not settings["complete"]:
+        raise ValueError(
+            f"the sweep in {path} is not finished; finish it first (robogate sweep --out {path} --resume) "
+            "so that the gate's experiments do not take ids it still needs"
+        )
+    store = SweepStore.open(path)
+    df = store.read()
+    rows = evidence(df, space, envelope)
+    planned = store.planned()
+    next_id = int(max(df["id"].max() if len(df) else -1, planned["id"].max() if len(planned) else -1)) + 1
+    next_batch = int(max(df["batch"].max() if "batch" in df and len(df) else -1,
+                         planned["batch"].max() if "batch" in planned and len(planned) else -1)) + 1
+    if not isinstance(executor, (str, Executor)):
+        raise ValueError(f"executor must be a name or an Executor, got {type(executor).__name__}")
+    own = isinstance(executor, str)
+    ex = make_executor(executor, workers, address) if own else executor
+    bar = tqdm(total=max_experiments, desc="gate", unit="ep", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True)
+    label = envelope.to_json()
+
+    def draw(m: int) -> np.ndarray:
+        nonlocal next_id, next_batch
+        ids = range(next_id, next_id + m)
+        points = envelope.sample([_row_seed(settings["seed"], i) for i in ids])
+        trials = [Trial(id=i, env_id=settings["env_id"], policy=settings["policy"], params=p,
+                        seed=trial_seed(settings["seed"], i), stage=GATE_STAGE, batch=next_batch)
+                  for i, p in zip(ids, points)]
+        records = []
+        for record in ex.imap_unordered(trials):
+            records.append({**record, "envelope": label})
+            bar.update(1)
+        store.append(records)
+        next_id, next_batch = next_id + m, next_batch + 1
+        by_id = {r["id"]: not r["success"] for r in records}
+        return np.array([by_id[i] for i in ids])
+
+    def show(failures: int, n: int) -> None:
+        bar.set_postfix_str(f"{failures} of {n} failed", refresh=False)
+
+    try:
+        return sequential_gate(
+            draw, max_failure_rate, confidence, n=len(rows),
+            failures=int((~rows["success"].astype(bool)).sum()), batch_size=batch_size,
+            max_experiments=max_experiments, on_look=show,
+        )
+    finally:
+        bar.close()
+        if own:
+            ex.close()

@@ -1,0 +1,386 @@
+"""Danger zones: regions of the parameter space where a policy fails, with exact intervals.
+
+A zone is a bin of one parameter or a cell of two (equal-width bins in the
+parameter's unit coordinates, so log-scaled parameters are binned in log space;
+one bin per value for small integer ranges and categories).  Its failure rate
+is estimated from the **uniform** rows of a sweep only (stage 1): stage-2 rows
+over-sample the boundary and would pull every rate towards 50 %.
+
+Each zone gets a Clopper–Pearson interval and a class: ``danger`` when the
+interval's lower end is at least 0.7, ``safe`` when its upper end is below 0.3,
+``boundary`` otherwise.  A sweep has hundreds of cells, so by default the
+intervals are **simultaneous** (Bonferroni over every cell tested): with 95 %
+confidence, *no* zone in the table is labelled danger or safe wrongly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import beta
+
+from robogate.checks import check_int
+from robogate.space import Categorical, Continuous, Integer, ParameterSpace, bin_index
+
+__all__ = [
+    "CLASSES",
+    "Bin",
+    "check_level",
+    "clopper_pearson",
+    "danger_zones",
+    "parameter_bins",
+    "uniform_rows",
+]
+
+#: Zone classes, from the most to the least dangerous.
+CLASSES = ("danger", "boundary", "safe")
+#: Stages whose rows are a uniform sample of the whole space (stage 1: the Latin Hypercube).
+UNIFORM_STAGES = (1,)
+#: An integer parameter with at most this many values gets one bin per value.
+_MAX_INTEGER_VALUES = 8
+
+
+def check_level(value: Any, name: str) -> float:
+    """``value`` as a float strictly between 0 and 1 (a confidence level, a rate limit).
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the valid range and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
+    if not 0.0 < float(value) < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+    return float(value)
+
+
+def clopper_pearson(
+    k: Any, n: Any, confidence: float = 0.95, alternative: str = "two-sided"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Clopper–Pearson) confidence interval of a binomial proportion.
+
+    Parameters
+    ----------
+    k, n : int or array of int
+        Events and trials (``0 <= k <= n``); vectorised.
+    confidence : float, default 0.95
+        Coverage of the interval.
+    alternative : {"two-sided", "less", "greater"}
+        ``"less"`` gives the one-sided upper bound ``[0, high]``, ``"greater"``
+        the one-sided lower bound ``[low, 1]``.
+
+    Returns
+    -------
+    low, high : ndarray of float
+        With ``n == 0`` the interval is ``[0, 1]``.
+
+    Examples
+    --------
+    >>> float(clopper_pearson(0, 59, 0.95, "less")[1]) < 0.05   # 59 failure-free trials
+    True
+    """
+    confidence = check_level(confidence, "confidence")
+    if alternative not in ("two-sided", "less", "greater"):
+        raise ValueError(f"alternative must be 'two-sided', 'less' or 'greater', got {alternative!r}")
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    if np.any(k < 0) or np.any(k > n):
+        raise ValueError("clopper_pearson needs 0 <= k <= n")
+    tail = 1.0 - confidence if alternative != "two-sided" else (1.0 - confidence) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(k > 0, beta.ppf(tail, k, n - k + 1), 0.0)
+        high = np.where(k < n, beta.ppf(1.0 - tail, k + 1, n - k), 1.0)
+    if alternative == "less":
+        low = np.zeros_like(low)
+    elif alternative == "greater":
+        high = np.ones_like(high)
+    return low, high
+
+
+def uniform_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a sweep that sample the whole space uniformly (stage 1).
+
+    A table without a ``stage`` column is taken as uniform throughout.
+    """
+    if "stage" not in df:
+        return df
+    return df[df["stage"].isin(UNIFORM_STAGES)]
+
+
+# -------------------------------------------------------------------------------------- bins
+
+
+@dataclass(frozen=True)
+class Bin:
+    """One bin of a parameter.
+
+    Attributes
+    ----------
+    label : str
+        Readable range or value, e.g. ``"0.05–0.11"`` or ``"sphere"``.
+    is_value : bool
+        The bin holds a single value (a category or one integer).
+    limits : tuple or list
+        The bin as an envelope entry: ``(low, high)`` for numbers, ``[value]``
+        for a category.
+    centre : float or str
+        Where to plot the bin (the geometric centre on a log scale).
+    """
+
+    label: str
+    is_value: bool
+    limits: Any
+    centre: Any
+
+    def describe(self, name: str) -> str:
+        """The bin as a condition on parameter ``name``, e.g. ``"shape = sphere"``."""
+        return f"{name} = {self.label}" if self.is_value else f"{name} {self.label}"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def parameter_bins(values: Any, dim: Any, bins: int = 4) -> tuple[np.ndarray, list[Bin]]:
+    """Bin the values of one parameter.
+
+    Continuous parameters get ``bins`` equal-width bins of their unit
+    coordinate (log space for log-scaled ones); integers with at most 8 values
+    and categories get one bin per value.
+
+    Parameters
+    ----------
+    values : array-like
+        Values of the parameter (validated against ``dim``).
+    dim : Continuous, Integer or Categorical
+    bins : int, default 4
+        Bins of a continuous (or wide integer) parameter.
+
+    Returns
+    -------
+    codes : ndarray of int, shape (n,)
+        Bin index of every value.
+    table : list of Bin
+        The bins, in order.
+    """
+    bins = check_int(bins, "bins", 1)
+    values = np.asarray(values, dtype=object)
+    if isinstance(dim, Categorical):
+        return dim.index(values), [Bin(c, True, [c], c) for c in dim.choices]
+    if isinstance(dim, Integer) and dim.n_values <= _MAX_INTEGER_VALUES:
+        codes = dim.validate_many(values) - dim.low
+        return codes, [Bin(str(v), True, (v, v), v) for v in range(dim.low, dim.high + 1)]
+    codes = bin_index(dim.to_unit(values), bins)
+    if isinstance(dim, Integer):
+        members = np.arange(dim.low, dim.high + 1)
+        member_codes = bin_index(dim.to_unit(members), bins)
+        table = []
+        for b in range(bins):
+            inside = members[member_codes == b]
+            lo, hi = int(inside.min()), int(inside.max())
+            table.append(Bin(str(lo) if lo == hi else f"{lo}–{hi}", lo == hi, (lo, hi), (lo + hi) / 2))
+        return codes, table
+    edges = dim.from_unit(np.linspace(0.0, 1.0, bins + 1))
+    centres = np.sqrt(edges[:-1] * edges[1:]) if dim.log else (edges[:-1] + edges[1:]) / 2
+    table = [
+        Bin(f"{_fmt(lo)}–{_fmt(hi)}", False, (float(lo), float(hi)), float(c))
+        for lo, hi, c in zip(edges[:-1], edges[1:], centres)
+    ]
+    return codes, table
+
+
+# ------------------------------------------------------------------------------------- zones
+
+
+def _check_table(df: Any, space: ParameterSpace, what: str) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"{what} must be a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in [*space.names, "success"] if c not in df]
+    if missing:
+        raise ValueError(f"{what} lacks columns {missing}")
+    return df
+
+
+def _cells(df: pd.DataFrame, space: ParameterSpace, bins: int, pairs: bool, min_rows: int) -> pd.DataFrame:
+    """Counts of every one- and two-parameter cell with at least ``min_rows`` rows."""
+    binned = {d.name: parameter_bins(df[d.name].to_numpy(), d, bins) for d in space}
+    failed = ~df["success"].astype(bool).to_numpy()
+    outcome = df["outcome"].astype(str).to_numpy() if "outcome" in df else None
+    groups = [(n,) for n in space.names]
+    if pairs:
+        groups += list(itertools.combinations(space.names, 2))
+    rows = []
+    for group in groups:
+        sizes = [len(binned[name][1]) for name in group]
+        key = np.ravel_multi_index([binned[name][0] for name in group], sizes) if len(group) > 1 else binned[group[0]][0]
+        n = np.bincount(key, minlength=math.prod(sizes))
+        k = np.bincount(key, weights=failed, minlength=math.prod(sizes)).astype(int)
+        for cell in np.flatnonzero(n >= min_rows):
+            index = np.unravel_index(cell, sizes)
+            parts = [binned[name][1][i] for name, i in zip(group, index)]
+            mix = {}
+            if outcome is not None:
+                values, counts = np.unique(outcome[key == cell], return_counts=True)
+                order = np.argsort(-counts, kind="stable")
+                mix = {str(values[i]): int(counts[i]) for i in order}
+            rows.append({
+                "zone": " & ".join(b.describe(name) for name, b in zip(group, parts)),
+                "params": group,
+                "envelope": {name: b.limits for name, b in zip(group, parts)},
+                "n": int(n[cell]),
+                "failures": int(k[cell]),
+                "outcomes": mix,
+            })
+    return pd.DataFrame(rows, columns=["zone", "params", "envelope", "n", "failures", "outcomes"])
+
+
+def _classify(table: pd.DataFrame, confidence: float, danger: float, safe: float) -> pd.DataFrame:
+    low, high = clopper_pearson(table["failures"].to_numpy(), table["n"].to_numpy(), confidence)
+    table = table.assign(
+        failure_rate=table["failures"] / table["n"].where(table["n"] > 0), ci_low=low, ci_high=high
+    )
+    table["class"] = np.select([low >= danger, high < safe], ["danger", "safe"], "boundary")
+    return table
+
+
+def _drop_implied(table: pd.DataFrame) -> pd.DataFrame:
+    """Drop two-parameter danger / safe cells that lie inside a one-parameter zone of the same class."""
+    single = {
+        (p[0], str(env[p[0]])): cls
+        for p, env, cls in zip(table["params"], table["envelope"], table["class"]) if len(p) == 1
+    }
+    keep = [
+        len(p) == 1 or cls == "boundary" or not any(single.get((q, str(env[q]))) == cls for q in p)
+        for p, env, cls in zip(table["params"], table["envelope"], table["class"])
+    ]
+    return table[keep]
+
+
+def _ranked(table: pd.DataFrame) -> pd.DataFrame:
+    order = table["class"].map({c: i for i, c in enumerate(CLASSES)})
+    # danger: most certain first; boundary: highest rate first; safe: most certain first
+    key = np.where(table["class"] == "safe", table["ci_high"], -np.where(table["class"] == "danger", table["ci_low"], table["failure_rate"]))
+    return (
+        table.assign(_order=order, _key=key, _n=-table["n"])
+        .sort_values(["_order", "_key", "_n", "zone"], kind="stable")
+        .drop(columns=["_order", "_key", "_n"])
+        .reset_index(drop=True)
+    )
+
+
+def danger_zones(
+    data: pd.DataFrame | Mapping[str, pd.DataFrame],
+    space: ParameterSpace,
+    *,
+    bins: int = 4,
+    pairs: bool = True,
+    confidence: float = 0.95,
+    danger: float = 0.7,
+    safe: float = 0.3,
+    min_rows: int = 10,
+    simultaneous: bool = True,
+) -> pd.DataFrame:
+    """Rank the one- and two-parameter regions of a sweep by how surely they fail.
+
+    Parameters
+    ----------
+    data : DataFrame or mapping of str to DataFrame
+        A sweep table (parameter columns, ``success``, and ``stage``,
+        ``outcome`` if present), or several keyed by arm (e.g.
+        ``{"panda": df1, "ur5e": df2}``) swept over the same space.  Only
+        uniform rows (stage 1) are used.
+    space : ParameterSpace
+        The swept space (bins follow its scales and categories).
+    bins : int, default 4
+        Bins per continuous parameter (cells of a pair: ``bins**2``).
+    pairs : bool, default True
+        Also test two-parameter cells.  A pair cell inside a one-parameter
+        zone of the same class adds nothing and is left out.
+    confidence : float, default 0.95
+        Confidence of the classification.
+    danger, safe : float, default 0.7 and 0.3
+        A zone is ``danger`` when its interval's lower end is >= ``danger``,
+        ``safe`` when its upper end is < ``safe``, else ``boundary``.
+    min_rows : int, default 10
+        Cells with fewer uniform rows are not tested.
+    simultaneous : bool, default True
+        Bonferroni-adjust the intervals over every cell tested (of every
+        arm), so that all of them hold together with ``confidence``: the
+        chance that any zone in the table is a false danger or safe zone is
+        at most ``1 - confidence``.  ``False`` gives per-cell intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per zone (and per arm), ranked: danger zones first (highest
+        lower bound first), then boundary (highest rate first), then safe.
+        Columns ``zone`` (readable), ``params`` (tuple of names),
+        ``envelope`` (the zone as a :func:`robogate.gate.gate` envelope),
+        ``n``, ``failures``, ``failure_rate``, ``ci_low``, ``ci_high``,
+        ``class``, ``outcomes`` (outcome -> count, most frequent first); with
+        several arms also ``arm`` and ``universal`` (the zone has the same
+        danger or safe class on every arm).  ``attrs["tests"]`` holds the
+        number of cells tested and ``attrs["cell_confidence"]`` the
+        per-cell confidence used.
+
+    Raises
+    ------
+    ValueError
+        For a table without the space's columns or ``success``, or bad settings.
+
+    Examples
+    --------
+    >>> from robogate import Continuous, ParameterSpace
+    >>> import numpy as np, pandas as pd
+    >>> space = ParameterSpace([Continuous("friction", 0.05, 1.2, log=True)])
+    >>> friction = np.geomspace(0.05, 1.2, 400)
+    >>> df = pd.DataFrame({"friction": friction, "success": friction > 0.15})
+    >>> danger_zones(df, space)[["zone", "class"]].iloc[0].tolist()
+    ['friction 0.05–0.111', 'danger']
+    """
+    confidence = check_level(confidence, "confidence")
+    danger, safe = check_level(danger, "danger"), check_level(safe, "safe")
+    if safe > danger:
+        raise ValueError(f"safe ({safe}) must not exceed danger ({danger})")
+    min_rows = check_int(min_rows, "min_rows", 1)
+    if not isinstance(space, ParameterSpace):
+        raise ValueError(f"space must be a ParameterSpace, got {type(space).__name__}")
+    several = isinstance(data, Mapping)
+    arms = dict(data) if several else {None: data}
+    if not arms:
+        raise ValueError("danger_zones needs at least one sweep table")
+    tables = {}
+    for arm, df in arms.items():
+        df = uniform_rows(_check_table(df, space, "data" if arm is None else f"data[{arm!r}]"))
+        tables[arm] = _cells(df, space, bins, pairs, min_rows)
+    tests = sum(len(t) for t in tables.values())
+    cell_confidence = 1.0 - (1.0 - confidence) / max(tests, 1) if simultaneous else confidence
+    classified = {arm: _classify(t, cell_confidence, danger, safe) for arm, t in tables.items()}
+    if not several:
+        out = _ranked(_drop_implied(classified[None]))
+    else:
+        per_arm = []
+        for arm, t in classified.items():
+            per_arm.append(_drop_implied(t).assign(arm=arm))
+        out = pd.concat(per_arm, ignore_index=True)
+        classes = {}
+        for arm, t in classified.items():
+            for zone, cls in zip(t["zone"], t["class"]):
+                classes.setdefault(zone, {})[arm] = cls
+        out["universal"] = [
+            len(classes[z]) == len(arms) and len(set(classes[z].values())) == 1 and cls != "boundary"
+            for z, cls in zip(out["zone"], out["class"])
+        ]
+        out = _ranked(out)
+    columns = ["zone", "params", "envelope", "n", "failures", "failure_rate", "ci_low", "ci_high",
+               "class", "outcomes"] + (["arm", "universal"] if several else [])
+    out = out[columns]
+    out.attrs.update(tests=tests, cell_confidence=cell_confidence)
+    return out
