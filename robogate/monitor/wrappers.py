@@ -1,0 +1,212 @@
+"""The monitor in the control loop: a policy wrapper and a Gymnasium env wrapper that act on alarms.
+
+At every step the wrapper reads the policy's signals for the current observation (its
+``embed(obs)``, or the observation itself for a policy without one, and
+``sample_chunks(obs, B)`` when the monitor uses ACE), asks the monitor, and once an alarm is
+raised acts as configured for the rest of the episode:
+
+``"stop"``      end the episode at once (env wrapper only: a policy cannot end an episode);
+``"hold"``      hold position: no motion, the gripper kept as last commanded;
+``"fallback"``  hand over to a fallback policy (e.g. :class:`RetreatPolicy` or the scripted controller);
+``"flag"``      only record the alarm and keep following the policy.
+
+The actions follow robogate's action layout ``[dx, dy, dz, dyaw, grip]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from robogate.episode import _reset_policy as reset_policy  # the one owner of the seed-passing rule
+from robogate.monitor.monitor import FailureMonitor, MonitorDecision
+from robogate.policies import Policy
+
+__all__ = ["ON_ALARM", "MonitoredEnv", "MonitoredPolicy", "hold_action", "policy_signals"]
+
+ON_ALARM = ("stop", "hold", "fallback", "flag")
+"""What a wrapper does once the monitor has raised an alarm."""
+GRIP_INDEX = -1
+"""Position of the gripper command in robogate's action."""
+GRIP_OPEN = 1.0
+
+
+def hold_action(last_action: np.ndarray | None, size: int = 5) -> np.ndarray:
+    """An action that keeps the arm still and the gripper as ``last_action`` commanded it (open if none)."""
+    action = np.zeros(size, dtype=np.float32)
+    action[GRIP_INDEX] = GRIP_OPEN if last_action is None else np.asarray(last_action).reshape(-1)[GRIP_INDEX]
+    return action
+
+
+def policy_signals(policy: Any, obs: np.ndarray, monitor: FailureMonitor) -> tuple[np.ndarray, np.ndarray | None]:
+    """What ``monitor.update`` reads for ``obs``: the policy's embedding (or ``obs``) and, when the
+    monitor uses ACE, ``policy.sample_chunks(obs, B)``."""
+    embed = getattr(policy, "embed", None)
+    embedding = np.asarray(embed(obs) if embed is not None else obs)
+    chunks = None
+    if monitor.chunk_shape_ is not None:
+        chunks = np.asarray(policy.sample_chunks(obs, monitor.chunk_shape_[0]))
+    return embedding, chunks
+
+
+def _check_setup(policy: Any, monitor: Any, on_alarm: str, fallback: Any, allowed: tuple[str, ...]) -> None:
+    if not isinstance(policy, Policy):
+        raise ValueError(f"policy must have reset() and act(obs), got {type(policy).__name__}")
+    if not isinstance(monitor, FailureMonitor):
+        raise ValueError(f"monitor must be a FailureMonitor, got {type(monitor).__name__}")
+    monitor._check_fitted()
+    if on_alarm not in allowed:
+        raise ValueError(f"on_alarm must be one of {list(allowed)}, got {on_alarm!r}")
+    if (on_alarm == "fallback") != (fallback is not None):
+        raise ValueError("on_alarm='fallback' needs a fallback policy, and a fallback policy needs "
+                         f"on_alarm='fallback' (got on_alarm={on_alarm!r}, fallback={fallback!r})")
+    if fallback is not None and not isinstance(fallback, Policy):
+        raise ValueError(f"fallback must have reset() and act(obs), got {type(fallback).__name__}")
+    if monitor.chunk_shape_ is not None and not callable(getattr(policy, "sample_chunks", None)):
+        raise ValueError("the monitor uses action-chunk entropy but the policy has no sample_chunks(obs, n); "
+                         "fit the monitor with scores=('rnd',) for this policy")
+
+
+class MonitoredPolicy:
+    """A policy that consults a failure monitor at every step and acts on its alarm.
+
+    Parameters
+    ----------
+    policy : Policy
+        The monitored policy (``embed`` and ``sample_chunks`` are used when present).
+    monitor : FailureMonitor
+        A fitted monitor.
+    on_alarm : {"hold", "fallback", "flag"}
+        What to do from the first alarm to the end of the episode.
+    fallback : Policy, optional
+        Takes over on alarm with ``on_alarm="fallback"`` (reset at the hand-over).
+
+    Attributes
+    ----------
+    alarm_step : int or None
+        The step of the episode's first alarm.
+    decision : MonitorDecision or None
+        The monitor's decision at the latest step.
+    source : str
+        Who chose the latest action: ``"policy"``, ``"hold"`` or ``"fallback"``.
+    """
+
+    def __init__(self, policy: Policy, monitor: FailureMonitor, on_alarm: str = "hold",
+                 fallback: Policy | None = None) -> None:
+        _check_setup(policy, monitor, on_alarm, fallback, ("hold", "fallback", "flag"))
+        self.policy, self.monitor, self.on_alarm, self.fallback = policy, monitor, on_alarm, fallback
+        self.reset()
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start an episode: reset the policy (with ``seed`` if its ``reset`` takes one), the
+        monitor, and the alarm."""
+        reset_policy(self.policy, seed)
+        self.monitor.reset()
+        self.alarm_step: int | None = None
+        self.decision: MonitorDecision | None = None
+        self.source = "policy"
+        self._last_action: np.ndarray | None = None
+
+    @property
+    def taken_over(self) -> bool:
+        """True once an alarm has handed control away from the policy."""
+        return self.alarm_step is not None and self.on_alarm != "flag"
+
+    def observe(self, obs: np.ndarray) -> MonitorDecision:
+        """Score ``obs`` with the monitor; the first alarm is latched in ``alarm_step``."""
+        self.decision = self.monitor.update(*policy_signals(self.policy, obs, self.monitor))
+        if self.decision.alarm and self.alarm_step is None:
+            self.alarm_step = self.decision.step
+            if self.on_alarm == "fallback":
+                self.fallback.reset()
+        return self.decision
+
+    def respond(self, obs: np.ndarray, proposed: np.ndarray | None) -> np.ndarray:
+        """The action to execute, given the policy's ``proposed`` action and the latched alarm."""
+        if not self.taken_over:
+            action, self.source = proposed, "policy"
+        elif self.on_alarm == "hold":
+            size = 5 if self._last_action is None else self._last_action.size
+            action, self.source = hold_action(self._last_action, size), "hold"
+        else:
+            action, self.source = self.fallback.act(obs), "fallback"
+        self._last_action = np.asarray(action, dtype=np.float32).reshape(-1)
+        return action
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Observe, then act: the policy's action until an alarm, then the alarm's response."""
+        self.observe(obs)
+        return self.respond(obs, None if self.taken_over else self.policy.act(obs))
+
+
+class MonitoredEnv(gym.Wrapper):
+    """A Gymnasium env whose steps are watched by a failure monitor.
+
+    Before executing each action, the wrapper scores the current observation with
+    ``monitor`` (through ``policy``'s embedding and sampled chunks) and, once an alarm
+    is raised, stops the episode, holds position, hands over to ``fallback``, or only
+    flags. ``reset`` also resets the policy and the monitor.
+
+    Every ``info`` carries ``"monitor"`` (the step's :class:`MonitorDecision`),
+    ``"alarm_step"`` (the first alarm's step, or None) and ``"action_source"``
+    (``"policy"``, ``"hold"``, ``"fallback"`` or ``"stop"``). On ``"stop"`` the action
+    is not executed: the step returns the same observation, reward 0,
+    ``truncated=True`` and ``info["outcome"] = "stopped"`` (the wrapper's own outcome).
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        A robogate env (or any env with robogate's action layout).
+    policy : Policy
+        The policy whose actions are passed to :meth:`step`.
+    monitor : FailureMonitor
+        A fitted monitor.
+    on_alarm : {"stop", "hold", "fallback", "flag"}
+    fallback : Policy, optional
+        Required with ``on_alarm="fallback"``.
+
+    Examples
+    --------
+    >>> env = MonitoredEnv(gym.make(env_id), flow, monitor, on_alarm="hold")  # doctest: +SKIP
+    >>> obs, info = env.reset(seed=0)                                          # doctest: +SKIP
+    >>> obs, reward, terminated, truncated, info = env.step(flow.act(obs))     # doctest: +SKIP
+    >>> info["alarm_step"], info["monitor"].scores                             # doctest: +SKIP
+    """
+
+    def __init__(self, env: gym.Env, policy: Policy, monitor: FailureMonitor, on_alarm: str = "stop",
+                 fallback: Policy | None = None) -> None:
+        _check_setup(policy, monitor, on_alarm, fallback, ON_ALARM)
+        super().__init__(env)
+        self.on_alarm = on_alarm
+        self.controller = MonitoredPolicy(policy, monitor, "flag" if on_alarm == "stop" else on_alarm, fallback)
+        self._obs: np.ndarray | None = None
+        self._stopped = False
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.controller.reset(seed)
+        self._obs, self._stopped = obs, False
+        info["alarm_step"] = None
+        return obs, info
+
+    def step(self, action):
+        if self._obs is None or self._stopped:
+            raise RuntimeError("step() called before reset() or after the monitor stopped the episode")
+        decision = self.controller.observe(self._obs)
+        info: dict[str, Any]
+        if self.on_alarm == "stop" and self.controller.alarm_step is not None:
+            self._stopped = True
+            params = getattr(self.env.unwrapped, "params", None)
+            info = {"outcome": "stopped", "success": False, "monitor": decision, "alarm_step":
+                    self.controller.alarm_step, "action_source": "stop"}
+            if params is not None:
+                info["params"] = dict(params)
+            return self._obs, 0.0, False, True, info
+        action = self.controller.respond(self._obs, action)
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._obs = obs
+        info.update(monitor=decision, alarm_step=self.controller.alarm_step,
+                    action_source=self.controller.source)
+        return obs, reward, terminated, truncated, info
