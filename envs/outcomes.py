@@ -98,6 +98,8 @@ class OutcomeDetector:
         self.lifted = False
         self.max_lift = 0.0
         self._unheld_closed_steps = 0
+        self.out_of_hand_steps = 0
+        """Control steps, up to the latest, that the lifted object has been out of the grasp."""
 
     def update(self, m: Measurement) -> Outcome | None:
         """Return the outcome if this step ends the episode, else ``None``."""
@@ -109,6 +111,7 @@ class OutcomeDetector:
         self.max_lift = max(self.max_lift, lift)
         if m.held and lift > LIFT_HEIGHT:
             self.lifted = True
+        self.out_of_hand_steps = 0 if m.held or not self.lifted else self.out_of_hand_steps + 1
         if not self.lifted:
             if m.off_table:
                 return Outcome.GRASP_MISS
@@ -135,6 +138,17 @@ class OutcomeDetector:
         if m.tcp_position[2] > m.object_top + CLEARANCE:
             return Outcome.SUCCESS
         return None
+
+    def event_lag(self, outcome: Outcome) -> int:
+        """Control steps from the failure event to the step that named ``outcome``.
+
+        A drop or a misplaced release is named once the object has fallen or come
+        to rest; its event is the step the object left the grasp. Every other
+        outcome is named at its event.
+        """
+        if outcome in (Outcome.GRIP_LOSS, Outcome.PLACEMENT_ERROR):
+            return max(self.out_of_hand_steps - 1, 0)
+        return 0
 
     def at_time_limit(self) -> Outcome:
         """The outcome of an episode that ran out of time."""

@@ -252,10 +252,202 @@ def _demo(args: argparse.Namespace) -> int:
     return _report(argparse.Namespace(out=args.out))
 
 
+# ----------------------------------------------------------------------------------- policy
+
+
+def _envelope_item(text: str) -> tuple[str, Any]:
+    """``name=low:high`` (a numeric range), ``name=value`` or ``name=a,b,c`` (allowed values)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise argparse.ArgumentTypeError(f"expected NAME=LOW:HIGH or NAME=A,B,..., got {text!r}")
+
+    def number(v: str) -> Any:
+        try:
+            return int(v)
+        except ValueError:
+            try:
+                return float(v)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{name}: expected a number, got {v!r}") from None
+
+    if ":" in value:
+        low, _, high = value.partition(":")
+        return name, (number(low), number(high))
+    parts = value.split(",")
+    try:
+        single = number(value)
+    except argparse.ArgumentTypeError:
+        return name, parts
+    return name, (single, single)
+
+
+def _envelope(items: list[tuple[str, Any]] | None, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    from robogate.demos import TRAINING_ENVELOPE
+
+    return {**(base or TRAINING_ENVELOPE), **dict(items or [])}
+
+
+def add_policy(subparsers: Any) -> None:
+    """Register ``robogate policy demos|train``."""
+    p = subparsers.add_parser(
+        "policy",
+        help="record scripted demonstrations and train the learned FlowPolicy on them",
+        description="Behaviour cloning of robogate's learned action-chunk policy (conditional flow matching).",
+    )
+    sub = p.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    d = sub.add_parser(
+        "demos",
+        help="record scripted-controller episodes over a training envelope",
+        description=(
+            "Run the scripted controller on scenarios spread over a training envelope (a Latin Hypercube; "
+            "default: robogate.demos.TRAINING_ENVELOPE) and store every episode in DIR/demos.parquet."
+        ),
+    )
+    d.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id, e.g. robogate/PickPlace-Panda-v0")
+    d.add_argument("--episodes", type=_positive_int, required=True, metavar="N", help="episodes to record")
+    d.add_argument("--out", required=True, metavar="DIR", help="folder for demos.parquet")
+    d.add_argument("--envelope", type=_envelope_item, nargs="+", metavar="NAME=RANGE",
+                   help="override envelope entries: friction=0.3:1.2, obstacles=0:1, shape=box,cylinder")
+    d.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
+    d.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
+    d.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    d.set_defaults(handler=_policy_demos)
+    t = sub.add_parser(
+        "train",
+        help="train a FlowPolicy on recorded demonstrations",
+        description=(
+            "Train a FlowPolicy on the successful episodes of DEMOS (validation split, early stopping) and "
+            "write DIR/policy.pt, DIR/loss.png and DIR/training.json. The defaults are the recipe of the "
+            "checkpoint shipped with robogate."
+        ),
+    )
+    t.add_argument("demos", metavar="DEMOS", help="a folder written by 'robogate policy demos'")
+    t.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    t.add_argument("--epochs", type=_positive_int, metavar="N", help="most epochs")
+    t.add_argument("--patience", type=_positive_int, metavar="N", help="epochs without improvement before stopping")
+    t.add_argument("--horizon", type=_positive_int, metavar="H", help="actions per chunk")
+    t.add_argument("--n-action-steps", type=_positive_int, metavar="K", help="actions executed per chunk")
+    t.add_argument("--seed", type=_non_negative_int, metavar="S", help="training seed (default 0)")
+    t.add_argument("--threads", type=_positive_int, default=1, metavar="T", help="torch threads (default 1)")
+    t.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    t.set_defaults(handler=_policy_train)
+
+
+def _policy_demos(args: argparse.Namespace) -> int:
+    from robogate.demos import load_demos, record_demos
+
+    path = record_demos(args.env_id, args.episodes, args.out, envelope=_envelope(args.envelope),
+                        seed=args.seed, workers=args.workers, progress=args.progress)
+    episodes, _ = load_demos(path)
+    successes = sum(e.success for e in episodes)
+    print(f"{len(episodes)} episodes, {successes} successes ({successes / len(episodes):.0%}), "
+          f"{sum(e.steps for e in episodes)} steps")
+    print(f"demos: {path}")
+    return 0
+
+
+def _policy_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from robogate.policies.flow import FlowConfig
+    from robogate.training import TrainConfig, train_flow_policy
+
+    arch = {"horizon": args.horizon, "n_action_steps": args.n_action_steps}
+    opt = {"epochs": args.epochs, "patience": args.patience, "seed": args.seed}
+    config = replace(FlowConfig(), **{k: v for k, v in arch.items() if v is not None})
+    train = replace(TrainConfig(), **{k: v for k, v in opt.items() if v is not None})
+    result = train_flow_policy(args.demos, args.out, config=config, train=train, threads=args.threads,
+                               progress=args.progress)
+    best = result.history.set_index("epoch").loc[result.best_epoch]
+    print(f"trained on {result.train_episodes} episodes (validation {result.val_episodes}) in "
+          f"{result.seconds:.0f} s; best epoch {result.best_epoch} of {len(result.history)}, "
+          f"validation loss {best['val_loss']:.4f}")
+    print(f"policy: {result.path}")
+    return 0
+
+
+# --------------------------------------------------------------------------------- rollouts
+
+
+def add_rollouts(subparsers: Any) -> None:
+    """Register ``robogate rollouts record``."""
+    p = subparsers.add_parser(
+        "rollouts",
+        help="record a policy's rollouts (embeddings, sampled action chunks, outcomes) for the monitor",
+        description="Rollouts of a policy that exposes embed(obs) and sample_chunks(obs, n), stored as Parquet.",
+    )
+    sub = p.add_subparsers(dest="rollouts_command", metavar="ACTION", required=True)
+    r = sub.add_parser(
+        "record",
+        help="run a policy and store every step as DIR/rollouts.parquet",
+        description=(
+            "Run a policy for N episodes and store, per control step, the observation, action, embedding "
+            "and B sampled action chunks, with each episode's outcome, parameters and failure step. "
+            "Scenarios: by default spread over the policy's training envelope (--envelope overrides "
+            "entries of it); --params fixes them; --from-sweep replays a sweep's scenarios and seeds."
+        ),
+    )
+    r.add_argument("--policy", default="flow", metavar="SPEC", help="'flow' (default), 'flow:PATH' or 'package.module:Factory'")
+    r.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id")
+    r.add_argument("--episodes", type=_positive_int, required=True, metavar="N", help="episodes to record")
+    source = r.add_mutually_exclusive_group()
+    source.add_argument("--params", metavar="JSON", help='fixed scenario, e.g. \'{"friction": 0.2}\'')
+    source.add_argument("--envelope", type=_envelope_item, nargs="+", metavar="NAME=RANGE",
+                        help="override entries of the training envelope, e.g. friction=0.1:0.3 obstacles=1:2")
+    source.add_argument("--from-sweep", metavar="DIR", help="replay the scenarios (and seeds) of a stored sweep")
+    r.add_argument("--failures-only", action="store_true", help="with --from-sweep: only its failed experiments")
+    r.add_argument("--chunks", type=_non_negative_int, default=32, metavar="B", help="chunks sampled per step (default 32)")
+    r.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
+    r.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
+    r.add_argument("--out", required=True, metavar="DIR", help="folder for rollouts.parquet")
+    r.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    r.set_defaults(handler=_rollouts_record)
+
+
+def _rollouts_record(args: argparse.Namespace) -> int:
+    import json
+    from collections import Counter
+    from pathlib import Path
+
+    from robogate.monitor.recording import ROLLOUTS_FILE, record_rollouts
+    from robogate.runner import make_policy
+
+    if args.failures_only and not args.from_sweep:
+        raise CLIError("--failures-only needs --from-sweep")
+    params: Any = None
+    if args.params:
+        try:
+            params = json.loads(args.params)
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"--params is not valid JSON: {exc}") from None
+    elif args.envelope:
+        from robogate.monitor.recording import rollout_scenarios
+
+        base = getattr(make_policy(args.policy), "envelope", None)
+        params = [p for p, _ in rollout_scenarios(args.episodes, None, args.seed, _envelope(args.envelope, base))]
+    elif args.from_sweep:
+        from robogate.load import load_sweep
+
+        params = load_sweep(args.from_sweep)
+        if args.failures_only:
+            params = params[~params["success"].astype(bool)]
+        if len(params) < args.episodes:
+            raise CLIError(f"the sweep in {args.from_sweep} has {len(params)} matching experiments, "
+                           f"fewer than --episodes {args.episodes}")
+    rollouts = record_rollouts(
+        args.env_id, args.policy, args.episodes, params, args.seed, args.chunks,
+        workers=args.workers, progress=args.progress, out=args.out,
+    )
+    counts = Counter(r.outcome for r in rollouts)
+    print(f"{len(rollouts)} rollouts: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+    print(f"rollouts: {Path(args.out) / ROLLOUTS_FILE}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------- main
 
 #: Functions registering the subcommands, in help order.
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add_demo]
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add_demo, add_policy, add_rollouts]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -17,6 +18,8 @@ def run_episode(
     policy: Policy,
     params: Mapping[str, Any] | None = None,
     seed: int | None = None,
+    *,
+    on_step: Callable[[Any, Any, dict], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``policy`` for one episode and return a flat record.
 
@@ -25,11 +28,17 @@ def run_episode(
     env : str or gymnasium.Env
         A registered env id (a fresh env is made and closed) or an env to reuse.
     policy : Policy
-        Anything with ``reset()`` and ``act(obs)``.
+        Anything with ``reset()`` and ``act(obs)``. A policy whose ``reset``
+        takes a ``seed`` keyword gets the episode seed, so a policy that samples
+        (e.g. :class:`~robogate.policies.FlowPolicy`) reproduces a seeded episode.
     params : mapping, optional
         Scenario parameters; omitted ones take their nominal values.
     seed : int, optional
-        Seed of the episode's nuisance variation.
+        Seed of the episode's nuisance variation (and of the policy's sampling).
+    on_step : callable, optional
+        Called after every step as ``on_step(obs, action, info)`` with the
+        observation the policy acted on, its action and the step's ``info``;
+        an exception it raises ends the episode as a policy error.
 
     Returns
     -------
@@ -48,13 +57,25 @@ def run_episode(
     own_env = isinstance(env, str)
     env_obj = gym.make(env) if own_env else env
     try:
-        return _run(env_obj, policy, dict(params or {}), seed)
+        return _run(env_obj, policy, dict(params or {}), seed, on_step)
     finally:
         if own_env:
             env_obj.close()
 
 
-def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None) -> dict[str, Any]:
+def _reset_policy(policy: Policy, seed: int | None) -> None:
+    """``policy.reset(seed=seed)`` when its ``reset`` takes a seed, else ``policy.reset()``."""
+    try:
+        takes_seed = "seed" in inspect.signature(policy.reset).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        takes_seed = False
+    if takes_seed:
+        policy.reset(seed=seed)
+    else:
+        policy.reset()
+
+
+def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None, on_step: Callable | None) -> dict[str, Any]:
     base = env.unwrapped
     env_id = env.spec.id if env.spec is not None else type(base).__name__
     start = time.perf_counter()
@@ -62,11 +83,14 @@ def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None) -> dict[s
     record: dict[str, Any] = dict(info["params"])
     steps, error, outcome = 0, None, None
     try:
-        policy.reset()
+        _reset_policy(policy, seed)
         while outcome is None:
             action = policy.act(obs)
-            obs, _, terminated, truncated, info = env.step(action)
+            next_obs, _, terminated, truncated, info = env.step(action)
             steps += 1
+            if on_step is not None:
+                on_step(obs, action, info)
+            obs = next_obs
             if terminated or truncated:
                 outcome = info["outcome"]
                 error = info.get("error")

@@ -1,0 +1,93 @@
+"""Per-call cost of the learned policy and its episode rate against the scripted controller, on one core.
+
+Measures, with one torch thread: ``act()`` averaged over every call of real
+episodes (most calls pop a queued action; one in ``n_action_steps`` samples a
+chunk), ``act()`` on the calls that sample, ``embed(obs)`` and
+``sample_chunks(obs, 32)``, all on observations from real episodes; then
+episodes per second of the flow policy and of the scripted controller on the
+same seeded scenarios, and their ratio.
+
+    python scripts/bench_flow.py [--policy flow] [--episodes 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import robogate
+from robogate.policies import ScriptedPolicy
+from robogate.runner import make_policy
+
+ENV_ID = "robogate/PickPlace-Panda-v0"
+
+
+def timed_act(policy, env, seeds):
+    """Per-call seconds of every act() and of the calls that sampled a chunk, and the observations seen."""
+    every, sampling, observations = [], [], []
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        policy.reset(seed=seed)
+        done = False
+        while not done:
+            fresh = not policy._queue
+            start = time.perf_counter()
+            action = policy.act(obs)
+            spent = time.perf_counter() - start
+            every.append(spent)
+            if fresh:
+                sampling.append(spent)
+            observations.append(obs)
+            obs, _, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+    return np.array(every), np.array(sampling), observations
+
+
+def per_call(fn, observations, repeats=1):
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for obs in observations:
+            fn(obs)
+    return (time.perf_counter() - start) / (repeats * len(observations))
+
+
+def episodes_per_second(policy, env, seeds):
+    start = time.perf_counter()
+    for seed in seeds:
+        robogate.run_episode(env, policy, seed=seed)
+    return len(seeds) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--policy", default="flow")
+    ap.add_argument("--episodes", type=int, default=20)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    flow = make_policy(args.policy)
+    env = gym.make(ENV_ID)
+    seeds = list(range(args.episodes))
+
+    every, sampling, observations = timed_act(flow, env, seeds[:5])
+    obs = observations[: min(len(observations), 200)]
+    embed = per_call(flow.embed, obs)
+    chunks = per_call(lambda o: flow.sample_chunks(o, 32), obs)
+    print(f"{args.policy}: H={flow.config.horizon}, executes {flow.config.n_action_steps}, "
+          f"{flow.config.flow_steps} Euler steps, torch threads {torch.get_num_threads()}")
+    print(f"act()                     {1e3 * every.mean():7.3f} ms per call (mean over {len(every)} calls)")
+    print(f"act() that samples        {1e3 * sampling.mean():7.3f} ms per call (p95 {1e3 * np.percentile(sampling, 95):.3f})")
+    print(f"embed(obs)                {1e3 * embed:7.3f} ms per call")
+    print(f"sample_chunks(obs, 32)    {1e3 * chunks:7.3f} ms per call")
+
+    scripted_rate = episodes_per_second(ScriptedPolicy(), env, seeds)
+    flow_rate = episodes_per_second(flow, env, seeds)
+    print(f"episodes/s scripted       {scripted_rate:7.2f}")
+    print(f"episodes/s flow           {flow_rate:7.2f}   (flow / scripted = {flow_rate / scripted_rate:.2f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""Tests of rollout recording: what is recorded, the Parquet round trip, damaged files, failure steps."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from robogate.cli import main
+from robogate.monitor import Rollout, load_rollouts, record_rollouts
+from robogate.monitor.recording import (
+    ROLLOUTS_FILE,
+    read_episodes,
+    record_episode,
+    record_episodes,
+    rollout_scenarios,
+    write_episodes,
+)
+from robogate.policies import FlowPolicy, ScriptedPolicy
+from robogate.runner import trial_seed
+from tests.helpers import ENV_ID
+
+
+@pytest.fixture(scope="module")
+def flow():
+    return FlowPolicy.pretrained(ENV_ID)
+
+
+@pytest.fixture(scope="module")
+def recorded(flow, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rollouts")
+    rollouts = record_rollouts(ENV_ID, flow, episodes=2, params={"size": 0.04}, seed=3, n_chunks=4, out=out)
+    return rollouts, out / ROLLOUTS_FILE
+
+
+def same_arrays(a, b):
+    for name in ("observations", "actions", "embeddings", "action_chunks"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x is None) == (y is None), name
+        if x is not None:
+            np.testing.assert_array_equal(x, y, err_msg=name)
+
+
+def test_rollouts_carry_what_the_monitor_reads(recorded, flow):
+    rollouts, _ = recorded
+    assert len(rollouts) == 2
+    for r in rollouts:
+        assert isinstance(r, Rollout)
+        T = r.steps
+        assert r.embeddings.shape == (T, flow.config.embed_dim)
+        assert r.action_chunks.shape == (T, 4, flow.config.horizon, 5)
+        assert r.params["size"] == 0.04 and r.params["friction"] == 0.8
+        assert (r.failure_step is None) == r.success
+        if not r.success:
+            assert 0 <= r.failure_step < T
+
+
+def test_recording_is_reproducible(recorded, flow):
+    again = record_rollouts(ENV_ID, flow, episodes=2, params={"size": 0.04}, seed=3, n_chunks=4)
+    for a, b in zip(recorded[0], again):
+        np.testing.assert_array_equal(a.embeddings, b.embeddings)
+        np.testing.assert_array_equal(a.action_chunks, b.action_chunks)
+        assert (a.outcome, a.failure_step) == (b.outcome, b.failure_step)
+
+
+def test_file_reloads_to_the_same_arrays(recorded, flow):
+    rollouts, path = recorded
+    episodes, meta = read_episodes(path)
+    assert meta["env_id"] == ENV_ID and meta["episodes"] == 2 and meta["shapes"]["action_chunks"] == [4, 8, 5]
+    for r, e in zip(rollouts, episodes):
+        np.testing.assert_array_equal(r.embeddings, e.embeddings)
+        np.testing.assert_array_equal(r.action_chunks, e.action_chunks)
+        assert (r.outcome, r.failure_step, r.params) == (e.outcome, e.failure_step, e.params)
+        assert e.observations.shape == (r.steps, 43) and e.actions.shape == (r.steps, 5)
+    for a, b in zip(load_rollouts(path.parent), rollouts):  # the folder works too
+        np.testing.assert_array_equal(a.action_chunks, b.action_chunks)
+        assert a.success == b.success
+    # A plain LeRobot-style table: one row per step.
+    df = pd.read_parquet(path)
+    assert {"episode_index", "frame_index", "timestamp", "observation.state", "action", "embedding",
+            "action_chunks", "outcome", "success", "params", "failure_step", "seed"} <= set(df.columns)
+    assert len(df) == sum(r.steps for r in rollouts)
+    assert json.loads(df["params"].iloc[0])["size"] == 0.04
+
+
+def test_write_read_round_trip_exact(tmp_path):
+    rng = np.random.default_rng(0)
+    from robogate.monitor.recording import EpisodeRecording
+
+    eps = [EpisodeRecording(
+        observations=rng.normal(size=(T, 43)).astype(np.float32), actions=rng.normal(size=(T, 5)).astype(np.float32),
+        outcome=outcome, params={"friction": 0.5}, seed=s, failure_step=fs,
+        embeddings=rng.normal(size=(T, 7)).astype(np.float32),
+        action_chunks=rng.normal(size=(T, 3, 4, 5)).astype(np.float32),
+    ) for T, outcome, s, fs in ((5, "success", 1, None), (9, "grip_loss", 2, 6))]
+    path = write_episodes(tmp_path / "r.parquet", eps, {"env_id": ENV_ID})
+    back, _ = read_episodes(path)
+    for a, b in zip(eps, back):
+        same_arrays(a, b)
+        assert (a.outcome, a.params, a.seed, a.failure_step) == (b.outcome, b.params, b.seed, b.failure_step)
+
+
+def test_damaged_files_give_clear_errors(recorded, tmp_path):
+    _, path = recorded
+    data = path.read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        load_rollouts(tmp_path / "cut.parquet")
+    flipped = bytearray(data)
+    middle = len(flipped) // 3
+    flipped[middle:middle + 64] = bytes(b ^ 0xFF for b in flipped[middle:middle + 64])
+    (tmp_path / "flip.parquet").write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        load_rollouts(tmp_path / "flip.parquet")
+    table = pq.read_table(path)
+    pq.write_table(table.slice(0, table.num_rows - 3), tmp_path / "short.parquet")  # keeps the metadata
+    with pytest.raises(ValueError, match="damaged"):
+        load_rollouts(tmp_path / "short.parquet")
+    pq.write_table(pa.table({"x": [1, 2]}), tmp_path / "other.parquet")
+    with pytest.raises(ValueError, match="not a robogate rollout file"):
+        load_rollouts(tmp_path / "other.parquet")
+    with pytest.raises(ValueError, match="no rollout file"):
+        load_rollouts(tmp_path / "missing.parquet")
+
+
+def test_policy_without_embedding_is_refused():
+    with pytest.raises(ValueError, match=r"no embed\(\) or sample_chunks\(\)"):
+        record_rollouts(ENV_ID, ScriptedPolicy(), episodes=1)
+
+
+def test_scenarios(flow):
+    from robogate.demos import in_envelope
+
+    rows = rollout_scenarios(5, None, seed=2, envelope=flow.envelope)
+    assert len(rows) == 5 and all(in_envelope(p, flow.envelope) for p, _ in rows)
+    assert [s for _, s in rows] == [trial_seed(2, i) for i in range(5)]
+    sweep = pd.DataFrame([{**p, "seed": 100 + i, "success": False} for i, (p, _) in enumerate(rows)])
+    replay = rollout_scenarios(3, sweep)
+    assert [s for _, s in replay] == [100, 101, 102] and replay[1][0] == rows[1][0]
+    with pytest.raises(ValueError, match="fewer than episodes"):
+        rollout_scenarios(9, sweep)
+    with pytest.raises(ValueError, match="friction"):
+        rollout_scenarios(2, {"friction": 9.0})
+
+
+class ReleaseMidway(ScriptedPolicy):
+    """The scripted controller, opening its hand on the way to the target."""
+
+    def act(self, obs):
+        action = super().act(obs)
+        self.step = getattr(self, "step", -1) + 1
+        if self.phase == "transport" and self.release_step is None:
+            self.release_step = self.step
+        if self.release_step is not None:
+            action[4] = 1.0
+        return action
+
+    def reset(self):
+        super().reset()
+        self.step, self.release_step = -1, None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_failure_step_is_the_failure_event(seed):
+    import gymnasium as gym
+
+    env = gym.make(ENV_ID)
+    try:
+        ok = record_episode(env, ScriptedPolicy(), {}, seed)
+        assert ok.success and ok.failure_step is None
+        crash = record_episode(env, ScriptedPolicy(), {"size": 0.12}, seed)  # too wide: presses on it
+        assert crash.outcome == "collision" and crash.failure_step == crash.steps - 1
+        policy = ReleaseMidway()
+        dropped = record_episode(env, policy, {}, seed)
+    finally:
+        env.close()
+    assert dropped.outcome == "placement_error"
+    # The event is the release, named only once the object has come to rest steps later.
+    assert policy.release_step <= dropped.failure_step <= policy.release_step + 2
+    assert dropped.failure_step < dropped.steps - 1  # before the step that named the outcome
+
+
+@pytest.mark.slow
+def test_parallel_recording_matches_serial():
+    cases = [({"size": 0.04 + 0.01 * i}, trial_seed(9, i)) for i in range(3)]
+    serial = record_episodes(ENV_ID, "flow", cases, embed=True, n_chunks=4, workers=1)
+    parallel = record_episodes(ENV_ID, "flow", cases, embed=True, n_chunks=4, workers=2)
+    for a, b in zip(serial, parallel):
+        same_arrays(a, b)
+        assert (a.outcome, a.failure_step, a.seed) == (b.outcome, b.failure_step, b.seed)
+
+
+def test_cli_records_rollouts(tmp_path, capsys):
+    code = main(["rollouts", "record", "--policy", "flow", "--env", ENV_ID, "--episodes", "1", "--chunks", "2",
+                 "--workers", "1", "--params", '{"mass": 0.3}', "--out", str(tmp_path), "--no-progress"])
+    assert code == 0
+    assert "1 rollouts" in capsys.readouterr().out
+    (r,) = load_rollouts(tmp_path)
+    assert r.params["mass"] == 0.3 and r.action_chunks.shape[1] == 2
+    assert main(["rollouts", "record", "--env", ENV_ID, "--episodes", "1", "--params", "{bad",
+                 "--out", str(tmp_path)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert main(["rollouts", "record", "--env", ENV_ID, "--episodes", "1", "--failures-only",
+                 "--out", str(tmp_path)]) == 2
