@@ -135,29 +135,33 @@ def add_report(subparsers: Any) -> None:
     """Register ``robogate report``."""
     p = subparsers.add_parser(
         "report",
-        help="write the report (Markdown + figures) of a stored sweep",
-        description="Read the sweep stored in DIR and write DIR/report/report.md with its figures.",
+        help="write the report (Markdown + self-contained HTML) of one sweep, or compare several",
+        description=(
+            "Read the sweeps stored in DIR ... and write report.md (figures beside it) and a self-contained "
+            "report.html: provenance, outcomes, success per parameter, risk maps with the closed-form boundary, "
+            "ROC and reliability on held-out uniform rows, coefficients, danger zones and, with --envelope, "
+            "the gate's verdict. Several folders (e.g. one per arm) are compared side by side and the zones "
+            "they share are marked universal."
+        ),
     )
-    p.add_argument("out", metavar="DIR", help="a sweep folder written by 'robogate sweep'")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep folders written by 'robogate sweep'")
+    p.add_argument("--out", metavar="OUT",
+                   help="folder to write (default DIR/report, or FIRST_DIR/comparison for several)")
+    p.add_argument("--envelope", action="append", default=None, metavar="NAME=LOW:HIGH|NAME=V1,V2",
+                   help="an operating envelope to gate (repeat for several parameters)")
+    p.add_argument("--max-failure-rate", type=_probability, default=0.05, metavar="RATE",
+                   help="the gate's limit with --envelope (default 0.05)")
+    p.add_argument("--confidence", type=_probability, default=0.95, metavar="C",
+                   help="the gate's confidence with --envelope (default 0.95)")
     p.set_defaults(handler=_report)
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from robogate.report import write_report
-    from robogate.space import ParameterSpace
-    from robogate.store import SweepStore
 
-    store = SweepStore.open(args.out)
-    df = store.read()
-    if df.empty:
-        raise CLIError(f"the sweep in {args.out} has no finished experiments yet")
-    manifest = store.manifest
-    space = ParameterSpace.from_dict(manifest["space"])
-    title = f"{manifest.get('policy', 'policy')} on {manifest.get('env_id', 'env')}"
-    path = write_report(df, space, Path(args.out) / "report", title=title)
-    print(f"report: {path}")
+    path = write_report(args.dirs, args.out, envelope=args.envelope, max_failure_rate=args.max_failure_rate,
+                        confidence=args.confidence)
+    print(f"report: {path} and {path.with_name('report.md')}")
     return 0
 
 
@@ -249,7 +253,7 @@ def _demo(args: argparse.Namespace) -> int:
         progress=args.progress,
     )
     print(format_summary(summarize(df)))
-    return _report(argparse.Namespace(out=args.out))
+    return _report(build_parser().parse_args(["report", args.out]))
 
 
 # ----------------------------------------------------------------------------------- policy
