@@ -33,7 +33,7 @@ def test_too_few_calibration_rollouts_for_alpha_is_an_error(n, alpha):
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0, -0.1, 1.5, float("nan"), "x"])
 def test_alpha_outside_the_open_unit_interval_is_an_error(alpha):
-    with pytest.raises(ValueError, match="alpha must be a number in"):
+    with pytest.raises(ValueError, match="alpha must be"):
         conformal_rank(50, alpha)
 
 

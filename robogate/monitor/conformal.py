@@ -30,12 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from robogate.checks import check_int
+from robogate.zones import check_level
 
 __all__ = [
     "THRESHOLD_STYLES",
     "Threshold",
     "calibrate_threshold",
-    "check_alpha",
     "check_style",
     "conformal_quantile",
     "conformal_rank",
@@ -50,17 +50,6 @@ _MIN_SHARE_ALIVE = 0.25
 _FLOOR = 1e-3
 """Profile values are floored at this fraction of their largest value, so no step divides by ~0."""
 _TINY = 1e-12
-
-
-def check_alpha(alpha: float) -> float:
-    """``alpha`` as a float if it lies in (0, 1), else a ValueError naming it."""
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
-    return value
 
 
 def check_style(style: str) -> str:
@@ -79,7 +68,7 @@ def conformal_rank(n: int, alpha: float) -> int:
         When ``k > n``: n calibration episodes are too few for this alpha (the
         smallest usable n is ``ceil(1 / alpha) - 1``).
     """
-    alpha = check_alpha(alpha)
+    alpha = check_level(alpha, "alpha")
     n = check_int(n, "number of calibration rollouts")
     # Rounding guard: (n + 1)(1 - alpha) may land a hair above an integer in floating point.
     k = math.ceil((n + 1) * (1.0 - alpha) - 1e-9)
@@ -217,7 +206,7 @@ def calibrate_threshold(
         A new episode exchangeable with the calibration ones rises above it at some
         step with probability at most ``alpha``.
     """
-    alpha = check_alpha(alpha)
+    alpha = check_level(alpha, "alpha")
     style = check_style(style)
     calibration = [np.asarray(s, dtype=float).reshape(-1) for s in calibration_streams]
     if not calibration or any(s.size == 0 for s in calibration):

@@ -32,16 +32,21 @@ __all__ = ["episode_table", "summarize"]
 COLUMNS = ["success", "outcome", "steps", "failure_step", "alarm_step", "peak"]
 
 
-def episode_table(monitor: FailureMonitor, rollouts: Sequence[Rollout]) -> pd.DataFrame:
+def episode_table(
+    monitor: FailureMonitor, rollouts: Sequence[Rollout], step_scores: Sequence[dict] | None = None
+) -> pd.DataFrame:
     """One row per rollout: its outcome and what ``monitor`` made of it.
+
+    ``step_scores`` (one :meth:`FailureMonitor.step_scores` per rollout) saves
+    recomputing the scores when several variants of one fitted monitor are compared.
 
     Columns: ``success``, ``outcome``, ``steps``, ``failure_step`` (the failure event's
     step, NaN when unknown or a success), ``alarm_step`` (the first alarm's step, NaN
     without one) and ``peak`` (the max-so-far combined normalised score at the end).
     """
     rows = []
-    for rollout in rollouts:
-        trace = monitor.trace(rollout)
+    for i, rollout in enumerate(rollouts):
+        trace = monitor.trace(rollout, None if step_scores is None else step_scores[i])
         rows.append({
             "success": rollout.success,
             "outcome": rollout.outcome,

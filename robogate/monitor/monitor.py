@@ -26,13 +26,13 @@ from robogate.monitor.ace import ActionChunkEntropy
 from robogate.monitor.conformal import (
     Threshold,
     calibrate_threshold,
-    check_alpha,
     check_style,
     conformal_rank,
     window_sums,
 )
 from robogate.monitor.rnd import RNDScorer
 from robogate.monitor.rollout import Rollout
+from robogate.zones import check_level
 
 __all__ = ["COMBINES", "SCORES", "FailureMonitor", "MonitorDecision", "MonitorTrace"]
 
@@ -194,14 +194,12 @@ class FailureMonitor:
         ace: ActionChunkEntropy | None = None,
         seed: int = 0,
     ) -> None:
-        self.alpha = check_alpha(alpha)
+        self.alpha = check_level(alpha, "alpha")
         self.window = check_int(window, "window", minimum=1)
         self.combine = _check_choice(combine, "combine", COMBINES)
         self.threshold = check_style(threshold)
         self.scores = _check_scores(scores)
-        if not 0.0 < float(fit_fraction) < 1.0:
-            raise ValueError(f"fit_fraction must be a number in (0, 1), got {fit_fraction!r}")
-        self.fit_fraction = float(fit_fraction)
+        self.fit_fraction = check_level(fit_fraction, "fit_fraction")
         self.seed = check_int(seed, "seed")
         self.rnd = rnd if rnd is not None else RNDScorer(seed=self.seed)
         self.ace = ace if ace is not None else ActionChunkEntropy()
@@ -336,7 +334,7 @@ class FailureMonitor:
         if unknown:
             raise ValueError(f"recalibrate takes {sorted(allowed)}, got {sorted(unknown)}")
         other = copy.copy(self)
-        other.alpha = check_alpha(settings.get("alpha", self.alpha))
+        other.alpha = check_level(settings.get("alpha", self.alpha), "alpha")
         other.window = check_int(settings.get("window", self.window), "window", minimum=1)
         other.combine = _check_choice(settings.get("combine", self.combine), "combine", COMBINES)
         other.threshold = check_style(settings.get("threshold", self.threshold))
@@ -425,8 +423,12 @@ class FailureMonitor:
         return MonitorDecision(step=step, alarm=bool(alarm), scores=scores, thresholds=thresholds,
                                normalized=normalized)
 
-    def trace(self, rollout: Rollout) -> MonitorTrace:
-        """Run a recorded rollout through the monitor offline (batched; same decisions as ``update``)."""
+    def step_scores(self, rollout: Rollout) -> dict[str, np.ndarray]:
+        """Each score of every step of a recorded rollout, before windowing: arrays of shape (T,).
+
+        They depend only on the fitted scorers, so one computation serves every
+        :meth:`recalibrate` variant (pass it to :meth:`trace`).
+        """
         self._check_fitted()
         (rollout,) = _check_rollouts([rollout], "rollout")
         if rollout.embeddings.shape[1] != self.embedding_dim_:
@@ -436,11 +438,23 @@ class FailureMonitor:
                                       or rollout.action_chunks.shape[1:] != self.chunk_shape_):
             got = None if rollout.action_chunks is None else rollout.action_chunks.shape[1:]
             raise ValueError(f"rollout action chunks must have shape (T, {self.chunk_shape_}), got (T, {got})")
+        return {name: self._step_scores(name, rollout) for name in self.scores_}
+
+    def trace(self, rollout: Rollout, step_scores: dict[str, np.ndarray] | None = None) -> MonitorTrace:
+        """Run a recorded rollout through the monitor offline (batched; the decisions of ``update``).
+
+        Parameters
+        ----------
+        rollout : Rollout
+        step_scores : dict, optional
+            The rollout's :meth:`step_scores`, when already computed.
+        """
+        raw = self.step_scores(rollout) if step_scores is None else step_scores
         steps = rollout.steps
         scores, thresholds, normalized, above = {}, {}, {}, []
         for name in self.scores_:
             threshold = self.thresholds_[name]
-            scores[name] = window_sums(self._step_scores(name, rollout), self.window)
+            scores[name] = window_sums(raw[name], self.window)
             thresholds[name] = threshold.along(steps)
             normalized[name] = threshold.normalize(scores[name])
             above.append(scores[name] > thresholds[name])
