@@ -448,10 +448,125 @@ def _rollouts_record(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- monitor
+
+
+def add_monitor(subparsers: Any) -> None:
+    """Register ``robogate monitor calibrate|eval``.
+
+    Setting names are checked by :class:`robogate.monitor.FailureMonitor` (their one owner), so
+    building the parser does not import PyTorch.
+    """
+    p = subparsers.add_parser(
+        "monitor",
+        help="calibrate the runtime failure monitor on recorded rollouts and evaluate it",
+        description="The conformal failure monitor (RND novelty + action-chunk entropy), fitted on successes only.",
+    )
+    sub = p.add_subparsers(dest="monitor_command", metavar="ACTION", required=True)
+    c = sub.add_parser(
+        "calibrate",
+        help="fit and calibrate a FailureMonitor on successful rollouts and save it",
+        description=(
+            "Fit the monitor's scores on one share of the successful episodes of ROLLOUTS and calibrate its "
+            "conformal thresholds on the rest (or on --calibration). With --validation, window, alpha and "
+            "threshold style are chosen on those rollouts (successes and failures) by balanced accuracy."
+        ),
+    )
+    c.add_argument("rollouts", nargs="+", metavar="ROLLOUTS", help="rollout files or folders ('robogate rollouts record')")
+    c.add_argument("--out", required=True, metavar="DIR", help="folder to save the monitor in")
+    c.add_argument("--alpha", type=_probability, default=0.05, metavar="A", help="false-alarm rate (default 0.05)")
+    c.add_argument("--window", type=_positive_int, default=5, metavar="W", help="steps summed (default 5)")
+    c.add_argument("--combine", default="and", metavar="HOW", help="'and' (default): all scores over threshold; 'or': any")
+    c.add_argument("--threshold", default="constant", metavar="STYLE",
+                   help="'constant' (default), 'time_varying' or 'functional'")
+    c.add_argument("--scores", nargs="+", metavar="SCORE",
+                   help="rnd and/or ace (default: both when the rollouts carry action chunks)")
+    c.add_argument("--calibration", nargs="+", metavar="ROLLOUTS", help="separate calibration rollouts")
+    c.add_argument("--validation", nargs="+", metavar="ROLLOUTS", help="rollouts to choose window/alpha/style on")
+    c.add_argument("--windows", type=_positive_int, nargs="+", metavar="W",
+                   help="windows tried with --validation (default: the evaluation grid)")
+    c.add_argument("--alphas", type=_probability, nargs="+", metavar="A",
+                   help="alphas tried with --validation (default: the evaluation grid)")
+    c.add_argument("--thresholds", nargs="+", metavar="STYLE",
+                   help="threshold styles tried with --validation (default: all)")
+    c.add_argument("--epochs", type=_positive_int, metavar="N", help="RND training epochs")
+    c.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
+    c.set_defaults(handler=_monitor_calibrate)
+    e = sub.add_parser(
+        "eval",
+        help="evaluate a saved monitor on test rollouts and write an HTML report",
+        description=(
+            "Evaluate the monitor saved in DIR, and its variants (AND, OR, RND alone, ACE alone) at the same "
+            "settings, on each TEST_ROLLOUTS file (e.g. in-distribution and shifted): TPR, TNR, accuracy, "
+            "balanced accuracy, ROC-AUC, detection and lead time, time-weighted accuracy. With --validation "
+            "each variant chooses its settings on those rollouts first. Writes --report (default DIR/report)."
+        ),
+    )
+    e.add_argument("monitor", metavar="DIR", help="a folder written by 'robogate monitor calibrate'")
+    e.add_argument("tests", nargs="+", metavar="TEST_ROLLOUTS", help="rollout files or folders, one test set each")
+    e.add_argument("--validation", nargs="+", metavar="ROLLOUTS", help="rollouts each variant chooses settings on")
+    e.add_argument("--report", metavar="OUT", help="report folder (default DIR/report)")
+    e.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    e.set_defaults(handler=_monitor_eval)
+
+
+def _load_rollout_files(paths: Sequence[str]) -> list:
+    from robogate.monitor.recording import load_rollouts
+
+    return [r for path in paths for r in load_rollouts(path)]
+
+
+def _monitor_calibrate(args: argparse.Namespace) -> int:
+    from robogate.monitor import FailureMonitor, RNDScorer
+    from robogate.monitor.evaluation import ScoredSet, select_settings
+
+    rollouts = _load_rollout_files(args.rollouts)
+    calibration = _load_rollout_files(args.calibration) if args.calibration else None
+    rnd = RNDScorer(seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
+    monitor = FailureMonitor(alpha=args.alpha, window=args.window, combine=args.combine, threshold=args.threshold,
+                             scores=args.scores, rnd=rnd, seed=args.seed).fit(rollouts, calibration)
+    if args.validation:
+        validation = ScoredSet.score(monitor, "validation", _load_rollout_files(args.validation))
+        grid = {key: value for key, value in
+                (("window", args.windows), ("alpha", args.alphas), ("threshold", args.thresholds)) if value}
+        monitor, table = select_settings(monitor, validation, {"combine": args.combine}, grid)
+        row = table[table["chosen"]].iloc[0]
+        print(f"chosen on {len(validation.rollouts)} validation rollouts: window {monitor.window}, alpha "
+              f"{monitor.alpha:g}, {monitor.threshold} thresholds (TPR {row['tpr']:.2f}, TNR {row['tnr']:.2f}, "
+              f"balanced accuracy {row['balanced_accuracy']:.2f})")
+    path = monitor.save(args.out)
+    print(f"{monitor!r}: fitted on {monitor.n_fit_} and calibrated on {monitor.n_calibration_} successful rollouts")
+    print(f"monitor: {path}")
+    return 0
+
+
+def _monitor_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from robogate.monitor import FailureMonitor
+    from robogate.monitor.evaluation import ScoredSet, evaluate
+    from robogate.monitor.recording import load_rollouts
+    from robogate.monitor.report import COLUMNS, write_monitor_report
+
+    monitor = FailureMonitor.load(args.monitor)
+    names = [Path(p).name if Path(p).is_dir() else Path(p).parent.name or Path(p).stem for p in args.tests]
+    tests = [ScoredSet.score(monitor, name, load_rollouts(p)) for name, p in zip(names, args.tests)]
+    validation = (ScoredSet.score(monitor, "validation", _load_rollout_files(args.validation))
+                  if args.validation else None)
+    chosen, results, grids = evaluate(monitor, tests, validation, progress=args.progress)
+    print(results[[c for c in COLUMNS if c in results.columns]].to_string(index=False, float_format="{:.3f}".format))
+    out = Path(args.report) if args.report else Path(args.monitor) / "report"
+    path = write_monitor_report(out, chosen, results, grids, tests, title=f"Failure monitor: {args.monitor}",
+                                notes=[f"Test sets: {', '.join(args.tests)}."])
+    print(f"report: {path}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------- main
 
 #: Functions registering the subcommands, in help order.
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add_demo, add_policy, add_rollouts]
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add_demo, add_policy, add_rollouts,
+                                             add_monitor]
 
 
 def build_parser() -> argparse.ArgumentParser:
