@@ -224,6 +224,8 @@ class Envelope:
         for name, limit in self.limits.items():
             if isinstance(limit, tuple):
                 parts.append(f"{name} {limit[0]:.3g}–{limit[1]:.3g}")
+            elif isinstance(self.space[name], Integer) and len(limit) > 2 and max(limit) - min(limit) == len(limit) - 1:
+                parts.append(f"{name} {min(limit)}–{max(limit)}")
             else:
                 dim = self.space[name]
                 order = sorted(limit) if isinstance(dim, Integer) else [c for c in dim.choices if c in limit]

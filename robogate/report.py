@@ -612,7 +612,7 @@ def _coefficients(sweeps: list[_Sweep], fits: list[_RiskFit | None]) -> pd.DataF
     order = table.drop(index="intercept", errors="ignore").abs().max(axis=1).sort_values(ascending=False).index
     table = table.loc[["intercept", *order[:_TOP_TERMS]]] if "intercept" in table.index else table.loc[order[:_TOP_TERMS]]
     table = table.reset_index().rename(columns={"index": "term"})
-    return table.fillna(0.0)
+    return table.astype(object).where(table.notna(), "—")  # a term the arm's model did not select
 
 
 # ------------------------------------------------------------------------------------- report
@@ -748,7 +748,7 @@ def write_report(
         doc.heading("Coefficients", 3)
         doc.table(_coefficients([r for r, _ in usable], [f for _, f in usable]),
                   f"Logit terms (encoded units) with the largest magnitude, at most {_TOP_TERMS}; positive "
-                  "raises P(failure).")
+                  "raises P(failure); — marks a term a model did not select.")
 
         evaluated = [(r, f) for r, f in usable if f.test_failed is not None]
         doc.heading("How well the map predicts")
