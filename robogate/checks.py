@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int", "is_integer"]
+__all__ = ["check_int", "check_level", "is_integer"]
 
 
 def is_integer(value: Any) -> bool:
@@ -27,3 +27,18 @@ def check_int(value: Any, name: str, minimum: int = 0) -> int:
         rule = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
         raise ValueError(f"{name} must be {rule}, got {value!r}")
     return int(value)
+
+
+def check_level(value: Any, name: str) -> float:
+    """``value`` as a float strictly between 0 and 1 (a confidence level, a rate limit, an alpha).
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the valid range and the value.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
+    if not 0.0 < float(value) < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+    return float(value)

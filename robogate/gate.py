@@ -53,11 +53,12 @@ from robogate.load import sweep_settings
 from robogate.runner import Trial, trial_seed
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 from robogate.store import SweepStore
-from robogate.zones import UNIFORM_STAGES, check_level, clopper_pearson
+from robogate.sweep_config import STAGE_GATE
+from robogate.checks import check_level
+from robogate.zones import UNIFORM_STAGES, clopper_pearson
 
 __all__ = [
     "EXIT_CODES",
-    "GATE_STAGE",
     "Envelope",
     "GateDecision",
     "confidence_sequence",
@@ -68,8 +69,6 @@ __all__ = [
     "sequential_gate",
 ]
 
-#: Stage of the rows that :func:`run_gate` samples uniformly inside an envelope.
-GATE_STAGE = 3
 #: Exit status of ``robogate gate`` per verdict (2 is a usage error).
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}
 METHODS = ("clopper-pearson", "confidence sequence")
@@ -498,10 +497,10 @@ def evidence(df: pd.DataFrame, space: ParameterSpace, envelope: Envelope) -> pd.
         return df[inside]
     stage = df["stage"].to_numpy()
     usable = np.isin(stage, UNIFORM_STAGES)
-    gate_rows = np.flatnonzero(stage == GATE_STAGE)
+    gate_rows = np.flatnonzero(stage == STAGE_GATE)
     if len(gate_rows):
         if "envelope" not in df:
-            raise ValueError(f"stage-{GATE_STAGE} rows lack the 'envelope' they were sampled in")
+            raise ValueError(f"stage-{STAGE_GATE} rows lack the 'envelope' they were sampled in")
         sampled_in = {text: Envelope.from_json(text, space).contains(envelope)
                       for text in df["envelope"].iloc[gate_rows].unique()}
         usable[gate_rows] = df["envelope"].iloc[gate_rows].map(sampled_in).to_numpy(dtype=bool)
@@ -557,7 +556,7 @@ def gate(
     """
     envelope = _as_envelope(envelope, space)
     rows = evidence(df, space, envelope)
-    sequential = bool("stage" in rows and (rows["stage"] == GATE_STAGE).any())
+    sequential = bool("stage" in rows and (rows["stage"] == STAGE_GATE).any())
     failures = int((~rows["success"].astype(bool)).sum())
     return decide(failures, len(rows), max_failure_rate, confidence, sequential=sequential)
 
@@ -629,7 +628,7 @@ def sequential_gate(
 
 def _row_seed(sweep_seed: int, index: int) -> np.random.SeedSequence:
     """Seed of the envelope point of gate experiment ``index`` (its episode seed is ``trial_seed``)."""
-    return np.random.SeedSequence(sweep_seed, spawn_key=(index, GATE_STAGE))
+    return np.random.SeedSequence(sweep_seed, spawn_key=(index, STAGE_GATE))
 
 
 def run_gate(
@@ -715,7 +714,7 @@ def run_gate(
         ids = range(next_id, next_id + m)
         points = envelope.sample([_row_seed(settings["seed"], i) for i in ids])
         trials = [Trial(id=i, env_id=settings["env_id"], policy=settings["policy"], params=p,
-                        seed=trial_seed(settings["seed"], i), stage=GATE_STAGE, batch=next_batch)
+                        seed=trial_seed(settings["seed"], i), stage=STAGE_GATE, batch=next_batch)
                   for i, p in zip(ids, points)]
         records = []
         for record in ex.imap_unordered(trials):

@@ -7,13 +7,14 @@ Polars read it directly too (``pd.read_parquet("runs/panda/results")``);
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
 import pandas as pd
 
-from robogate.space import ParameterSpace
 from robogate.store import SweepStore
+from robogate.sweep_config import SweepConfig
 
 __all__ = ["load_sweep", "sweep_settings"]
 
@@ -57,15 +58,15 @@ def sweep_settings(path: str | os.PathLike) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``env_id``, ``policy``, ``seed``, ``space`` (a ParameterSpace),
-        ``band`` (the stage-2 success band, or None), ``sampler`` (its settings),
-        ``complete``, ``versions``, ``created``, ``completed`` and
-        ``lhs_discrepancy`` (None where unknown).
+        Every field of its :class:`~robogate.sweep_config.SweepConfig` (``env_id``,
+        ``policy``, ``seed``, ``space``, ``band``, ...), the ``config`` itself, the raw
+        ``sampler`` settings, and the run's provenance: ``complete``, ``versions``,
+        ``created``, ``completed`` and ``lhs_discrepancy`` (None where unknown).
 
     Raises
     ------
     ValueError
-        If the manifest holds no parameter space.
+        If the manifest does not describe a robogate sweep.
     robogate.store.StoreError
         If ``path`` is not a sweep store.
     """
@@ -73,16 +74,11 @@ def sweep_settings(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _settings(manifest: dict[str, Any], path: Any) -> dict[str, Any]:
-    if "space" not in manifest:
-        raise ValueError(f"{path} holds no robogate sweep: its manifest has no parameter space")
-    sampler = manifest.get("sampler") or {}
+    config = SweepConfig.from_manifest(manifest, where=path)
     return {
-        "env_id": manifest.get("env_id"),
-        "policy": manifest.get("policy"),
-        "seed": manifest.get("seed"),
-        "space": ParameterSpace.from_dict(manifest["space"]),
-        "band": tuple(sampler["band"]) if sampler.get("band") else None,
-        "sampler": sampler,
+        **{f.name: getattr(config, f.name) for f in dataclasses.fields(config)},
+        "config": config,
+        "sampler": manifest["sampler"],
         "complete": bool(manifest.get("complete")),
         "versions": manifest.get("versions") or {},
         "created": manifest.get("created"),

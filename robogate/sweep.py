@@ -39,7 +39,7 @@ from robogate.runner import Trial, check_seed, trial_seed, validate_env_id, vali
 from robogate.sampling import TwoStageSampler
 from robogate.space import ParameterSpace
 from robogate.store import SweepStore
-from robogate.sweep_config import SweepConfig
+from robogate.sweep_config import STAGE_GATE, SweepConfig
 
 __all__ = ["format_summary", "run_sweep", "summarize"]
 
@@ -198,6 +198,8 @@ def _ask(sampler: TwoStageSampler, n: int | None, bar: Any, replay: bool) -> lis
 def _planned_batches(store: SweepStore, out: Path) -> tuple[dict[int, pd.DataFrame], pd.DataFrame]:
     plan = store.planned()
     finished = store.read()
+    if len(finished):  # rows that robogate gate --run added are not the sampler's
+        finished = finished[finished["stage"] != STAGE_GATE]
     if len(plan) and not plan["id"].is_unique:  # pragma: no cover - the store forbids it
         raise ValueError(f"cannot resume {out}: its plan repeats ids")
     unplanned = set(finished["id"].tolist()) - set(plan["id"].tolist())

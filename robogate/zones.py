@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import beta
 
-from robogate.checks import check_int
+from robogate.checks import check_int, check_level
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace, bin_index
+from robogate.sweep_config import STAGE_LHS
 
 __all__ = [
     "CLASSES",
     "Bin",
-    "check_level",
     "clopper_pearson",
     "danger_zones",
     "parameter_bins",
@@ -40,25 +40,10 @@ __all__ = [
 
 #: Zone classes, from the most to the least dangerous.
 CLASSES = ("danger", "boundary", "safe")
-#: Stages whose rows are a uniform sample of the whole space (stage 1: the Latin Hypercube).
-UNIFORM_STAGES = (1,)
+#: Stages whose rows are a uniform sample of the whole space (the Latin Hypercube).
+UNIFORM_STAGES = (STAGE_LHS,)
 #: An integer parameter with at most this many values gets one bin per value.
 _MAX_INTEGER_VALUES = 8
-
-
-def check_level(value: Any, name: str) -> float:
-    """``value`` as a float strictly between 0 and 1 (a confidence level, a rate limit).
-
-    Raises
-    ------
-    ValueError
-        Naming ``name``, the valid range and the value.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
-    if not 0.0 < float(value) < 1.0:
-        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
-    return float(value)
 
 
 def clopper_pearson(

@@ -8,7 +8,8 @@ import pytest
 from scipy.stats import binomtest
 
 from robogate.cli import main
-from robogate.gate import GATE_STAGE, Envelope, decide, gate, sequential_gate
+from robogate.gate import Envelope, decide, gate, sequential_gate
+from robogate.sweep_config import STAGE_GATE, SweepConfig
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace, default_space
 from robogate.store import SweepStore
 from robogate.zones import clopper_pearson
@@ -132,7 +133,7 @@ def test_stage3_rows_count_only_inside_the_envelope_they_were_sampled_in():
     rows = sweep(200, 0, slippery)
     env = Envelope(SPACE, ENVELOPE)
     gate_rows = pd.DataFrame(env.sample(np.random.SeedSequence(1).spawn(100))).assign(
-        success=True, outcome="success", stage=GATE_STAGE, envelope=env.to_json())
+        success=True, outcome="success", stage=STAGE_GATE, envelope=env.to_json())
     both = pd.concat([rows, gate_rows], ignore_index=True)
     inside = gate(both, SPACE, {"friction": (0.5, 1.0), "shape": ["box"]}, 0.05)
     assert inside.method == "confidence sequence"
@@ -219,9 +220,9 @@ def test_sequential_gate_stops_as_soon_as_decided():
 
 
 def stored_sweep(path, rows, space=SPACE):
-    store = SweepStore.create(path, {"kind": "robogate-sweep", "env_id": "robogate/PickPlace-Panda-v0",
-                                     "policy": "scripted", "seed": 0, "space": space.to_dict(),
-                                     "sampler": {"band": [0.3, 0.7]}, "complete": True})
+    config = SweepConfig(env_id="robogate/PickPlace-Panda-v0", policy="scripted", seed=0, space=space,
+                         n_lhs=len(rows), n_boundary=0, band=(0.3, 0.7), batch_size=1, n_candidates=1000)
+    store = SweepStore.create(path, {**config.to_manifest(), "complete": True})
     store.append(rows.assign(id=np.arange(len(rows))).to_dict("records"))
     return path
 
@@ -294,7 +295,7 @@ def test_gate_run_appends_stage3_rows_until_decided(size_sweep, capsys):
     reason = capsys.readouterr().out.strip()
     assert reason.startswith("pass: 0 failures in ") and "after running" in reason
     after = robogate.load_sweep(size_sweep)
-    new = after[after["stage"] == GATE_STAGE]
+    new = after[after["stage"] == STAGE_GATE]
     ran = int(reason.split("after running ")[1].split()[0])
     assert len(new) == ran == len(after) - len(before) and new["success"].all()
     assert new["id"].min() == before["id"].max() + 1 and new["id"].is_unique

@@ -15,6 +15,7 @@ from robogate.cli import main
 from robogate.report import write_report
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 from robogate.store import SweepStore
+from robogate.sweep_config import SweepConfig
 
 SPACE = ParameterSpace([Continuous("friction", 0.05, 1.2, log=True), Continuous("mass", 0.05, 2.0, log=True),
                         Integer("obstacles", 0, 2), Categorical("shape", ["box", "sphere"])])
@@ -31,10 +32,10 @@ def make_sweep(path, seed=0, env_id="robogate/PickPlace-Panda-v0", band=(0.2, 0.
     rows["stage"] = np.where(np.arange(len(rows)) < 220, 1, 2)
     rows["id"] = np.arange(len(rows))
     rows["seed"] = rng.integers(2**32, size=len(rows))
+    config = SweepConfig(env_id=env_id, policy="scripted", seed=seed, space=space, n_lhs=220, n_boundary=80,
+                         band=tuple(band), batch_size=20, n_candidates=1000)
     store = SweepStore.create(path, {
-        "kind": "robogate-sweep", "env_id": env_id, "policy": "scripted", "seed": seed,
-        "space": space.to_dict(), "lhs_discrepancy": 0.01, "complete": True,
-        "sampler": {"n_lhs": 220, "n_boundary": 80, "band": list(band), "batch_size": 20, "n_candidates": 1000},
+        **config.to_manifest(), "lhs_discrepancy": 0.01, "complete": True,
         "versions": {"robogate": "0.1.0", "pybullet": "3.2.7", "numpy": np.__version__},
     })
     store.append(rows.to_dict("records"))

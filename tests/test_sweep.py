@@ -18,7 +18,7 @@ from robogate.sampling import TwoStageSampler
 from robogate.space import Categorical, Continuous, ParameterSpace, default_space
 from robogate.store import StoreError, SweepStore
 from robogate.sweep import format_summary, run_sweep, summarize
-from robogate.sweep_config import SweepConfig
+from robogate.sweep_config import STAGE_GATE, SweepConfig
 from tests.helpers import ENV_ID, comparable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,6 +92,16 @@ def test_resuming_a_complete_sweep_runs_nothing(local_runs, local_pool):
     again = sweep(out, local_pool, resume=True)
     pd.testing.assert_frame_equal(again, a)  # timing columns included: nothing re-ran
     assert sorted(os.listdir(out / "results")) == before
+
+
+def test_resuming_keeps_the_rows_a_gate_run_added(tmp_path, local_pool):
+    out = tmp_path / "sweep"
+    df = sweep(out, local_pool, n_lhs=4, n_boundary=0)
+    gate_row = {**df.iloc[0].to_dict(), "id": 4, "stage": STAGE_GATE, "batch": 1, "envelope": "{}"}
+    SweepStore.open(out).append([gate_row])
+    again = sweep(out, local_pool, n_lhs=4, n_boundary=0, resume=True)
+    assert again["id"].tolist() == [0, 1, 2, 3, 4] and again["stage"].tolist() == [1, 1, 1, 1, STAGE_GATE]
+    pd.testing.assert_frame_equal(again.iloc[:4].drop(columns="envelope"), df)
 
 
 def test_resume_without_a_stored_sweep_starts_one(tmp_path):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from robogate.checks import check_int
-from robogate.zones import check_level
+from robogate.checks import check_level
 
 __all__ = [
     "THRESHOLD_STYLES",

@@ -32,7 +32,7 @@ from robogate.monitor.conformal import (
 )
 from robogate.monitor.rnd import RNDScorer
 from robogate.monitor.rollout import Rollout
-from robogate.zones import check_level
+from robogate.checks import check_level
 
 __all__ = ["COMBINES", "SCORES", "FailureMonitor", "MonitorDecision", "MonitorTrace"]
 
