@@ -164,10 +164,6 @@ class Document:
         return path
 
 
-#: Former private name, still imported by robogate.monitor.report.
-_Document = Document
-
-
 _HTML = """<!DOCTYPE html>
 <html lang="en">
 <head>
