@@ -223,19 +223,25 @@ def _gate(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------- demo
 
 DEMO = {"env_id": "robogate/PickPlace-Panda-v0", "policy": "scripted", "n_lhs": 160, "n_boundary": 80,
-        "batch_size": 20, "seed": 0}
-"""The embedded demo: a small two-stage sweep of the scripted controller on the Panda."""
+        "batch_size": 20, "seed": 0,
+        "envelope": ["friction=0.3:1.2", "mass=0.05:0.6", "size=0.02:0.08", "ik_noise=0:0.01", "obstacles=0:1"],
+        "max_failure_rate": 0.1}
+"""The embedded demo: a small two-stage sweep of the scripted controller on the Panda, its report with
+the gate verdict for a moderate operating envelope, then a monitored rollout of the learned policy."""
 
 
 def add_demo(subparsers: Any) -> None:
     """Register ``robogate demo``."""
     p = subparsers.add_parser(
         "demo",
-        help="sweep the scripted controller on the Panda (240 episodes) and write a report",
+        help="sweep the scripted controller on the Panda (240 episodes), write the report, then watch the "
+             "learned policy fail under a shift with the runtime monitor",
         description=(
             f"Run a {DEMO['n_lhs']}+{DEMO['n_boundary']} two-stage sweep of the scripted controller on "
-            f"{DEMO['env_id']} over the 8-D default space, then write DIR/report/report.md. "
-            "Re-running continues an interrupted demo."
+            f"{DEMO['env_id']} over the 8-D default space and write DIR/report/report.html (with the gate "
+            f"verdict for the envelope {' '.join(DEMO['envelope'])} at a {DEMO['max_failure_rate']:.0%} limit); "
+            "then calibrate a failure monitor on successful rollouts of the shipped flow policy and run one "
+            "monitored episode outside its training envelope. Re-running continues an interrupted demo."
         ),
     )
     p.add_argument("--out", default="runs/demo", metavar="DIR", help="results folder (default runs/demo)")
@@ -245,6 +251,12 @@ def add_demo(subparsers: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from robogate.gate import Envelope, gate
+    from robogate.load import load_sweep
+    from robogate.monitor.demo import monitored_demo
+    from robogate.report import write_report
     from robogate.sweep import format_summary, run_sweep, summarize
 
     df = run_sweep(
@@ -253,7 +265,15 @@ def _demo(args: argparse.Namespace) -> int:
         progress=args.progress,
     )
     print(format_summary(summarize(df)))
-    return _report(build_parser().parse_args(["report", args.out]))
+    path = write_report([args.out], None, envelope=DEMO["envelope"], max_failure_rate=DEMO["max_failure_rate"])
+    print(f"report: {path} and {path.with_name('report.md')}")
+    stored = load_sweep(args.out)
+    space = stored.attrs["settings"]["space"]
+    decision = gate(stored, space, Envelope.parse(DEMO["envelope"], space), max_failure_rate=DEMO["max_failure_rate"])
+    print(f"gate: {decision.reason}")
+    print(monitored_demo(Path(args.out) / "monitor", DEMO["env_id"], workers=args.workers,
+                         progress=args.progress).summary())
+    return 0
 
 
 # ----------------------------------------------------------------------------------- policy
