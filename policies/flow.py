@@ -68,7 +68,7 @@ class FlowConfig:
     obs_size: int = OBS_SIZE
     action_size: int = ACTION_SIZE
     horizon: int = 8
-    n_action_steps: int = 4
+    n_action_steps: int = 2
     hidden: int = 256
     depth: int = 3
     embed_dim: int = 64
@@ -215,9 +215,10 @@ class FlowPolicy:
         """Start an episode; ``seed`` (an int >= 0, or None for fresh entropy) seeds its sampling."""
         if seed is not None:
             seed = check_int(seed, "seed")
-        act_seq, chunk_seq = np.random.SeedSequence(seed).spawn(2)
-        self._act_generator = torch.Generator().manual_seed(int(act_seq.generate_state(1, np.uint64)[0] >> 1))
-        self._chunk_generator = torch.Generator().manual_seed(int(chunk_seq.generate_state(1, np.uint64)[0] >> 1))
+        act_seed, chunk_seed = (int(s.generate_state(1, np.uint64)[0]) >> 1
+                                for s in np.random.SeedSequence(seed).spawn(2))
+        self._act_generator = torch.Generator().manual_seed(act_seed)
+        self._chunk_generator = torch.Generator().manual_seed(chunk_seed)
         self._queue: list[np.ndarray] = []
 
     def act(self, obs: np.ndarray) -> np.ndarray:

@@ -218,3 +218,25 @@ def test_pretrained_policy_succeeds_at_nominal_and_over_its_envelope(env):
                      for i, p in enumerate(cases))
     assert nominal["success"] >= 16, nominal
     assert spread["success"] >= 14, spread
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["local_pool", "ray_executor"])
+def test_flow_sweeps_alike_in_process_and_on_executors(executor, request):
+    """Each worker loads the checkpoint once; seeded sampling makes every executor agree."""
+    import pandas as pd
+
+    from robogate.runner import Trial, run_trial
+    from tests.helpers import TIMING_COLUMNS
+
+    cases = sample_envelope(None, 4, seed=5)
+    trials = [Trial(id=i, env_id=ENV_ID, policy="flow", params=p, seed=trial_seed(5, i), stage=1, batch=0)
+              for i, p in enumerate(cases)]
+
+    def table(records):
+        return pd.DataFrame(records).drop(columns=TIMING_COLUMNS).sort_values("id").reset_index(drop=True)
+
+    expected = table(run_trial(t) for t in trials)
+    got = table(request.getfixturevalue(executor).imap_unordered(trials))
+    pd.testing.assert_frame_equal(got, expected)
+    assert set(expected["policy"]) == {"flow"} and expected["error"].isna().all()
