@@ -4,6 +4,7 @@ from robogate.envs import ENV_IDS
 from robogate.episode import run_episode
 from robogate.gate import gate
 from robogate.load import load_sweep
+from robogate.risk import RiskModel
 from robogate.sampling import TwoStageSampler
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace, default_space
 from robogate.zones import danger_zones
@@ -16,6 +17,7 @@ __all__ = [
     "Continuous",
     "Integer",
     "ParameterSpace",
+    "RiskModel",
     "TwoStageSampler",
     "danger_zones",
     "default_space",

@@ -3,11 +3,11 @@
 Stage 1 spreads ``n_lhs`` points over the space with a Latin Hypercube design
 (:class:`scipy.stats.qmc.LatinHypercube` in the unit cube, mapped through
 :meth:`ParameterSpace.from_unit`).  Stage 2 spends ``n_boundary`` more points
-where the outcome is most uncertain: a surrogate of P(success) (one-hot
-categoricals, standardised degree-2 interactions, logistic regression whose
-regularisation is chosen by cross-validated log-loss, so its probabilities stay
-calibrated for both sharp and noisy boundaries) is fitted on everything told so
-far, a large seeded candidate pool is scored, and the candidates predicted
+where the outcome is most uncertain: the :class:`~robogate.risk.RiskModel`
+(logistic regression on terms and a regularisation chosen by cross-validated
+log-loss, so its probabilities stay calibrated for both sharp and noisy
+boundaries) is fitted on everything told so far as the surrogate of
+P(success), a large seeded candidate pool is scored, and the candidates predicted
 inside the success band (30-70 % by default) are spread out by greedy
 farthest-point selection, repelled by the points already run and mildly pulled
 toward the middle of the band.  Stage 2 runs in batches and refits the
@@ -24,7 +24,6 @@ resumed by replaying its history.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -33,20 +32,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import qmc
+from sklearn.metrics import pairwise_distances_argmin_min
 from threadpoolctl import threadpool_limits
 
-from .space import Categorical, ParameterSpace
+from robogate.checks import check_int, is_integer
+from robogate.risk import RiskModel
+from robogate.space import Categorical, ParameterSpace, bin_index
 
 __all__ = ["TwoStageSampler"]
 
-#: Inverse regularisation strengths tried for the surrogate (cross-validated log-loss).
-_C_GRID = (0.1, 1.0, 10.0, 100.0)
-_CV_FOLDS = 3
 #: Stage 2 scores up to this many candidate pools per batch to find enough in-band points.
 _POOL_ROUNDS = 4
 #: How strongly stage 2 prefers the middle of the band (0 = plain farthest-point).
 _CENTRE_PULL = 0.5
-_MAX_ITER = 2000
 
 #: Stage-1 points evaluated per chunk in run() (outcomes are told chunk by chunk).
 _RUN_CHUNK = 100
@@ -55,19 +53,11 @@ _RUN_CHUNK = 100
 _RESERVED = ("success", "stage")
 
 
-def _check_count(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _as_success(value: Any, where: str) -> bool:
     """Coerce a success flag (bool, numpy bool, or the integers 0/1)."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    if isinstance(value, numbers.Integral) and int(value) in (0, 1):
+    if is_integer(value) and int(value) in (0, 1):
         return bool(value)
     raise ValueError(f"{where}: a success flag must be a bool (True = success), got {value!r}")
 
@@ -98,8 +88,9 @@ class TwoStageSampler:
 
     Attributes
     ----------
-    surrogate_ : sklearn.pipeline.Pipeline or None
-        The surrogate fitted for the latest stage-2 batch.
+    surrogate_ : RiskModel or None
+        The risk model fitted for the latest stage-2 batch (its
+        ``predict_proba(X)[:, 1]`` is P(failure)).
 
     Notes
     -----
@@ -131,8 +122,8 @@ class TwoStageSampler:
         if not isinstance(space, ParameterSpace):
             raise ValueError(f"space must be a ParameterSpace, got {type(space).__name__}")
         self.space = space
-        self.n_lhs = _check_count(n_lhs, "n_lhs", 0)
-        self.n_boundary = _check_count(n_boundary, "n_boundary", 0)
+        self.n_lhs = check_int(n_lhs, "n_lhs", 0)
+        self.n_boundary = check_int(n_boundary, "n_boundary", 0)
         if self.n_lhs + self.n_boundary == 0:
             raise ValueError("n_lhs + n_boundary must be > 0 (nothing to sample)")
         try:
@@ -144,13 +135,13 @@ class TwoStageSampler:
         self.band = (lo, hi)
         if batch_size is None:
             batch_size = max(1, self.n_boundary // 10)
-        self.batch_size = _check_count(batch_size, "batch_size", 1)
+        self.batch_size = check_int(batch_size, "batch_size", 1)
         if n_candidates is None:
             n_candidates = max(20000, 50 * self.batch_size)
-        self.n_candidates = _check_count(n_candidates, "n_candidates", 1)
+        self.n_candidates = check_int(n_candidates, "n_candidates", 1)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy)
-        self.seed = _check_count(seed, "seed", 0)
+        self.seed = check_int(seed, "seed", 0)
 
         d = len(space)
         self._cat_cols = [j for j, dim in enumerate(space) if isinstance(dim, Categorical)]
@@ -180,7 +171,8 @@ class TwoStageSampler:
         self._told_extras: list[dict] = []
         self._told_unit = np.empty((0, d))
         self._history: pd.DataFrame | None = None
-        self.surrogate_ = None
+        self.surrogate_: RiskModel | None = None
+        self._surrogate_n = 0
 
     # ------------------------------------------------------------------------------------------
     # state
@@ -287,7 +279,7 @@ class TwoStageSampler:
             (the surrogate must see every outcome first).
         """
         if n is not None:
-            n = _check_count(n, "n", 0)
+            n = check_int(n, "n", 0)
         if self._n_asked[0] < self.n_lhs:
             start = self._n_asked[0]
             k = self.n_lhs - start if n is None else min(n, self.n_lhs - start)
@@ -407,16 +399,15 @@ class TwoStageSampler:
         array of shape ``(n,)``; raises ``RuntimeError`` if no surrogate can be
         fitted yet (no data or a single class).
         """
-        model = self.surrogate_
-        if model is None or getattr(model, "_n_fit", -1) != self.n_told:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with threadpool_limits(limits=1):
-                    model = self._fit_surrogate()
-            if model is None:
-                raise RuntimeError("no surrogate yet: both successes and failures must be told")
-        U = self.space.to_unit(rows)
-        return model.predict_proba(self._model_input(U))[:, 1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with threadpool_limits(limits=1):
+                model = self._fit_surrogate()
+        if model is None:
+            raise RuntimeError("no surrogate yet: both successes and failures must be told")
+        if not isinstance(rows, pd.DataFrame):
+            rows = self.space.to_frame(rows)
+        return model.predict_proba(rows)[:, 0]
 
     # ------------------------------------------------------------------------------------------
     # internals
@@ -500,66 +491,14 @@ class TwoStageSampler:
 
     # -- surrogate -------------------------------------------------------------------------------
 
-    def _model_input(self, U: np.ndarray) -> np.ndarray:
-        """Unit coordinates with categorical columns replaced by their category codes."""
-        X = np.array(U, dtype=float, copy=True)
-        for j, n in zip(self._cat_cols, self._cat_sizes):
-            X[:, j] = np.minimum(np.floor(X[:, j] * n), n - 1)
-        return X
+    def _frame(self, U: np.ndarray) -> pd.DataFrame:
+        """Points of the unit cube as a parameter table (a column per parameter)."""
+        return pd.DataFrame({dim.name: dim.from_unit(U[:, j]) for j, dim in enumerate(self.space)})
 
-    def _make_surrogate(self, C: float):
-        """The surrogate pipeline: one-hot categoricals, degree-2 terms, scaling, logistic."""
-        from sklearn.compose import ColumnTransformer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import Pipeline
-        from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures, StandardScaler
-
-        parts = []
-        if self._num_cols:
-            parts.append(("num", "passthrough", self._num_cols))
-        if self._cat_cols:
-            cats = [np.arange(n, dtype=float) for n in self._cat_sizes]
-            enc = OneHotEncoder(categories=cats, handle_unknown="ignore", sparse_output=False)
-            parts.append(("cat", enc, self._cat_cols))
-        return Pipeline(
-            [
-                ("encode", ColumnTransformer(parts)),
-                ("poly", PolynomialFeatures(degree=2, include_bias=False)),
-                ("scale", StandardScaler()),
-                ("logit", LogisticRegression(C=C, max_iter=_MAX_ITER)),
-            ]
-        )
-
-    def _choose_C(self, X: np.ndarray, y: np.ndarray) -> float:
-        """Inverse regularisation strength with the best cross-validated log-loss.
-
-        Sharp (deterministic) boundaries favour weak regularisation, noisy
-        outcomes stronger; the choice keeps the surrogate's probabilities, and
-        hence the band, calibrated.  Falls back to ``C = 1`` with too few
-        samples of a class.
-        """
-        from sklearn.base import clone
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.model_selection import StratifiedKFold
-
-        n_minor = int(min(y.sum(), (~y).sum()))
-        if n_minor < 2 * _CV_FOLDS:
-            return 1.0
-        pre = self._make_surrogate(1.0)[:-1]
-        folds = StratifiedKFold(_CV_FOLDS, shuffle=True, random_state=self.seed % (2**32))
-        loss = np.zeros(len(_C_GRID))
-        for train, val in folds.split(X, y):
-            pre_f = clone(pre).fit(X[train])
-            Xt, Xv = pre_f.transform(X[train]), pre_f.transform(X[val])
-            lr = LogisticRegression(C=_C_GRID[0], max_iter=_MAX_ITER, warm_start=True)
-            for i, C in enumerate(_C_GRID):  # increasing C, warm-started along the path
-                lr.set_params(C=C).fit(Xt, y[train])
-                q = np.clip(lr.predict_proba(Xv)[:, 1], 1e-12, 1 - 1e-12)
-                loss[i] -= np.sum(np.where(y[val], np.log(q), np.log1p(-q)))
-        return float(_C_GRID[int(np.argmin(loss))])
-
-    def _fit_surrogate(self):
-        """Fit P(success) on the told history; ``None`` (with a warning) if impossible."""
+    def _fit_surrogate(self) -> RiskModel | None:
+        """The risk model fitted on the told history; ``None`` (with a warning) if impossible."""
+        if self.surrogate_ is not None and self._surrogate_n == self.n_told:
+            return self.surrogate_
         y = np.asarray(self._told_success, dtype=bool)
         if y.size == 0 or y.all() or not y.any():
             what = "no outcomes" if y.size == 0 else (
@@ -572,14 +511,9 @@ class TwoStageSampler:
                 stacklevel=4,
             )
             return None
-        from sklearn.exceptions import ConvergenceWarning
-
-        X = self._model_input(self._told_unit)
+        model = RiskModel(space=self.space, random_state=self.seed % (2**32))
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                C = self._choose_C(X, y)
-                model = self._make_surrogate(C).fit(X, y)
+            model.fit(self.history[self.space.names], ~y)  # y = 1 means failure
         except Exception as exc:  # never crash a sweep on a surrogate problem
             warnings.warn(
                 f"stage-2 surrogate fit failed ({exc!r}); falling back to space-filling points",
@@ -587,8 +521,7 @@ class TwoStageSampler:
                 stacklevel=4,
             )
             return None
-        model._n_fit = int(y.size)
-        self.surrogate_ = model
+        self.surrogate_, self._surrogate_n = model, self.n_told
         return model
 
     # -- stage 2 ---------------------------------------------------------------------------------
@@ -600,7 +533,7 @@ class TwoStageSampler:
         """
         cols = [U[:, self._num_cols]] if self._num_cols else []
         for j, n in zip(self._cat_cols, self._cat_sizes):
-            codes = np.minimum(np.floor(U[:, j] * n), n - 1).astype(np.int64)
+            codes = bin_index(U[:, j], n)
             onehot = np.zeros((U.shape[0], n))
             onehot[np.arange(U.shape[0]), codes] = 0.5 / math.sqrt(2.0)
             cols.append(onehot)
@@ -612,8 +545,7 @@ class TwoStageSampler:
         for j, dim in enumerate(self.space):
             if not hasattr(dim, "n_values"):
                 continue
-            n = dim.n_values
-            U[:, j] = (np.minimum(np.floor(U[:, j] * n), n - 1) + 0.5) / n
+            U[:, j] = (bin_index(U[:, j], dim.n_values) + 0.5) / dim.n_values
         return U
 
     def _boundary_batch(self, k: int, batch_index: int) -> list[dict]:
@@ -634,8 +566,7 @@ class TwoStageSampler:
         n_inside = 0
         for _ in range(_POOL_ROUNDS):
             block = self._snap(rng.random((self.n_candidates, d)))
-            p = model.predict_proba(self._model_input(block))[:, 1]
-            logit = np.log(np.clip(p, 1e-12, 1.0)) - np.log(np.clip(1.0 - p, 1e-12, 1.0))
+            logit = -model.decision_function(self._frame(block))  # logit of P(success)
             blocks.append(block)
             logits.append(logit)
             n_inside += int(np.sum((logit >= llo) & (logit <= lhi)))
@@ -672,15 +603,10 @@ class TwoStageSampler:
         told or already chosen point.
         """
         E = self._embed(P)
-        mind = np.full(E.shape[0], np.inf)
+        mind = np.full(E.shape[0], np.inf)  # squared distance to the nearest told / chosen point
         if self._told_unit.shape[0]:
-            T = self._embed(self._told_unit)
-            tn = np.einsum("ij,ij->i", T, T)
-            en = np.einsum("ij,ij->i", E, E)
-            step = max(1, 4_000_000 // max(1, T.shape[0]))
-            for s in range(0, E.shape[0], step):
-                d2 = en[s : s + step, None] + tn[None, :] - 2.0 * (E[s : s + step] @ T.T)
-                mind[s : s + step] = np.maximum(d2.min(axis=1), 0.0)
+            _, nearest = pairwise_distances_argmin_min(E, self._embed(self._told_unit))
+            mind = nearest**2
         w = np.ones(E.shape[0]) if weight is None else np.asarray(weight, dtype=float)
         taken = np.zeros(E.shape[0], dtype=bool)
         chosen = []
