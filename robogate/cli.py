@@ -408,7 +408,8 @@ def add_rollouts(subparsers: Any) -> None:
             "Run a policy for N episodes and store, per control step, the observation, action, embedding "
             "and B sampled action chunks, with each episode's outcome, parameters and failure step. "
             "Scenarios: by default spread over the policy's training envelope (--envelope overrides "
-            "entries of it); --params fixes them; --from-sweep replays a sweep's scenarios and seeds."
+            "entries of it); --shifted moves one parameter at a time just outside it; --params fixes "
+            "them; --from-sweep replays a sweep's scenarios and seeds."
         ),
     )
     r.add_argument("--policy", default="flow", metavar="SPEC", help="'flow' (default), 'flow:PATH' or 'package.module:Factory'")
@@ -418,6 +419,8 @@ def add_rollouts(subparsers: Any) -> None:
     source.add_argument("--params", metavar="JSON", help='fixed scenario, e.g. \'{"friction": 0.2}\'')
     source.add_argument("--envelope", type=_envelope_item, nargs="+", metavar="NAME=RANGE",
                         help="override entries of the training envelope, e.g. friction=0.1:0.3 obstacles=1:2")
+    source.add_argument("--shifted", action="store_true",
+                        help="scenarios just outside the training envelope, one parameter at a time in turn")
     source.add_argument("--from-sweep", metavar="DIR", help="replay the scenarios (and seeds) of a stored sweep")
     r.add_argument("--failures-only", action="store_true", help="with --from-sweep: only its failed experiments")
     r.add_argument("--chunks", type=_non_negative_int, default=32, metavar="B", help="chunks sampled per step (default 32)")
@@ -444,11 +447,14 @@ def _rollouts_record(args: argparse.Namespace) -> int:
             params = json.loads(args.params)
         except json.JSONDecodeError as exc:
             raise CLIError(f"--params is not valid JSON: {exc}") from None
-    elif args.envelope:
-        from robogate.monitor.recording import rollout_scenarios
+    elif args.envelope or args.shifted:
+        from robogate.demos import sample_envelope, sample_shifted
 
         base = getattr(make_policy(args.policy), "envelope", None)
-        params = [p for p, _ in rollout_scenarios(args.episodes, None, args.seed, _envelope(args.envelope, base))]
+        if args.shifted:
+            params = sample_shifted(base, args.episodes, args.seed)
+        else:
+            params = sample_envelope(_envelope(args.envelope, base), args.episodes, args.seed)
     elif args.from_sweep:
         from robogate.load import load_sweep
 

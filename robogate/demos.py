@@ -33,6 +33,8 @@ __all__ = [
     "load_demos",
     "record_demos",
     "sample_envelope",
+    "sample_shifted",
+    "shifted_envelopes",
 ]
 
 DEMOS_FILE = "demos.parquet"
@@ -146,6 +148,53 @@ def sample_envelope(envelope: Mapping[str, Any] | None, n: int, seed: int = 0) -
         return [dict(fixed) for _ in range(n)]
     unit = qmc.LatinHypercube(d=len(varying), seed=np.random.default_rng(seed)).random(n)
     return [space.validate({**fixed, **row}) for row in varying.from_unit(unit)]
+
+
+def shifted_envelopes(envelope: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """One-factor shifts: for each parameter, the envelope with that parameter moved out of it.
+
+    A numeric parameter takes the wider (on its own scale) of the two stretches of
+    its range that lie beyond the envelope; a categorical one takes the values the
+    envelope leaves out. Parameters the envelope already spans fully get no shift.
+
+    Returns
+    -------
+    dict
+        Parameter name -> an envelope (canonical form), in the order of the space.
+    """
+    space = default_space()
+    env = check_envelope(envelope, space)
+    out: dict[str, dict[str, Any]] = {}
+    for dim in space:
+        allowed = env[dim.name]
+        if isinstance(dim, Categorical):
+            rest = tuple(c for c in dim.choices if c not in allowed)
+            if rest:
+                out[dim.name] = {**env, dim.name: rest}
+            continue
+        step = 1 if isinstance(dim, Integer) else 0
+        below, above = (dim.low, allowed[0] - step), (allowed[1] + step, dim.high)
+        stretches = [r for r in (below, above) if r[0] < r[1] or (step and r[0] == r[1])]
+        if stretches:
+            widest = max(stretches, key=lambda r: float(np.ptp(dim.to_unit(np.array(r, dtype=float)))))
+            out[dim.name] = {**env, dim.name: widest}
+    return out
+
+
+def sample_shifted(envelope: Mapping[str, Any] | None, n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` scenarios just outside the envelope, one factor at a time (see :func:`shifted_envelopes`).
+
+    The parameters take turns: scenario ``i`` shifts parameter ``i mod k`` of the
+    ``k`` that can be shifted, the others staying inside the envelope; each
+    parameter's scenarios are a Latin Hypercube of their own.
+    """
+    n, seed = check_int(n, "n"), check_seed(seed)
+    shifts = list(shifted_envelopes(envelope).values())
+    if not shifts:
+        raise ValueError("the envelope spans the whole space: nothing lies outside it")
+    groups = [sample_envelope(shift, len(range(j, n, len(shifts))), trial_seed(seed, j))
+              for j, shift in enumerate(shifts)]
+    return [groups[i % len(shifts)][i // len(shifts)] for i in range(n)]
 
 
 def in_envelope(params: Mapping[str, Any], envelope: Mapping[str, Any] | None = None) -> bool:

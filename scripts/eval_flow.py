@@ -4,10 +4,14 @@ For each arm asked for, runs N seeded episodes at the nominal scenario and N
 episodes spread over the training envelope (a Latin Hypercube, one seed each)
 with the learned policy and, on the very same scenarios and seeds, with the
 scripted controller; prints success rates with 95 % Clopper-Pearson intervals
-and the outcome mix. The seeds default to a range no demonstration used.
+and the outcome mix. ``--shifts`` adds, per parameter, N scenarios with that
+parameter moved just outside the envelope (``robogate.demos.shifted_envelopes``):
+where the learned policy stops generalising and the scripted one does not.
+The seeds default to a range no demonstration used.
 
     python scripts/eval_flow.py                                  # the shipped Panda checkpoint
     python scripts/eval_flow.py --policy flow:runs/flow/policy.pt --episodes 100 --workers 2
+    python scripts/eval_flow.py --shifts --episodes 50
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections import Counter
 
 from scipy.stats import binomtest
 
-from robogate.demos import sample_envelope
+from robogate.demos import sample_envelope, shifted_envelopes
 from robogate.executors import LocalExecutor
 from robogate.runner import Trial, make_policy, trial_seed
 
@@ -26,11 +30,20 @@ EVAL_SEED = 1000
 """Seed of the evaluation scenarios; demonstrations are recorded with small seeds (default 0)."""
 
 
-def scenarios(kind: str, episodes: int, seed: int, envelope: dict | None) -> list[tuple[dict, int]]:
+def scenario_sets(episodes: int, seed: int, envelope: dict | None, shifts: bool) -> dict[str, list[tuple[dict, int]]]:
+    """Named sets of (params, seed): nominal, the envelope, and optionally one set per shifted parameter."""
     seeds = [trial_seed(seed, i) for i in range(episodes)]
-    if kind == "nominal":
-        return [({}, s) for s in seeds]
-    return list(zip(sample_envelope(envelope, episodes, seed), seeds))
+    sets = {"nominal": [({}, s) for s in seeds], "envelope": list(zip(sample_envelope(envelope, episodes, seed), seeds))}
+    if shifts:
+        for name, shifted in shifted_envelopes(envelope).items():
+            sets[f"shift {name} {_describe(shifted[name])}"] = list(zip(sample_envelope(shifted, episodes, seed), seeds))
+    return sets
+
+
+def _describe(allowed: tuple) -> str:
+    if isinstance(allowed[0], str):
+        return ",".join(allowed)
+    return f"{allowed[0]:g}-{allowed[1]:g}"
 
 
 def evaluate(executor: LocalExecutor, env_id: str, policy: str, cases: list[tuple[dict, int]]) -> list[dict]:
@@ -42,7 +55,7 @@ def line(label: str, records: list[dict], seconds: float) -> str:
     n, k = len(records), sum(r["success"] for r in records)
     ci = binomtest(k, n).proportion_ci(0.95, method="exact")
     mix = ", ".join(f"{o} {c}" for o, c in Counter(r["outcome"] for r in records).most_common())
-    return f"{label:<34} {k / n:6.2f}  [{ci.low:.2f}, {ci.high:.2f}]  {seconds:6.0f} s   {mix}"
+    return f"{label:<60} {k / n:6.2f}  [{ci.low:.2f}, {ci.high:.2f}]  {seconds:6.0f} s   {mix}"
 
 
 def main() -> None:
@@ -53,16 +66,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=EVAL_SEED)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the scripted controller")
+    ap.add_argument("--shifts", action="store_true", help="also each parameter moved just outside the envelope")
     args = ap.parse_args()
 
     policy = make_policy(args.policy)
     envs = args.envs or [policy.env_id or "robogate/PickPlace-Panda-v0"]
     print(f"{args.policy} (trained on {policy.env_id}); {args.episodes} episodes per set, seed {args.seed}")
-    print(f"{'policy / env / scenarios':<34} {'success':>6}  95% CI         time    outcomes")
+    print(f"{'policy / env / scenarios':<60} {'success':>6}  95% CI         time    outcomes")
+    sets = scenario_sets(args.episodes, args.seed, policy.envelope, args.shifts)
     with LocalExecutor(args.workers) as ex:
         for env_id in envs:
-            for kind in ("nominal", "envelope"):
-                cases = scenarios(kind, args.episodes, args.seed, policy.envelope)
+            for kind, cases in sets.items():
                 specs = [args.policy] + (["scripted"] if args.baseline else [])
                 for spec in specs:
                     start = time.perf_counter()

@@ -12,6 +12,8 @@ from robogate.demos import (
     load_demos,
     record_demos,
     sample_envelope,
+    sample_shifted,
+    shifted_envelopes,
 )
 from robogate.space import default_space
 from tests.helpers import ENV_ID
@@ -90,3 +92,25 @@ def test_cli_demos(tmp_path, capsys):
     assert main(["policy", "demos", "--env", ENV_ID, "--episodes", "1", "--out", str(tmp_path),
                  "--envelope", "friction=2:3"]) == 2
     assert "friction" in capsys.readouterr().err
+
+
+def test_shifts_move_one_parameter_out_of_the_envelope():
+    base = check_envelope(None)
+
+    shifted = shifted_envelopes()
+    assert list(shifted) == default_space().names  # the default envelope leaves room on every axis
+    assert shifted["friction"]["friction"] == (0.05, 0.4)  # wider than 1.2-1.2 above it
+    assert shifted["obstacles"]["obstacles"] == (1, 4)
+    assert set(shifted["shape"]["shape"]) == {"capsule", "plate"}
+    for name, env in shifted.items():
+        assert {k: v for k, v in env.items() if k != name} == {k: v for k, v in base.items() if k != name}
+    rows = sample_shifted(None, 24, seed=3)
+    assert rows == sample_shifted(None, 24, seed=3) and not any(in_envelope(p) for p in rows)
+    names = default_space().names
+    for i, p in enumerate(rows):  # parameter i mod 8 is the one outside, the rest inside
+        outside = [n for n in names if not in_envelope({**default_space().nominal(), n: p[n]})]
+        assert outside == [names[i % 8]]
+    full = {d.name: list(d.choices) if hasattr(d, "choices") else (d.low, d.high) for d in default_space()}
+    assert shifted_envelopes(full) == {}
+    with pytest.raises(ValueError, match="whole space"):
+        sample_shifted(full, 2)
