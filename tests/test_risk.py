@@ -331,3 +331,31 @@ def test_flexible_model_shares_the_encoding():
     auc_logistic = roc_auc_score(yt, logistic.predict_proba(Xt)[:, 1])
     # the truth is logistic in the encoded terms: boosting gets close, not better
     assert auc_flex > 0.8 and auc_logistic >= auc_flex - 0.01
+
+
+# ---------------------------------------------------------------------------------------------
+# the evaluation script, with tiny budgets
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_eval_script_runs_end_to_end_and_reuses_its_sweeps(tmp_path, capsys):
+    import runpy
+    from pathlib import Path
+
+    main = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "eval_risk.py"))["main"]
+    argv = ["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--n-lhs", "40", "--n-boundary", "20",
+            "--n-test", "40", "--n-near", "6", "--repeats", "2", "--bootstrap", "20"]
+    main(argv)
+    first = capsys.readouterr().out
+    assert "| logistic | two-stage | 60 |" in first and "| flexible | LHS-only | 60 |" in first
+    assert "z_friction* = " in first and "vs LHS-only" not in first.split("Friction x mass")[1]
+    out = tmp_path / "out"
+    for name in ("eval_risk.md", "eval_table.csv", "reliability.png", "boundary_friction_mass.png"):
+        assert (out / name).stat().st_size > 0
+    RiskModel.load(out / "risk_model_two_stage.json")
+    near = pd.read_parquet(tmp_path / "runs" / "near_boundary.parquet")
+    assert len(near) <= 12 and near.groupby("point").size().eq(2).all()
+    # a second run reuses every sweep and the repeated-seed episodes: the same table
+    main(argv)
+    assert capsys.readouterr().out == first
