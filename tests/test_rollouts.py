@@ -204,3 +204,26 @@ def test_cli_records_rollouts(tmp_path, capsys):
     assert "not valid JSON" in capsys.readouterr().err
     assert main(["rollouts", "record", "--env", ENV_ID, "--episodes", "1", "--failures-only",
                  "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.slow
+def test_cli_shifted_and_sweep_replay(tmp_path, capsys):
+    from robogate.demos import in_envelope
+    from robogate.load import load_sweep
+    from robogate.sweep import run_sweep
+
+    assert main(["rollouts", "record", "--env", ENV_ID, "--episodes", "2", "--chunks", "2", "--shifted",
+                 "--workers", "1", "--out", str(tmp_path / "shifted"), "--no-progress"]) == 0
+    assert not any(in_envelope(r.params) for r in load_rollouts(tmp_path / "shifted"))
+    # Replaying a flow sweep reproduces its outcomes: same scenarios, same seeds, same sampling.
+    run_sweep(ENV_ID, "flow", tmp_path / "sweep", n_lhs=3, n_boundary=0, seed=2, workers=1, progress=False)
+    sweep = load_sweep(tmp_path / "sweep").sort_values("id")
+    assert main(["rollouts", "record", "--env", ENV_ID, "--episodes", "3", "--chunks", "2", "--from-sweep",
+                 str(tmp_path / "sweep"), "--workers", "1", "--out", str(tmp_path / "replay"), "--no-progress"]) == 0
+    episodes, _ = read_episodes(tmp_path / "replay")
+    assert [e.outcome for e in episodes] == list(sweep["outcome"])
+    assert [e.seed for e in episodes] == list(sweep["seed"])
+    capsys.readouterr()
+    assert main(["rollouts", "record", "--env", ENV_ID, "--episodes", "9", "--from-sweep", str(tmp_path / "sweep"),
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "fewer than --episodes 9" in capsys.readouterr().err
