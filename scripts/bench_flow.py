@@ -2,8 +2,9 @@
 
 Measures, with one torch thread: ``act()`` averaged over every call of real
 episodes (most calls pop a queued action; one in ``n_action_steps`` samples a
-chunk), ``act()`` on the calls that sample, ``embed(obs)`` and
-``sample_chunks(obs, 32)``, all on observations from real episodes; then
+chunk), ``sample_chunks(obs, 1)`` (the cost of a replanning call),
+``embed(obs)`` and ``sample_chunks(obs, 32)``, all on observations from real
+episodes; then
 episodes per second of the flow policy and of the scripted controller on the
 same seeded scenarios, and their ratio.
 
@@ -27,24 +28,20 @@ ENV_ID = "robogate/PickPlace-Panda-v0"
 
 
 def timed_act(policy, env, seeds):
-    """Per-call seconds of every act() and of the calls that sampled a chunk, and the observations seen."""
-    every, sampling, observations = [], [], []
+    """Per-call seconds of every act() over whole episodes, and the observations seen."""
+    every, observations = [], []
     for seed in seeds:
         obs, _ = env.reset(seed=seed)
         policy.reset(seed=seed)
         done = False
         while not done:
-            fresh = not policy._queue
             start = time.perf_counter()
             action = policy.act(obs)
-            spent = time.perf_counter() - start
-            every.append(spent)
-            if fresh:
-                sampling.append(spent)
+            every.append(time.perf_counter() - start)
             observations.append(obs)
             obs, _, terminated, truncated, _ = env.step(action)
             done = terminated or truncated
-    return np.array(every), np.array(sampling), observations
+    return np.array(every), observations
 
 
 def per_call(fn, observations, repeats=1):
@@ -55,11 +52,12 @@ def per_call(fn, observations, repeats=1):
     return (time.perf_counter() - start) / (repeats * len(observations))
 
 
-def episodes_per_second(policy, env, seeds):
+def rates(policy, env, seeds):
+    """Episodes and control steps per second over the seeded nominal episodes."""
     start = time.perf_counter()
-    for seed in seeds:
-        robogate.run_episode(env, policy, seed=seed)
-    return len(seeds) / (time.perf_counter() - start)
+    steps = sum(robogate.run_episode(env, policy, seed=seed)["steps"] for seed in seeds)
+    seconds = time.perf_counter() - start
+    return len(seeds) / seconds, steps / seconds
 
 
 def main() -> None:
@@ -72,21 +70,23 @@ def main() -> None:
     env = gym.make(ENV_ID)
     seeds = list(range(args.episodes))
 
-    every, sampling, observations = timed_act(flow, env, seeds[:5])
+    every, observations = timed_act(flow, env, seeds[:5])
     obs = observations[: min(len(observations), 200)]
+    one = per_call(lambda o: flow.sample_chunks(o, 1), obs)
     embed = per_call(flow.embed, obs)
     chunks = per_call(lambda o: flow.sample_chunks(o, 32), obs)
     print(f"{args.policy}: H={flow.config.horizon}, executes {flow.config.n_action_steps}, "
           f"{flow.config.flow_steps} Euler steps, torch threads {torch.get_num_threads()}")
     print(f"act()                     {1e3 * every.mean():7.3f} ms per call (mean over {len(every)} calls)")
-    print(f"act() that samples        {1e3 * sampling.mean():7.3f} ms per call (p95 {1e3 * np.percentile(sampling, 95):.3f})")
+    print(f"act() p95                 {1e3 * np.percentile(every, 95):7.3f} ms per call")
+    print(f"sample_chunks(obs, 1)     {1e3 * one:7.3f} ms per call (what act() costs when it replans)")
     print(f"embed(obs)                {1e3 * embed:7.3f} ms per call")
     print(f"sample_chunks(obs, 32)    {1e3 * chunks:7.3f} ms per call")
 
-    scripted_rate = episodes_per_second(ScriptedPolicy(), env, seeds)
-    flow_rate = episodes_per_second(flow, env, seeds)
-    print(f"episodes/s scripted       {scripted_rate:7.2f}")
-    print(f"episodes/s flow           {flow_rate:7.2f}   (flow / scripted = {flow_rate / scripted_rate:.2f})")
+    (scripted_eps, scripted_steps), (flow_eps, flow_steps) = rates(ScriptedPolicy(), env, seeds), rates(flow, env, seeds)
+    print(f"scripted                  {scripted_eps:7.2f} episodes/s  {scripted_steps:6.0f} steps/s")
+    print(f"flow                      {flow_eps:7.2f} episodes/s  {flow_steps:6.0f} steps/s   "
+          f"(flow / scripted: {flow_eps / scripted_eps:.2f} episodes/s, {flow_steps / scripted_steps:.2f} steps/s)")
 
 
 if __name__ == "__main__":

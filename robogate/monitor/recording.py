@@ -320,7 +320,7 @@ def record_rollouts(
     n_chunks: int = 32,
     *,
     workers: int | None = 1,
-    progress: bool = False,
+    progress: bool = True,
     out: str | Path | None = None,
 ) -> list[Rollout]:
     """Run a policy for ``episodes`` episodes and return what the monitor reads of each.
