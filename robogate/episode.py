@@ -63,7 +63,7 @@ def run_episode(
             env_obj.close()
 
 
-def _reset_policy(policy: Policy, seed: int | None) -> None:
+def reset_policy(policy: Policy, seed: int | None) -> None:
     """``policy.reset(seed=seed)`` when its ``reset`` takes a seed, else ``policy.reset()``."""
     try:
         takes_seed = "seed" in inspect.signature(policy.reset).parameters
@@ -83,7 +83,7 @@ def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None, on_step: 
     record: dict[str, Any] = dict(info["params"])
     steps, error, outcome = 0, None, None
     try:
-        _reset_policy(policy, seed)
+        reset_policy(policy, seed)
         while outcome is None:
             action = policy.act(obs)
             next_obs, _, terminated, truncated, info = env.step(action)
@@ -112,4 +112,4 @@ def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None, on_step: 
     return record
 
 
-__all__ = ["run_episode"]
+__all__ = ["reset_policy", "run_episode"]

@@ -36,7 +36,7 @@ from robogate.checks import check_int
 from robogate.runner import Trial, run_trial
 
 __all__ = ["ENTRY_POINT_GROUP", "Executor", "LocalExecutor", "RayExecutor", "executor_names",
-           "make_executor", "register"]
+           "init_local_worker", "make_executor", "register"]
 
 #: Entry-point group through which installed packages add executors.
 ENTRY_POINT_GROUP = "robogate.executors"
@@ -109,8 +109,8 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="robogate-parent-watch", daemon=True).start()
 
 
-def _init_local_worker() -> None:
-    # Ctrl-C goes to the whole process group: the parent handles it and stops the pool.
+def init_local_worker() -> None:
+    """Set up a local worker process: it ignores Ctrl-C (the parent stops the pool) and exits with its parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
 
@@ -144,7 +144,7 @@ class LocalExecutor(_Closing):
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_local_worker,
+                initializer=init_local_worker,
             )
         return self._pool
 

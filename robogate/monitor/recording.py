@@ -176,9 +176,9 @@ def _init_worker(env_id: str, policy: Any) -> None:
     import gymnasium as gym
 
     import robogate  # noqa: F401  (registers the envs)
-    from robogate.executors import _init_local_worker
+    from robogate.executors import init_local_worker
 
-    _init_local_worker()
+    init_local_worker()
     _WORKER["env"] = gym.make(env_id)
     _WORKER["policy"] = _make_policy(policy)
     if "torch" in sys.modules:  # small nets: one thread per worker process beats contention

@@ -20,7 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from robogate.episode import _reset_policy as reset_policy  # the one owner of the seed-passing rule
+from robogate.episode import reset_policy
 from robogate.monitor.monitor import FailureMonitor, MonitorDecision
 from robogate.policies import Policy
 
