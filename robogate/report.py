@@ -303,15 +303,17 @@ class _RiskFit:
 
     def auc(self, name: str, seed: int, n_boot: int = 500) -> tuple[float, float, float]:
         """AUC and its bootstrap 95 % interval on the held-out uniform rows."""
+        from scipy.stats import rankdata
         from sklearn.metrics import roc_auc_score
 
-        y, p = self.test_failed, self.test_proba[name]
-        rng = np.random.default_rng(seed)
-        boot = []
-        for _ in range(n_boot):
-            i = rng.integers(len(y), size=len(y))
-            if y[i].min() != y[i].max():
-                boot.append(roc_auc_score(y[i], p[i]))
+        y, p = self.test_failed.astype(bool), self.test_proba[name]
+        idx = np.random.default_rng(seed).integers(len(y), size=(n_boot, len(y)))
+        boot_y = y[idx]
+        positives = boot_y.sum(axis=1)
+        both = (positives > 0) & (positives < len(y))  # a resample with one class has no AUC
+        ranks = rankdata(p[idx][both], axis=1)  # Mann-Whitney: ties get the average rank
+        n1, n0 = positives[both], len(y) - positives[both]
+        boot = ((ranks * boot_y[both]).sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
         low, high = np.percentile(boot, [2.5, 97.5])
         return float(roc_auc_score(y, p)), float(low), float(high)
 

@@ -229,6 +229,9 @@ def _fmt(value: float) -> str:
 
 
 def _signed(value: float, what: str) -> str:
+    """`` + 0.5*z`` / `` - 0.5*z``; nothing for a term the model does not have (a zero coefficient)."""
+    if value == 0.0 and what:
+        return ""
     return f"{'-' if value < 0 else '+'} {_fmt(abs(value))}{what}"
 
 
@@ -580,7 +583,7 @@ class RiskModel(_Encoded):
             C = f"{_fmt(k[0])} {_signed(k[2], '*' + zy)} {_signed(k[5], '*' + zy + '^2')}"
             eq = (f"{zx}* = (-B ± sqrt(B^2 - 4*A*C)) / (2*A) with A = {_fmt(k[4])}, "
                   f"B = {B}, C = {C}")
-        lines = [eq, "where " + self._z_definition(ix), "and " + self._z_definition(iy)]
+        lines = [" ".join(eq.split()).replace(" )", ")"), "where " + self._z_definition(ix), "and " + self._z_definition(iy)]
         others = self._nominal_description(ix, iy)
         if others:
             lines.append("other parameters at " + others)
