@@ -17,7 +17,7 @@ from robogate.risk import FlexibleRiskModel, RiskModel
 from robogate.space import Categorical, Continuous, ParameterSpace, default_space
 
 
-@parametrize_with_checks([RiskModel()])
+@parametrize_with_checks([RiskModel(Cs=4, cv=3)])  # the contract, not the search, is under test
 def test_risk_model_is_a_scikit_learn_classifier(estimator, check):
     check(estimator)
 
