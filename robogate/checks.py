@@ -7,7 +7,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int", "check_level", "is_integer"]
+__all__ = ["check_int", "check_level", "is_integer", "is_real"]
+
+
+def is_real(value: Any) -> bool:
+    """True for Python and numpy real numbers; False for bools and everything else."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def is_integer(value: Any) -> bool:
@@ -37,7 +42,7 @@ def check_level(value: Any, name: str) -> float:
     ValueError
         Naming ``name``, the valid range and the value.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
     if not 0.0 < float(value) < 1.0:
         raise ValueError(f"{name} must be in (0, 1), got {value!r}")

@@ -19,7 +19,6 @@ raises a :class:`ValueError` that names the parameter and its valid range.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Union
@@ -27,7 +26,7 @@ from typing import Any, ClassVar, Union
 import numpy as np
 import pandas as pd
 
-from robogate.checks import is_integer
+from robogate.checks import is_integer, is_real
 from robogate.envs.scene import PLACEMENTS, SHAPES
 
 __all__ = [
@@ -43,13 +42,6 @@ __all__ = [
 # ----------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------
-
-
-def _is_real(value: Any) -> bool:
-    """True for ints/floats (Python or numpy), False for bool and everything else."""
-    if isinstance(value, (bool, np.bool_)):
-        return False
-    return isinstance(value, numbers.Real)
 
 
 def _type_name(value: Any) -> str:
@@ -174,7 +166,7 @@ class Continuous(_Serialisable):
         _check_name(self.name, "Continuous")
         for attr in ("low", "high"):
             v = getattr(self, attr)
-            if not _is_real(v) or not math.isfinite(float(v)):
+            if not is_real(v) or not math.isfinite(float(v)):
                 raise ValueError(
                     f"parameter {self.name!r}: {attr} must be a finite real number, got {v!r}"
                 )
@@ -209,7 +201,7 @@ class Continuous(_Serialisable):
     # -- validation ------------------------------------------------------------------------------
 
     def _check(self, value: Any, what: str = "value") -> float:
-        if not _is_real(value):
+        if not is_real(value):
             raise _wrong_type(self, what, value)
         v = float(value)
         if not math.isfinite(v):
@@ -279,7 +271,7 @@ class Integer(_Serialisable):
         _check_name(self.name, "Integer")
         for attr in ("low", "high"):
             v = getattr(self, attr)
-            ok = _is_real(v) and math.isfinite(float(v)) and float(v).is_integer()
+            ok = is_real(v) and math.isfinite(float(v)) and float(v).is_integer()
             if not ok:
                 raise ValueError(
                     f"parameter {self.name!r}: {attr} must be a finite integer, got {v!r}"
@@ -303,7 +295,7 @@ class Integer(_Serialisable):
         return f"an integer in [{self.low}, {self.high}]"
 
     def _check(self, value: Any, what: str = "value") -> int:
-        if not _is_real(value):
+        if not is_real(value):
             raise _wrong_type(self, what, value)
         if is_integer(value):
             v = int(value)
