@@ -254,9 +254,9 @@ def _demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from robogate.gate import Envelope, gate
-    from robogate.load import load_sweep
     from robogate.monitor.demo import monitored_demo
     from robogate.report import write_report
+    from robogate.space import default_space
     from robogate.sweep import format_summary, run_sweep, summarize
 
     df = run_sweep(
@@ -267,9 +267,8 @@ def _demo(args: argparse.Namespace) -> int:
     print(format_summary(summarize(df)))
     path = write_report([args.out], None, envelope=DEMO["envelope"], max_failure_rate=DEMO["max_failure_rate"])
     print(f"report: {path} and {path.with_name('report.md')}")
-    stored = load_sweep(args.out)
-    space = stored.attrs["settings"]["space"]
-    decision = gate(stored, space, Envelope.parse(DEMO["envelope"], space), max_failure_rate=DEMO["max_failure_rate"])
+    space = default_space()  # the demo sweeps the default space
+    decision = gate(df, space, Envelope.parse(DEMO["envelope"], space), max_failure_rate=DEMO["max_failure_rate"])
     print(f"gate: {decision.reason}")
     print(monitored_demo(Path(args.out) / "monitor", DEMO["env_id"], workers=args.workers,
                          progress=args.progress).summary())
