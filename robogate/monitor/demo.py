@@ -56,11 +56,11 @@ class MonitoredDemo:
     def summary(self) -> str:
         """One sentence for the terminal."""
         def at(step: int) -> str:
-            return f"step {step} ({step / CONTROL_HZ:.1f} s)"
+            return f"step {step}, {step / CONTROL_HZ:.1f} s"
 
         alarm = "no alarm"
         if self.alarm_step is not None:
-            alarm = f"alarm at {at(self.alarm_step)} ({', '.join(self.triggered)} over threshold)"
+            alarm = f"alarm at {at(self.alarm_step)} ({' and '.join(self.triggered)} over threshold)"
         if self.failure_step is None:
             return f"monitored rollout under {DEMO_SHIFT}: {self.outcome} after {self.steps} steps, {alarm}"
         ending = f"{self.outcome} at {at(self.failure_step)}"

@@ -26,7 +26,7 @@ from robogate.monitor.metrics import episode_table, summarize
 from robogate.monitor.monitor import COMBINES, DEFAULT_SCORES, FailureMonitor
 from robogate.monitor.rollout import Rollout
 
-__all__ = ["ALL", "BEST", "DEFAULT_GRID", "ScoredSet", "evaluate", "outcome_rates", "score_sets", "search_grid",
+__all__ = ["ALL", "BEST", "DEFAULT_GRID", "ScoredSet", "evaluate", "headline", "outcome_rates", "score_sets", "search_grid",
            "select_settings", "variants_of"]
 
 DEFAULT_GRID: dict[str, tuple] = {
@@ -266,6 +266,33 @@ def evaluate(
                          "combine": m.combine, "window": m.window, "alpha": m.alpha, "threshold": m.threshold,
                          **summarize(test.table(m))})
     return chosen, pd.DataFrame(rows), grids
+
+
+def headline(chosen: Mapping[str, FailureMonitor], test_sets: Sequence[ScoredSet]) -> pd.DataFrame:
+    """One row per variant: the figures that decide whether a monitor is any good, over families of scenes.
+
+    Columns: false alarms on the in-envelope successes (the guarantee's side, against ``alpha``),
+    TNR on the successes of shifted scenes (benign shifts: novelty that is not failure), TPR on
+    the failures of shifted scenes (failing shifts), the share of all failures alarmed at or
+    before their failure event, balanced accuracy and ROC-AUC over all test rollouts, and the
+    median lead time in seconds.
+    """
+    inside = [s for s in test_sets if s.in_envelope]
+    outside = [s for s in test_sets if not s.in_envelope]
+    rows = []
+    for name, monitor in chosen.items():
+        row = {"variant": name, "scores": f" {monitor.combine.upper()} ".join(monitor.scores_),
+               "window": monitor.window, "alpha": monitor.alpha, "threshold": monitor.threshold}
+        if inside:
+            row["false_alarms_in_envelope"] = summarize(ScoredSet.join("in", inside).table(monitor))["false_alarm_rate"]
+        if outside:
+            shifted = summarize(ScoredSet.join("out", outside).table(monitor))
+            row["tnr_benign_shifts"], row["tpr_failing_shifts"] = shifted["tnr"], shifted["tpr"]
+        every = summarize(ScoredSet.join(ALL, list(test_sets)).table(monitor))
+        row.update(alarm_before_failure=every["early_tpr"], balanced_accuracy=every["balanced_accuracy"],
+                   roc_auc=every["roc_auc"], lead_time_median_s=every["lead_time_median_s"])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def outcome_rates(monitor: FailureMonitor, test: ScoredSet) -> pd.DataFrame:

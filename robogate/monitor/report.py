@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_curve
 
 from robogate.monitor import scores as registry
-from robogate.monitor.evaluation import ALL, BEST, ScoredSet, outcome_rates
+from robogate.monitor.evaluation import ALL, BEST, ScoredSet, headline, outcome_rates
 from robogate.monitor.metrics import summarize
 from robogate.monitor.monitor import FailureMonitor
 from robogate.report import Document
@@ -36,6 +36,9 @@ SAFE = {"roc_auc": (0.77, 0.78)}
 COLUMNS = ["variant", "test_set", "scores", "combine", "window", "alpha", "threshold", "episodes", "failures",
            "tpr", "tnr", "accuracy", "balanced_accuracy", "roc_auc", "early_tpr", "detection_time",
            "lead_time_median_s", "time_weighted_accuracy"]
+"""The columns of the per-set results table, in the order printed."""
+DETAIL = ["variant", "test_set", "episodes", "failures", "tpr", "tnr", "balanced_accuracy", "roc_auc", "early_tpr",
+          "lead_time_median_s"]
 SAVED = "as saved"
 
 
@@ -45,19 +48,24 @@ def score_colour(name: str) -> str:
     return f"C{known.index(name) % 10}" if name in known else "#777777"
 
 
+def _trace_picks(monitor: FailureMonitor, tests: ScoredSet) -> list[tuple[int, str]]:
+    """The first success left alone, the first failure caught and the first failure missed, where there are."""
+    table = tests.table(monitor)
+    flagged = table["alarm_step"].notna()
+    wanted = [(table["success"] & ~flagged, "success, no alarm"), (~table["success"] & flagged, "caught"),
+              (~table["success"] & ~flagged, "missed")]
+    return [(int(np.flatnonzero(mask)[0]), label) for mask, label in wanted if mask.any()]
+
+
 def _fig_traces(monitor: FailureMonitor, tests: ScoredSet) -> Figure | None:
-    """Windowed scores against thresholds for the first success and the first failure of ``tests``."""
-    picks = []
-    for want_success in (True, False):
-        index = next((i for i, r in enumerate(tests.rollouts) if r.success == want_success), None)
-        if index is not None:
-            picks.append(index)
+    """Windowed scores against thresholds for a success, a caught and a missed failure of ``tests``."""
+    picks = _trace_picks(monitor, tests)
     if not picks:
         return None
     names = monitor.scores_
-    fig = Figure(figsize=(5.2 * len(picks), 2.1 * len(names) + 0.7), layout="constrained")
+    fig = Figure(figsize=(4.2 * len(picks), 2.0 * len(names) + 0.7), layout="constrained")
     axes = fig.subplots(len(names), len(picks), squeeze=False, sharex="col")
-    for col, index in enumerate(picks):
+    for col, (index, label) in enumerate(picks):
         rollout = tests.rollouts[index]
         trace = monitor.trace(rollout, tests.step_scores[index])
         steps = np.arange(rollout.steps)
@@ -73,7 +81,7 @@ def _fig_traces(monitor: FailureMonitor, tests: ScoredSet) -> Figure | None:
             if np.nanmax(trace.scores[name]) > 20 * max(np.nanmax(trace.thresholds[name]), 1e-12):
                 ax.set_yscale("log")
             if row == 0:
-                ax.set_title(f"{rollout.outcome} ({tests.name})", fontsize=10)
+                ax.set_title(f"{rollout.outcome}: {label}", fontsize=10)
             ax.legend(fontsize=7, loc="upper left")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[-1][col].set_xlabel("control step (0.1 s)")
@@ -207,14 +215,16 @@ def write_monitor_report(
     tuned = "chosen on the validation rollouts" if grids else "as given (no validation rollouts)"
     doc.text(f"'{SAVED}' is the monitor above; every other variant has its window, alpha and threshold style "
              f"{tuned}, and '{BEST}' its scores and combination too. Nothing below was tuned on these test "
-             "rollouts. An episode is flagged when the alarm fires at any step; early TPR counts only alarms at or "
-             "before the failure event; detection time is alarm step / episode length; lead time is in seconds "
-             "before the event. On shifted sets the TNR is the share of successes outside the training envelope "
-             "left alone: novelty is not failure.")
-    doc.table(results[[c for c in COLUMNS if c in results.columns]])
+             "rollouts. An episode is flagged when the alarm fires at any step. Benign shifts are the successes of "
+             "scenes outside the training envelope (novelty that is not failure), failing shifts their failures; "
+             "'alarm before failure' counts alarms at or before the failure event over all failures; lead time is "
+             "in seconds before the event.")
+    doc.table(headline(chosen, test_sets))
     doc.text(f"Published: FIPER's AND alarm (mean of five tasks) accuracy {FIPER['accuracy']:.2f}, TPR "
              f"{FIPER['tpr']:.2f}; SAFE's ROC-AUC on unseen tasks in simulation {SAFE['roc_auc'][0]:.2f}–"
              f"{SAFE['roc_auc'][1]:.2f}.")
+    doc.heading("Per test set", 3)
+    doc.table(results[[c for c in DETAIL if c in results.columns]])
 
     doc.heading("Detection per failure type")
     doc.text(f"The monitor as saved, on {joined.name}.")
@@ -228,7 +238,10 @@ def write_monitor_report(
                  "like the calibration rollouts: the conformal guarantee bounds the expected rate by alpha "
                  "(marginally over calibration sets: one calibration set's rate scatters around it). Successes of "
                  "shifted scenes are not covered by the guarantee and are not counted here.")
-        doc.table(false_alarm_table(chosen, successes))
+        doc.table(false_alarm_table({SAVED: saved}, successes))
+        own = false_alarm_table(chosen, successes, alphas=())
+        doc.text("Every variant at its own alpha:")
+        doc.table(own.drop(columns=["own alpha"]))
     else:
         doc.text("No test set was marked as drawn from the calibration distribution, so the guarantee is not "
                  "checked here.")
@@ -237,7 +250,8 @@ def write_monitor_report(
     if traces is not None:
         doc.heading("Score traces")
         doc.figure("traces", traces, f"The monitor as saved: each score summed over {saved.window} steps against its "
-                   f"{saved.threshold} threshold, for the first successful and the first failed test rollout.")
+                   f"{saved.threshold} threshold, for the first test rollout that succeeded without an alarm, the first "
+                   "failure it caught and the first it missed (log scale where a score runs far above its threshold).")
     lead = _fig_lead_times(saved, joined, control_hz)
     doc.heading("Lead time")
     if lead is not None:
