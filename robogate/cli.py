@@ -434,7 +434,11 @@ def add_rollouts(subparsers: Any) -> None:
     source.add_argument("--shifted", action="store_true",
                         help="scenarios just outside the training envelope, one parameter at a time in turn")
     source.add_argument("--from-sweep", metavar="DIR", help="replay the scenarios (and seeds) of a stored sweep")
-    r.add_argument("--failures-only", action="store_true", help="with --from-sweep: only its failed experiments")
+    pick = r.add_mutually_exclusive_group()
+    pick.add_argument("--failures-only", action="store_true", help="with --from-sweep: only its failed experiments")
+    pick.add_argument("--balanced", action="store_true",
+                      help="with --from-sweep: a training set for 'monitor train': failures and successes in equal "
+                           "numbers where the sweep has them, boundary (stage-2) rows first")
     r.add_argument("--chunks", type=_non_negative_int, metavar="B",
                    help="chunks sampled per step (default 32 for a policy that samples chunks, else 0)")
     r.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
@@ -452,8 +456,9 @@ def _rollouts_record(args: argparse.Namespace) -> int:
     from robogate.monitor.recording import ROLLOUTS_FILE, record_rollouts
     from robogate.runner import make_policy
 
-    if args.failures_only and not args.from_sweep:
-        raise CLIError("--failures-only needs --from-sweep")
+    for flag, given in (("--failures-only", args.failures_only), ("--balanced", args.balanced)):
+        if given and not args.from_sweep:
+            raise CLIError(f"{flag} needs --from-sweep")
     params: Any = None
     if args.params:
         try:
@@ -474,6 +479,10 @@ def _rollouts_record(args: argparse.Namespace) -> int:
         params = load_sweep(args.from_sweep)
         if args.failures_only:
             params = params[~params["success"].astype(bool)]
+        elif args.balanced:
+            from robogate.monitor.recording import training_rows
+
+            params = training_rows(params, args.episodes, args.seed)
         if len(params) < args.episodes:
             raise CLIError(f"the sweep in {args.from_sweep} has {len(params)} matching experiments, "
                            f"fewer than --episodes {args.episodes}")
@@ -498,7 +507,7 @@ def add_monitor(subparsers: Any) -> None:
     against the registry before any rollout is read.
     """
     from robogate.monitor.conformal import THRESHOLD_STYLES
-    from robogate.monitor.settings import COMBINES, DEFAULT_SCORES, DEFAULTS
+    from robogate.monitor.settings import COMBINES, DEFAULT_SCORES, DEFAULTS, MODELS, TARGETS
 
     p = subparsers.add_parser(
         "monitor",
@@ -527,10 +536,33 @@ def add_monitor(subparsers: Any) -> None:
     c.add_argument("--scores", nargs="+", metavar="SCORE",
                    help="registered score names, e.g. rnd obs_rnd ace consistency density "
                         f"(default: {' and '.join(DEFAULT_SCORES)}, those the rollouts carry signals for)")
+    c.add_argument("--predictor", metavar="DIR",
+                   help="a FailurePredictor written by 'robogate monitor train', used as one more score "
+                        "(its threshold is calibrated here; keep its training rollouts apart from ROLLOUTS)")
     c.add_argument("--calibration", nargs="+", metavar="ROLLOUTS", help="separate calibration rollouts")
     c.add_argument("--validation", nargs="+", metavar="ROLLOUTS", help="rollouts to choose the settings on")
     c.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed of the split (default 0)")
     c.set_defaults(handler=_monitor_calibrate)
+    t = sub.add_parser(
+        "train",
+        help="train a FailurePredictor on labelled rollouts (successes and failures)",
+        description=(
+            "Train a FailurePredictor, a failure score learnt from rollouts of both outcomes (e.g. replayed from "
+            "a sweep with 'robogate rollouts record --from-sweep DIR --balanced'), and write DIR/predictor.json, "
+            "DIR/predictor.pt and DIR/loss.png. Use it with 'robogate monitor calibrate --predictor DIR': its "
+            "conformal threshold comes from successful rollouts kept apart from these."
+        ),
+    )
+    t.add_argument("rollouts", nargs="+", metavar="ROLLOUTS", help="labelled rollout files or folders")
+    t.add_argument("--out", required=True, metavar="DIR", help="folder to save the predictor in")
+    t.add_argument("--target", choices=TARGETS, default=TARGETS[0],
+                   help="label of a step: its episode fails, or it fails within --horizon steps (default episode)")
+    t.add_argument("--horizon", type=_non_negative_int, default=10, metavar="K",
+                   help="with --target horizon: steps before the failure event (default 10)")
+    t.add_argument("--model", choices=MODELS, default=MODELS[0], help="network (default mlp)")
+    t.add_argument("--epochs", type=_positive_int, default=200, metavar="N", help="most epochs (default 200)")
+    t.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
+    t.set_defaults(handler=_monitor_train)
     e = sub.add_parser(
         "eval",
         help="evaluate a saved monitor on test rollouts and write an HTML report",
@@ -567,19 +599,24 @@ def _set_name(path: str) -> str:
 
 def _monitor_calibrate(args: argparse.Namespace) -> int:
     from robogate.episode_file import resolve_episode_file
-    from robogate.monitor import FailureMonitor
+    from robogate.monitor import FailureMonitor, FailurePredictor
     from robogate.monitor import scores as registry
     from robogate.monitor.evaluation import ScoredSet, search_grid, select_settings
+    from robogate.monitor.settings import DEFAULT_SCORES
 
     given = {k: getattr(args, k) for k in ("alpha", "window", "combine", "threshold") if getattr(args, k) is not None}
     FailureMonitor(**given, scores=args.scores)  # settings and score names are checked before any rollout is read
+    predictor = FailurePredictor.load(args.predictor) if args.predictor else None
     for path in [*args.rollouts, *(args.calibration or []), *(args.validation or [])]:
         resolve_episode_file(path)
     rollouts = _load_rollout_files(args.rollouts)
     calibration = _load_rollout_files(args.calibration) if args.calibration else None
     candidates = args.scores
-    if args.validation and candidates is None:  # search every score the rollouts carry signals for
-        candidates = registry.usable([r for r in rollouts if r.success])
+    if (args.validation or predictor) and candidates is None:
+        # With validation rollouts, every score the rollouts carry signals for is a candidate.
+        candidates = registry.usable([r for r in rollouts if r.success]) if args.validation else list(DEFAULT_SCORES)
+    if predictor is not None:
+        candidates = [*candidates, predictor]
     monitor = FailureMonitor(**given, scores=candidates, seed=args.seed).fit(rollouts, calibration)
     if args.validation:
         validation = ScoredSet.score(monitor, "validation", _load_rollout_files(args.validation))
@@ -591,6 +628,27 @@ def _monitor_calibrate(args: argparse.Namespace) -> int:
     path = monitor.save(args.out)
     print(f"monitor: {monitor.describe()}")
     print(f"saved: {path}")
+    return 0
+
+
+def _monitor_train(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from robogate.episode_file import resolve_episode_file
+    from robogate.monitor import FailurePredictor
+
+    predictor = FailurePredictor(target=args.target, horizon=args.horizon, model=args.model, epochs=args.epochs,
+                                 seed=args.seed)
+    for path in args.rollouts:
+        resolve_episode_file(path)
+    rollouts = _load_rollout_files(args.rollouts)
+    outcomes = Counter("success" if r.success else "failure" for r in rollouts)
+    predictor.fit(rollouts)
+    path = predictor.save(args.out)
+    best = min(predictor.history_, key=lambda h: h["val_loss"])
+    print(f"{predictor!r}: trained on {outcomes['success']} successes and {outcomes['failure']} failures, best "
+          f"epoch {best['epoch']} of {len(predictor.history_)} (validation loss {best['val_loss']:.4f})")
+    print(f"predictor: {path}")
     return 0
 
 

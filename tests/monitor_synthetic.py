@@ -78,3 +78,29 @@ def score_streams(rng: np.random.Generator, n: int) -> tuple[list[np.ndarray], l
         first.append(shape * np.abs(common + 0.5 * rng.normal(size=steps)))
         second.append(shape * np.abs(0.6 * common + 0.8 * _noise(rng, steps, 1)[:, 0]) + 0.2)
     return first, second
+
+
+def labelled(seed: int, n: int, planted: bool = True, chunks: bool = True) -> list[Rollout]:
+    """n rollouts, half of them failures. With ``planted``, a failure's observation carries a precursor
+    (its first component ramps up from PRECURSOR steps before the failure event); without, failures
+    and successes are drawn alike and only their labels differ."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        base = rollout(rng, chunks=chunks)
+        if i % 2 == 0:
+            out.append(base)
+            continue
+        steps = base.steps
+        event = int(rng.integers(steps // 2, steps - 1))
+        observations = base.observations.copy()
+        if planted:
+            ramp = np.clip(np.arange(steps) - (event - PRECURSOR), 0, None)
+            observations[:, 0] += 0.6 * ramp
+        out.append(Rollout(embeddings=base.embeddings, action_chunks=base.action_chunks, success=False,
+                           outcome="collision", failure_step=event, observations=observations))
+    return out
+
+
+PRECURSOR = 6
+"""Steps before the failure event at which a planted precursor starts."""
