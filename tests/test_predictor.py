@@ -25,10 +25,9 @@ def monitored(predictor: FailurePredictor, seed: int) -> FailureMonitor:
     return FailureMonitor(alpha=ALPHA, scores=[predictor]).fit(rollouts(900 + seed, 60))
 
 
-@pytest.mark.parametrize("model, target", [("mlp", "episode"), ("mlp", "horizon"),
-                                           pytest.param("gru", "horizon", marks=pytest.mark.slow)])
-def test_a_planted_precursor_is_found_and_warned_of_before_the_failure(model, target):
-    predictor = trained(1, model=model, target=target)
+@pytest.mark.parametrize("target", ["episode", "horizon"])
+def test_a_planted_precursor_is_found_and_warned_of_before_the_failure(target):
+    predictor = trained(1, target=target)
     monitor = monitored(predictor, 1)
     assert monitor.scores_ == ("predictor",)
     table = episode_table(monitor, labelled(500, 80))
