@@ -39,6 +39,7 @@ from robogate.load import load_sweep
 from robogate.risk import FlexibleRiskModel, RiskModel
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 from robogate.sweep import summarize
+from robogate.sweep_config import STAGE_GATE
 from robogate.zones import clopper_pearson, danger_zones, errored, first_error, parameter_bins, uniform_rows
 
 __all__ = ["Document", "write_report"]
@@ -651,10 +652,9 @@ def _summary_table(sweeps: list[_Sweep]) -> pd.DataFrame:
         low, high = clopper_pearson(wins, n)
         row = {"sweep": s.name, "experiments": summary["rows"],
                "uniform success rate (95 % CI)": f"{wins / n:.3f} [{float(low):.3f}, {float(high):.3f}]" if n else "n/a"}
-        judged = summarize(s.judged)["success_rate_by_stage"]
         for stage, count in summary["rows_by_stage"].items():
-            rate = f"{judged[stage]:.3f}" if stage in judged else "n/a"
-            row[f"stage {stage}: rows, success"] = f"{count}, {rate}"
+            rate = summary["success_rate_by_stage"][stage]  # among the experiments that did not error
+            row[f"stage {stage}: rows, success"] = f"{count}, {'n/a' if np.isnan(rate) else f'{rate:.3f}'}"
         row["outcomes"] = ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items())
         if any(errored(t.df).any() for t in sweeps):
             row["errored (left out)"] = summary["errors"]
@@ -783,6 +783,7 @@ def write_report(
     pairs = _heatmap_pairs(space, [f for _, f in usable]) if usable else []
     zones = danger_zones({r.name: r.df for r in runs} if several else runs[0].df, space)
     caveats = {
+        "summary": _unfinished_caveats(runs),
         "zones": _zone_caveats(zones, space),
         "risk": [why for r in runs if (why := _too_few_for_a_map(r)) is not None] + _boundary_caveats(usable, pairs),
         "evaluation": _evaluation_caveats(usable, holdout, seed),
@@ -793,9 +794,11 @@ def write_report(
     doc.heading("Summary")
     doc.table(_summary_table(runs), "Rates that stand for the operating space come from the uniform (stage-1) rows; "
                                     "stage-2 rows over-sample the success band on purpose.")
-    where = [_SECTIONS[part] for part, texts in caveats.items() if texts]
+    for text in caveats["summary"]:
+        doc.caveat(text)
+    where = [_SECTIONS[part] for part, texts in caveats.items() if texts and part != "summary"]
     if where:
-        n = sum(map(len, caveats.values()))
+        n = sum(len(texts) for part, texts in caveats.items() if part != "summary")
         doc.caveat(f"This report states {n} thing{'s' * (n != 1)} it cannot conclude yet; see {', '.join(where)}.")
     if gate_envelope is not None:
         _gate_section(doc, runs, gate_envelope, max_failure_rate, confidence, caveats["gate"])
@@ -829,6 +832,17 @@ def write_report(
 #: The section each kind of caveat is stated in.
 _SECTIONS = {"gate": "Deployment gate", "zones": "Danger zones", "risk": "Risk map",
              "evaluation": "How well the map predicts"}
+
+
+def _unfinished_caveats(runs: list[_Sweep]) -> list[str]:
+    out = []
+    for r in runs:
+        if not r.settings["complete"]:
+            done = int((r.df["stage"] != STAGE_GATE).sum()) if "stage" in r.df else len(r.df)
+            out.append(f"{r.name}: the sweep in {r.path} is not finished ({done} of "
+                       f"{r.settings['n_lhs'] + r.settings['n_boundary']} experiments); continue it with --resume "
+                       "(resume=True), then write the report again.")
+    return out
 
 
 def _zone_caveats(zones: pd.DataFrame, space: ParameterSpace) -> list[str]:

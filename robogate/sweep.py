@@ -223,7 +223,7 @@ def _ask(sampler: TwoStageSampler, n: int | None, bar: Any, replay: bool, shown:
             if bar is not None and not bar.disable:
                 bar.write(f"warning: {message}", file=sys.stderr)
             else:
-                warnings.warn(message, w.category, stacklevel=3)
+                warnings.warn(message, w.category, stacklevel=4)  # at the caller of run_sweep
     return params
 
 
@@ -447,7 +447,8 @@ def summarize(df: pd.DataFrame, elapsed: float | None = None) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``rows``, ``success_rate``, ``success_rate_by_stage`` (stage -> rate),
+        ``rows``, ``success_rate`` and ``success_rate_by_stage`` (stage ->
+        rate; both among the experiments that did not error, NaN if none),
         ``rows_by_stage``, ``outcomes`` (outcome -> count, most frequent
         first), ``errors`` (rows with an ``error`` outcome: the policy raised
         or the simulation diverged), ``first_error`` (the first line of the
@@ -458,12 +459,14 @@ def summarize(df: pd.DataFrame, elapsed: float | None = None) -> dict[str, Any]:
     if elapsed is None:
         elapsed = df.attrs.get("elapsed")
     n = len(df)
-    succ = df["success"].astype(bool) if "success" in df else pd.Series([], dtype=bool)
+    judged = df[~errored(df)]  # an errored experiment is neither a success nor a failure of the policy
+    succ = judged["success"].astype(bool) if "success" in df else pd.Series([], dtype=bool)
     by_stage, rows_by_stage = {}, {}
     if "stage" in df and n:
         for stage, grp in df.groupby("stage"):
-            by_stage[int(stage)] = float(grp["success"].astype(bool).mean())
             rows_by_stage[int(stage)] = int(len(grp))
+            ok = grp[~errored(grp)]["success"].astype(bool)
+            by_stage[int(stage)] = float(ok.mean()) if len(ok) else math.nan
     outcomes = {}
     if "outcome" in df and n:
         counts = df["outcome"].value_counts()
@@ -471,7 +474,7 @@ def summarize(df: pd.DataFrame, elapsed: float | None = None) -> dict[str, Any]:
     return {
         "first_error": first_error(df),
         "rows": int(n),
-        "success_rate": float(succ.mean()) if n else math.nan,
+        "success_rate": float(succ.mean()) if len(succ) else math.nan,
         "success_rate_by_stage": by_stage,
         "rows_by_stage": rows_by_stage,
         "outcomes": outcomes,
@@ -492,16 +495,21 @@ def error_line(summary: Mapping[str, Any]) -> str:
 def format_summary(summary: Mapping[str, Any]) -> str:
     """Render :func:`summarize` output as a few human-readable lines."""
     n = summary["rows"]
-    lines = [f"rows: {n}", f"success rate: {summary['success_rate']:.1%}" if n else "success rate: n/a"]
-    for stage, rate in summary["success_rate_by_stage"].items():
+
+    def rate(value: float) -> str:
+        return "n/a" if math.isnan(value) else f"{value:.1%}"
+
+    excluded = " (errored experiments left out)" if summary.get("errors") else ""
+    lines = [f"rows: {n}", f"success rate: {rate(summary['success_rate'])}{excluded}"]
+    for stage, value in summary["success_rate_by_stage"].items():
         rows = summary.get("rows_by_stage", {}).get(stage)
-        lines.append(f"  stage {stage}: {rate:.1%}" + (f" of {rows}" if rows is not None else ""))
+        lines.append(f"  stage {stage}: {rate(value)}" + (f" of {rows}" if rows is not None else ""))
     if summary["outcomes"]:
         mix = ", ".join(f"{k} {v} ({v / n:.0%})" for k, v in summary["outcomes"].items())
         lines.append(f"outcomes: {mix}")
     if summary.get("errors"):
         lines.append(error_line(summary))
-    if summary.get("lhs_discrepancy") is not None:
+    if summary.get("lhs_discrepancy") is not None and not math.isnan(summary["lhs_discrepancy"]):
         lines.append(f"stage-1 design: centred discrepancy {summary['lhs_discrepancy']:.4g}")
     if summary.get("elapsed") is not None:
         lines.append(f"elapsed: {summary['elapsed']:.1f} s")

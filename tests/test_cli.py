@@ -264,3 +264,20 @@ def test_the_report_of_a_broken_harness_shows_the_errors_first(raising_sweep, ca
     assert text.index("Experiments that errored") < text.index("Summary")
     assert "10 of 10 experiments errored" in text and "RuntimeError: policy exploded on purpose" in text
     assert "cannot carry a risk map" not in text and "too few for a risk map" in text
+
+
+@pytest.mark.slow
+def test_the_demo_ends_on_a_decided_gate(tmp_path, capsys, monkeypatch):
+    """The demo's gate runs experiments in its envelope until decided (a smaller sweep here, the same gate)."""
+    from robogate import cli
+
+    monkeypatch.setitem(cli.DEMO, "n_lhs", 20)
+    monkeypatch.setitem(cli.DEMO, "n_boundary", 10)
+    code, stdout, err = run_main(capsys, ["demo", "--out", str(tmp_path / "demo"), "--workers", "2"])
+    assert code == 0, err
+    gate_line = next(line for line in stdout.splitlines() if line.startswith("gate: "))
+    assert gate_line.startswith(("gate: pass: ", "gate: fail: ")) and "after running" in gate_line
+    assert "the envelope leaves com_offset free over its full range" in gate_line
+    assert (tmp_path / "demo" / "report" / "report.html").exists()
+    assert stdout.splitlines()[-1].startswith("monitored rollout under ")
+    assert "\r" not in err  # the test's stderr is no terminal: no progress bars

@@ -28,7 +28,7 @@ def slippery_heavy(rows):
 
 
 def make_sweep(path, seed=0, env_id="robogate/PickPlace-Panda-v0", band=(0.2, 0.6), space=SPACE, n_lhs=220,
-               n_boundary=80, logit=slippery_heavy):
+               n_boundary=80, logit=slippery_heavy, complete=True):
     """A small stored sweep: slippery heavy objects fail (grasp_miss), obstacles sometimes collide."""
     rng = np.random.default_rng(seed)
     n = n_lhs + n_boundary
@@ -42,7 +42,7 @@ def make_sweep(path, seed=0, env_id="robogate/PickPlace-Panda-v0", band=(0.2, 0.
     config = SweepConfig(env_id=env_id, policy="scripted", seed=seed, space=space, n_lhs=n_lhs, n_boundary=n_boundary,
                          band=tuple(band), batch_size=20, n_candidates=1000)
     store = SweepStore.create(path, {
-        **config.to_manifest(), "lhs_discrepancy": 0.01, "complete": True,
+        **config.to_manifest(), "lhs_discrepancy": 0.01, "complete": complete,
         "versions": {"robogate": "0.1.0", "pybullet": "3.2.7", "numpy": np.__version__},
     })
     store.append(rows.to_dict("records"))
@@ -264,3 +264,10 @@ def test_reliability_curves_are_told_apart_and_the_band_shades_only_where_rates_
     panels = _fig_success_by_parameter(_read(low)).axes
     assert not any(ax.patches for ax in panels)  # 10 % success everywhere: no bin lies in 0.3–0.7
     assert any(ax.patches for ax in _fig_success_by_parameter([sweep]).axes)
+
+
+def test_a_report_of_an_unfinished_sweep_says_so(tmp_path):
+    sweep = make_sweep(tmp_path / "s", complete=False)
+    write_report(sweep)
+    assert (f"the sweep in {sweep} is not finished (300 of 300 experiments); continue it with --resume"
+            in markdown_of(sweep))

@@ -369,13 +369,14 @@ def test_summarize():
         "outcome": ["success", "grasp_miss", "grasp_miss", "success", "success", "error"],
     })
     s = summarize(df, elapsed=3.0)
-    assert s["rows"] == 6 and s["success_rate"] == 0.5
-    assert s["success_rate_by_stage"] == {1: 0.5, 2: 0.5}
+    assert s["rows"] == 6 and s["success_rate"] == 0.6  # the errored experiment is neither success nor failure
+    assert s["success_rate_by_stage"] == {1: 0.5, 2: 1.0}
     assert s["rows_by_stage"] == {1: 4, 2: 2}
     assert s["outcomes"] == {"success": 3, "grasp_miss": 2, "error": 1}
     assert s["errors"] == 1 and s["elapsed"] == 3.0 and s["episodes_per_second"] == 2.0
     text = format_summary(s)
-    assert "rows: 6" in text and "stage 2: 50.0% of 2" in text and "grasp_miss 2 (33%)" in text
+    assert "rows: 6" in text and "stage 2: 100.0% of 2" in text and "grasp_miss 2 (33%)" in text
+    assert "success rate: 60.0% (errored experiments left out)" in text
     assert "elapsed: 3.0 s" in text
     empty = summarize(df.iloc[:0])
     assert empty["rows"] == 0 and empty["outcomes"] == {} and empty["elapsed"] is None
