@@ -256,7 +256,7 @@ DEMO = {"env_id": "robogate/PickPlace-Panda-v0", "policy": "scripted", "n_lhs": 
         "batch_size": 20, "seed": 0,
         "envelope": ["friction=0.4:1.2", "mass=0.05:0.5", "size=0.03:0.07", "ik_noise=0:0.003", "obstacles=0",
                      "shape=box", "placement=center,left,right,near,far,left_near,right_near,left_far,right_far"],
-        "max_failure_rate": 0.05, "gate_experiments": 300}
+        "max_failure_rate": 0.1, "gate_experiments": 300}
 """The embedded demo: a small two-stage sweep of the scripted controller on the Panda; the gate for a
 box-handling cell, run until decided (``gate --run``); the report; then a monitored rollout of the
 learned policy."""
@@ -286,21 +286,23 @@ def add_demo(subparsers: Any) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from robogate.executors import make_executor
     from robogate.gate import Envelope, run_gate
     from robogate.monitor.demo import monitored_demo
     from robogate.report import write_report
     from robogate.space import default_space
     from robogate.sweep import RESUME_ALLOW, format_summary, run_sweep, summarize
 
-    df = run_sweep(
-        DEMO["env_id"], DEMO["policy"], args.out, n_lhs=DEMO["n_lhs"], n_boundary=DEMO["n_boundary"],
-        batch_size=DEMO["batch_size"], seed=DEMO["seed"], workers=args.workers, resume=RESUME_ALLOW,
-        progress=args.progress,
-    )
-    print(format_summary(summarize(df)))
-    space = default_space()  # the demo sweeps the default space
-    decision = run_gate(args.out, Envelope.parse(DEMO["envelope"], space), DEMO["max_failure_rate"],
-                        max_experiments=DEMO["gate_experiments"], workers=args.workers, progress=args.progress)
+    with make_executor("local", args.workers) as executor:  # one pool of workers for the sweep and the gate
+        df = run_sweep(
+            DEMO["env_id"], DEMO["policy"], args.out, n_lhs=DEMO["n_lhs"], n_boundary=DEMO["n_boundary"],
+            batch_size=DEMO["batch_size"], seed=DEMO["seed"], executor=executor, resume=RESUME_ALLOW,
+            progress=args.progress,
+        )
+        print(format_summary(summarize(df)))
+        space = default_space()  # the demo sweeps the default space
+        decision = run_gate(args.out, Envelope.parse(DEMO["envelope"], space), DEMO["max_failure_rate"],
+                            max_experiments=DEMO["gate_experiments"], executor=executor, progress=args.progress)
     path = write_report([args.out], None, envelope=DEMO["envelope"], max_failure_rate=DEMO["max_failure_rate"])
     print(f"report: {path} and {path.with_name('report.md')}")
     print(f"gate: {decision.reason}")

@@ -494,7 +494,8 @@ def _fig_success_by_parameter(sweeps: list[_Sweep]) -> Figure:
                 x = np.flatnonzero(keep) + (k - (len(sweeps) - 1) / 2) * 0.12
             else:
                 x = np.array([b.centre for b in bins], dtype=float)[keep]
-            ax.errorbar(x, rate, yerr=[rate - low, high - rate], fmt="o-", ms=3.5, lw=1.2, capsize=2.5,
+            ax.errorbar(x, rate, yerr=[rate - low, high - rate], fmt="o" if isinstance(dim, Categorical) else "o-",
+                        ms=3.5, lw=1.2, capsize=2.5,  # named values have no order: no line between them
                         color=ARM_COLOURS[k % len(ARM_COLOURS)], label=s.name if several else None)
         if band is not None and reaches_band:  # the band only where some bin's rate lies in it
             ax.axhspan(*band, color="#ffbf00", alpha=0.18, lw=0)
@@ -503,8 +504,11 @@ def _fig_success_by_parameter(sweeps: list[_Sweep]) -> Figure:
             ax.set_xticks(range(len(dim.choices)), dim.choices, rotation=25 if wide_axis else 40,
                           ha="right", fontsize=9 if wide_axis else 8)
             ax.set_xlim(-0.5, dim.n_values - 0.5)
-        elif isinstance(dim, Integer) and dim.n_values <= 10:
-            ax.set_xticks(range(dim.low, dim.high + 1))
+        else:
+            pad = 0.3 if isinstance(dim, Integer) else 0.0
+            ax.set_xlim(dim.low - pad, dim.high + pad)  # the parameter's whole range, wherever the rows fell
+            if isinstance(dim, Integer) and dim.n_values <= 10:
+                ax.set_xticks(range(dim.low, dim.high + 1))
         _log_axis(ax, dim, "x")
         if dim.unit:
             ax.set_xlabel(dim.unit, fontsize=9)
@@ -784,11 +788,11 @@ def write_report(
     zones = danger_zones({r.name: r.df for r in runs} if several else runs[0].df, space)
     caveats = {
         "summary": _unfinished_caveats(runs),
+        "gate": _envelope_caveats(usable, gate_envelope) if gate_envelope is not None else [],
         "zones": _zone_caveats(zones, space),
         "risk": [why for r in runs if (why := _too_few_for_a_map(r)) is not None] + _boundary_caveats(usable, pairs),
         "evaluation": _evaluation_caveats(usable, holdout, seed),
-        "gate": _envelope_caveats(usable, gate_envelope) if gate_envelope is not None else [],
-    }
+    }  # in the order of the sections
 
     _errors_section(doc, runs)
     doc.heading("Summary")
@@ -808,10 +812,13 @@ def write_report(
     doc.figure("outcomes", _fig_outcomes(runs), "Outcome mix by stage.")
     doc.heading("Success across each parameter")
     band = runs[0].settings["band"]
-    doc.figure("success_by_parameter", _fig_success_by_parameter(runs),
-               "Success rate of the uniform rows per bin or value, with 95 % Clopper–Pearson intervals"
-               + (f"; the shaded band is the sweep's stage-2 target {band[0]:g}–{band[1]:g}, shaded on the "
-                  "panels where some bin's rate lies in it." if band else "."))
+    if not any(len(uniform_rows(r.judged)) for r in runs):
+        doc.text("No uniform experiment that did not error: nothing to show per parameter.")
+    else:
+        doc.figure("success_by_parameter", _fig_success_by_parameter(runs),
+                   "Success rate of the uniform rows per bin or value, with 95 % Clopper–Pearson intervals"
+                   + (f"; the shaded band is the sweep's stage-2 target {band[0]:g}–{band[1]:g}, shaded on the "
+                      "panels where some bin's rate lies in it." if band else "."))
 
     _risk_section(doc, runs, usable, pairs, caveats["risk"])
     if usable:
