@@ -792,7 +792,7 @@ def run_gate(
             bar.update(1)
         store.append(records)
         next_id, next_batch = next_id + m, next_batch + 1
-        ran.extend(records)
+        run_so_far.extend(records)
         if errored(pd.DataFrame(records)).any():
             raise _HarnessError
         by_id = {r["id"]: not r["success"] for r in records}
@@ -801,14 +801,14 @@ def run_gate(
     def show(failures: int, n: int) -> None:
         bar.set_postfix_str(f"{failures} of {n} failed", refresh=False)
 
-    ran: list[dict] = []
+    run_so_far: list[dict] = []  # every record draw() stored, for the verdict on an errored batch
     try:
         decision = sequential_gate(
             draw, max_failure_rate, confidence, n=len(rows), failures=failures, batch_size=batch_size,
             max_experiments=max_experiments, on_look=show,
         )
     except _HarnessError:
-        batch = pd.DataFrame(ran)
+        batch = pd.DataFrame(run_so_far)
         new_failures = int((~batch["success"].astype(bool)).sum())
         decision = _harness_check(
             decide(failures + new_failures, len(rows) + len(batch), max_failure_rate, confidence, sequential=True),

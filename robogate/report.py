@@ -151,7 +151,8 @@ class Document:
             elif kind == "caveat":
                 label, text = value
                 css = "caveat errors" if label == "Errors" else "caveat"
-                body.append(f'<p class="{css}"><span class="badge">{html.escape(label)}:</span> {html.escape(text)}</p>')
+                body.append(f'<p class="{css}"><span class="badge">{html.escape(label)}:</span> '
+                            f"{html.escape(text)}</p>")
             elif kind == "table":
                 rows, note = value
                 body.append(_html_table(rows))
@@ -417,7 +418,9 @@ def _heatmap_pairs(space: ParameterSpace, fits: list[_RiskFit]) -> list[tuple[st
 
 def _along(dim: Any) -> np.ndarray:
     """200 values spread over a numeric parameter's range, on its scale."""
-    return dim.from_unit(np.linspace(0.0, 1.0, 200)) if isinstance(dim, Continuous) else np.linspace(dim.low, dim.high, 200)
+    if isinstance(dim, Continuous):
+        return dim.from_unit(np.linspace(0.0, 1.0, 200))
+    return np.linspace(dim.low, dim.high, 200)
 
 
 def _axis_values(dim: Any, n: int) -> np.ndarray:

@@ -204,7 +204,7 @@ def no_signal(rows):
 
 
 def test_a_boundary_outside_the_map_is_said_and_not_promised(tmp_path):
-    sweep = make_sweep(tmp_path / "flat", logit=no_signal, n_lhs=400, n_boundary=0)
+    sweep = make_sweep(tmp_path / "flat", logit=no_signal, n_lhs=250, n_boundary=0)
     write_report(sweep)
     markdown = markdown_of(sweep)
     assert "boundary lies outside the map" in markdown and "so that panel draws no boundary" in markdown
@@ -252,10 +252,12 @@ def test_a_map_that_contradicts_the_measured_envelope_is_a_caveat(tmp_path):
 
 
 def test_reliability_curves_are_told_apart_and_the_band_shades_only_where_rates_reach_it(tmp_path):
-    from robogate.report import _fig_evaluation, _fig_success_by_parameter, _fit_risk, _read
+    from robogate.report import _fig_evaluation, _fig_success_by_parameter, _read
 
     sweep = _read(make_sweep(tmp_path / "s"))[0]
-    fit = _fit_risk(sweep, 0.3, 0)
+    rng = np.random.default_rng(0)
+    fit = fit_with(0.5, rng.random(90) < 0.5)
+    fit.test_proba = {name: rng.random(90) for name in ("logistic", "boosting")}
     fig = _fig_evaluation([sweep], [fit], seed=0)
     lines = fig.axes[1].get_legend().get_lines()
     styles = {(line.get_color(), line.get_marker(), line.get_linestyle()) for line in lines}
@@ -267,7 +269,7 @@ def test_reliability_curves_are_told_apart_and_the_band_shades_only_where_rates_
 
 
 def test_a_report_of_an_unfinished_sweep_says_so(tmp_path):
-    sweep = make_sweep(tmp_path / "s", complete=False)
+    sweep = make_sweep(tmp_path / "s", complete=False, n_lhs=8, n_boundary=4)
     write_report(sweep)
-    assert (f"the sweep in {sweep} is not finished (300 of 300 experiments); continue it with --resume"
+    assert (f"the sweep in {sweep} is not finished (12 of 12 experiments); continue it with --resume"
             in markdown_of(sweep))
