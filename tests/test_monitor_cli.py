@@ -124,3 +124,22 @@ def test_building_the_parser_does_not_import_torch():
 
     code = "import sys, robogate.cli as c; c.build_parser(); print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_train_a_predictor_then_calibrate_with_it(tmp_path, capsys):
+    from tests.monitor_synthetic import labelled
+
+    root = tmp_path / "rollouts"
+    train = write(root / "train", labelled(20, 60))
+    cal = write(root / "cal", rollouts(21, 60))
+    assert main(["monitor", "train", train, "--out", str(tmp_path / "pred"), "--epochs", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "trained on 30 successes and 30 failures" in printed and (tmp_path / "pred" / "loss.png").is_file()
+    assert main(["monitor", "calibrate", cal, "--predictor", str(tmp_path / "pred"), "--scores", "rnd",
+                 "--out", str(tmp_path / "mon")]) == 0
+    monitor = FailureMonitor.load(tmp_path / "mon")
+    assert monitor.scores_ == ("rnd", "predictor")
+    assert main(["monitor", "train", cal, "--out", str(tmp_path / "p2")]) == 2
+    assert "0 failures" in capsys.readouterr().err
+    assert main(["monitor", "calibrate", cal, "--predictor", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m")]) == 2
+    assert "holds no trained FailurePredictor" in capsys.readouterr().err
