@@ -290,8 +290,9 @@ def load_demos(path: str | Path) -> tuple[list, dict[str, Any]]:
     from robogate.lerobot import is_lerobot_dataset
 
     path = Path(path)
-    file = path / DEMOS_FILE if path.is_dir() and not is_lerobot_dataset(path) else path
+    as_is = path.is_file() or path.suffix == ".parquet" or is_lerobot_dataset(path)
+    file = path if as_is else path / DEMOS_FILE
     if not file.exists():
-        raise ValueError(f"no demonstrations in {path}: expected {DEMOS_FILE} or a LeRobot dataset there "
-                         "(record them with 'robogate policy demos')")
+        raise ValueError(f"no demonstrations in {path}: expected {file} or a LeRobot dataset there "
+                         f"(record them with 'robogate policy demos --out {path}')")
     return read_episodes(file)

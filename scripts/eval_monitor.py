@@ -35,9 +35,9 @@ from robogate.demos import in_envelope, sample_envelope, sample_shifted
 from robogate.monitor import FailureMonitor, scores
 from robogate.monitor.evaluation import ALL, BEST, ScoredSet, evaluate, headline, outcome_rates
 from robogate.monitor.metrics import episode_table
-from robogate.monitor.recording import ROLLOUTS_FILE, load_rollouts, record_rollouts
 from robogate.monitor.report import COLUMNS, FIPER, SAFE, false_alarm_table, write_monitor_report
 from robogate.runner import make_policy
+from rollout_cache import cached_rollouts
 
 TWO_FACTOR: dict[str, tuple] = {
     "friction": (0.12, 0.35),
@@ -102,14 +102,9 @@ def two_factor(n: int, envelope: dict | None, seed: int) -> list[dict]:
 
 
 def rollouts(args: Args, name: str, episodes: int, params, seed: int) -> list:
-    """The rollouts of set ``name``: read from its file when recorded before, else recorded now."""
-    folder = Path(args.out) / "rollouts" / name
-    if (folder / ROLLOUTS_FILE).exists():
-        found = load_rollouts(folder)
-        if len(found) >= episodes:
-            return found[:episodes]
-    return record_rollouts(args.env, args.policy, episodes, params, seed, workers=args.workers, progress=True,
-                           out=folder)
+    """The rollouts of set ``name`` (recorded once under ``--out/rollouts/<name>``)."""
+    return cached_rollouts(Path(args.out) / "rollouts" / name, args.env, args.policy, episodes, params, seed,
+                           args.workers)
 
 
 def pool_swap(pools: dict[str, list], seed: int) -> pd.DataFrame:

@@ -284,13 +284,14 @@ def headline(chosen: Mapping[str, FailureMonitor], test_sets: Sequence[ScoredSet
         row = {"variant": name, "scores": f" {monitor.combine.upper()} ".join(monitor.scores_),
                "window": monitor.window, "alpha": monitor.alpha, "threshold": monitor.threshold}
         if inside:
-            row["false_alarms_in_envelope"] = summarize(ScoredSet.join("in", inside).table(monitor))["false_alarm_rate"]
+            joined = ScoredSet.join("in", inside).table(monitor)
+            row["false alarms in envelope"] = summarize(joined)["false_alarm_rate"]
         if outside:
             shifted = summarize(ScoredSet.join("out", outside).table(monitor))
-            row["tnr_benign_shifts"], row["tpr_failing_shifts"] = shifted["tnr"], shifted["tpr"]
+            row["TNR benign shifts"], row["TPR failing shifts"] = shifted["tnr"], shifted["tpr"]
         every = summarize(ScoredSet.join(ALL, list(test_sets)).table(monitor))
-        row.update(alarm_before_failure=every["early_tpr"], balanced_accuracy=every["balanced_accuracy"],
-                   roc_auc=every["roc_auc"], lead_time_median_s=every["lead_time_median_s"])
+        row.update({"alarm before failure": every["early_tpr"], "balanced accuracy": every["balanced_accuracy"],
+                    "ROC-AUC": every["roc_auc"], "median lead (s)": every["lead_time_median_s"]})
         rows.append(row)
     return pd.DataFrame(rows)
 

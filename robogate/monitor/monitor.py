@@ -165,7 +165,9 @@ class FailureMonitor:
         Threshold style (see :mod:`robogate.monitor.conformal`).
     scores : sequence of str or score objects, optional
         Registered score names (see :mod:`robogate.monitor.scores`) or score objects, such
-        as a configured ``RND(epochs=30)`` or a :class:`~robogate.monitor.FailurePredictor`.
+        as a configured ``RND(epochs=30)`` or a trained :class:`~robogate.monitor.FailurePredictor`
+        (a score whose ``prefitted`` is true is not fitted again, only calibrated: keep the
+        rollouts it was trained on apart from the calibration ones).
         Default :data:`DEFAULT_SCORES`, those of them the rollouts carry signals for.
     fit_fraction : float in (0, 1)
         Share of the successful rollouts that fit the scores when :meth:`fit` gets no
@@ -272,7 +274,9 @@ class FailureMonitor:
             conformal_rank(len(cal_set), self.alpha)
         chosen = self._scores_for(fit_set + cal_set)
         self.signals_ = self._signal_shapes(fit_set + cal_set, chosen)
-        self.score_objects_ = {name: score.fit(fit_set) for name, score in chosen}
+        # A score that arrives trained (e.g. a FailurePredictor) is used as it is: only calibrated.
+        self.score_objects_ = {name: score if getattr(score, "prefitted", False) else score.fit(fit_set)
+                               for name, score in chosen}
         self.scores_ = tuple(self.score_objects_)
         self.fit_scores_ = {name: [self._score(name, r) for r in fit_set] for name in self.scores_}
         self.calibration_scores_ = {name: [self._score(name, r) for r in cal_set] for name in self.scores_}

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from robogate.checks import check_int
@@ -20,7 +21,7 @@ from robogate.episode_file import check_destination, read_episodes, save_episode
 from robogate.monitor.rollout import Rollout
 from robogate.recording import Scenario, check_no_errors, record_episodes
 
-__all__ = ["ROLLOUTS_FILE", "DEFAULT_CHUNKS", "load_rollouts", "record_rollouts", "rollout_scenarios"]
+__all__ = ["ROLLOUTS_FILE", "DEFAULT_CHUNKS", "load_rollouts", "record_rollouts", "rollout_scenarios", "training_rows"]
 
 ROLLOUTS_FILE = "rollouts.parquet"
 """Name of the rollouts file inside a rollouts folder."""
@@ -69,6 +70,48 @@ def rollout_scenarios(
         if len(rows) < episodes:
             raise ValueError(f"params lists {len(rows)} scenarios, fewer than episodes={episodes}")
     return list(zip(rows, seeds))
+
+
+def training_rows(sweep: pd.DataFrame, episodes: int, seed: int = 0) -> pd.DataFrame:
+    """Rows of a sweep to replay as labelled training rollouts for a failure predictor.
+
+    Failures and successes in equal numbers where the sweep has them (the rest filled from the
+    other outcome), each drawn boundary (stage-2) rows first, where the same parameters sometimes
+    succeed and sometimes fail and only the episode itself tells them apart, then the uniform rows.
+    Errored experiments say nothing about failures and are never drawn.
+
+    Parameters
+    ----------
+    sweep : DataFrame
+        A sweep's rows (:func:`robogate.load_sweep`): parameters, ``seed``, ``success``, ``stage``, ``outcome``.
+    episodes : int
+        How many rows.
+    seed : int
+        Seeds the draw within each stage.
+
+    Returns
+    -------
+    DataFrame
+        The rows, failures first then successes; fewer than ``episodes`` only if the sweep has fewer usable rows.
+    """
+    from robogate.sweep_config import STAGE_BOUNDARY
+
+    episodes = check_int(episodes, "episodes", minimum=1)
+    missing = [c for c in ("seed", "success", "stage", "outcome") if c not in sweep.columns]
+    if missing:
+        raise ValueError(f"a sweep table has columns {missing}; this table does not (load it with robogate.load_sweep)")
+    rows = sweep[sweep["outcome"] != "error"]
+    rng = np.random.default_rng(seed)
+
+    def ordered(part: pd.DataFrame) -> pd.DataFrame:
+        shuffled = part.iloc[rng.permutation(len(part))]
+        return pd.concat([shuffled[shuffled["stage"] == STAGE_BOUNDARY], shuffled[shuffled["stage"] != STAGE_BOUNDARY]])
+
+    failures, successes = ordered(rows[~rows["success"].astype(bool)]), ordered(rows[rows["success"].astype(bool)])
+    half = episodes // 2
+    n_fail = min(len(failures), max(half, episodes - len(successes)))
+    n_success = min(len(successes), episodes - n_fail)
+    return pd.concat([failures.iloc[:n_fail], successes.iloc[:n_success]])
 
 
 def capture_for(policy: Any, n_chunks: int | None) -> Capture:

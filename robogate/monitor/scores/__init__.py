@@ -6,7 +6,8 @@ Built in:
 ``"obs_rnd"``      :class:`ObservationRND` -- the same on the observation state (any policy);
 ``"ace"``          :class:`ActionChunkEntropy` -- spread of the sampled action chunks (FIPER's ACE);
 ``"consistency"``  :class:`ChunkConsistency` -- disagreement of successive chunks' overlap (STAC);
-``"density"``      :class:`EmbeddingDensity` -- negative log-likelihood of the embedding (logpZO's idea).
+``"density"``      :class:`EmbeddingDensity` -- negative log-likelihood of the embedding (logpZO's idea);
+``"predictor"``    :class:`~robogate.monitor.FailurePredictor` -- learnt from labelled rollouts of both outcomes.
 
 Add your own with :func:`register`::
 
@@ -33,11 +34,14 @@ from robogate.monitor.scores.consistency import ChunkConsistency
 from robogate.monitor.scores.density import EmbeddingDensity
 from robogate.monitor.scores.rnd import RND, ObservationRND
 
+from robogate.monitor.predictor import FailurePredictor  # noqa: E402  (a score that imports the ones above)
+
 register("rnd", RND)
 register("obs_rnd", ObservationRND)
 register("ace", ActionChunkEntropy)
 register("consistency", ChunkConsistency)
 register("density", EmbeddingDensity)
+register("predictor", FailurePredictor)
 
 __all__ = [
     "RND",

@@ -1,7 +1,8 @@
 """The failure-score contract: a protocol, a template for per-step scores, and the registry.
 
 A *score* turns an episode's signals into one non-negative number per control step: higher
-means more likely to fail. It is fitted on successful rollouts only (or needs no fit), scores
+means more likely to fail. It is fitted on successful rollouts only (or needs no fit, or arrives
+trained and says so with ``prefitted = True``), scores
 a recorded rollout offline and a live episode step by step, and saves its fitted state as
 plain arrays (no pickle). The monitor sums it over a window and calibrates a conformal
 threshold on it; it never needs to know what the score computes.
@@ -180,9 +181,12 @@ def make(name: str, **config: Any) -> Score:
 
 
 def usable(rollouts: Sequence[Rollout]) -> list[str]:
-    """The registered scores whose signals every one of ``rollouts`` carries, in registration order."""
+    """The registered scores a monitor can fit on ``rollouts`` (successful ones), in registration order:
+    those whose signals every rollout carries. Scores trained apart on failures too
+    (``needs_failures = True``, e.g. the failure predictor) are left out."""
     return [name for name, factory in _REGISTRY.items()
-            if all(r.has(s) for r in rollouts for s in getattr(factory, "signals", ()))]
+            if not getattr(factory, "needs_failures", False)
+            and all(r.has(s) for r in rollouts for s in getattr(factory, "signals", ()))]
 
 
 def name_of(score: Any) -> str:
