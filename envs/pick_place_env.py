@@ -25,32 +25,39 @@ MAX_EPISODE_STEPS = 120
 WORKSPACE = np.array([[0.10, -0.60, 0.005], [0.95, 0.60, 0.60]])
 """Bounds (m) of the commanded tool position, in the robot's own (believed) frame."""
 
-OBS_FIELDS: tuple[tuple[str, int], ...] = (
-    ("tcp_position", 3),
-    ("tcp_yaw", 2),  # sin, cos
-    ("gripper_opening", 1),
-    ("pad_contacts", 2),
-    ("object_position", 3),
-    ("object_orientation", 4),  # quaternion x, y, z, w
-    ("object_velocity", 3),
-    ("object_size", 1),
-    ("object_shape", len(SHAPES)),  # one-hot, in the order of SHAPES
-    ("target_position", 3),
-    ("obstacles", 4 * MAX_OBSTACLES),  # x, y, height, present, per obstacle
+_XYZ = ("x", "y", "z")
+OBS_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("tcp_position", _XYZ),
+    ("tcp_yaw", ("sin", "cos")),
+    ("gripper_opening", ("",)),
+    ("pad_contacts", ("left", "right")),
+    ("object_position", _XYZ),
+    ("object_orientation", ("qx", "qy", "qz", "qw")),
+    ("object_velocity", _XYZ),
+    ("object_size", ("",)),
+    ("object_shape", tuple(SHAPES)),  # one-hot, in the order of SHAPES
+    ("target_position", _XYZ),
+    ("obstacles", tuple(f"{i}.{c}" for i in range(MAX_OBSTACLES) for c in ("x", "y", "height", "present"))),
 )
+"""The observation's fields in order, each with the labels of its elements ("" for a scalar)."""
 
 
 def _slices() -> dict[str, slice]:
     out, start = {}, 0
-    for name, size in OBS_FIELDS:
-        out[name] = slice(start, start + size)
-        start += size
+    for name, labels in OBS_FIELDS:
+        out[name] = slice(start, start + len(labels))
+        start += len(labels)
     return out
 
 
 OBS_SLICES: dict[str, slice] = _slices()
 """Where each field lies in the flat observation vector."""
-OBS_SIZE = sum(size for _, size in OBS_FIELDS)
+OBS_NAMES: tuple[str, ...] = tuple(f"{name}.{label}" if label else name
+                                   for name, labels in OBS_FIELDS for label in labels)
+"""The name of each element of the observation, e.g. ``object_position.z``."""
+OBS_SIZE = len(OBS_NAMES)
+ACTION_NAMES: tuple[str, ...] = ("dx", "dy", "dz", "dyaw", "grip")
+"""The name of each element of the action."""
 OBS_BOUND = 10.0
 """Observations are clipped to +-10 (metres, m/s): far beyond anything a settled scene produces."""
 
@@ -63,7 +70,7 @@ class PickPlaceEnv(gym.Env):
     the seed, so a parameter point run over many seeds is a Bernoulli experiment.
 
     ## Action Space
-    ``Box(-1, 1, (5,), float32)``: ``[dx, dy, dz, dyaw, grip]``. The first three
+    ``Box(-1, 1, (5,), float32)``: ``[dx, dy, dz, dyaw, grip]`` (``action_names``). The first three
     move the tool centre point by up to ``MAX_STEP`` = 0.05 m per step from where
     the arm believes it is; ``dyaw`` turns the tool about the vertical by up to
     0.3 rad; ``grip`` sets the finger opening from closed (-1) to fully open (+1,
@@ -72,7 +79,8 @@ class PickPlaceEnv(gym.Env):
     One step lasts 0.1 s (24 physics steps of 1/240 s).
 
     ## Observation Space
-    ``Box(-10, 10, (OBS_SIZE,), float32)``; fields in order (see ``OBS_SLICES``):
+    ``Box(-10, 10, (OBS_SIZE,), float32)``; fields in order (see ``OBS_SLICES``; each element's
+    name, e.g. ``object_position.z``, in ``observation_names``):
     tool position as the arm believes it (3), sin/cos of tool yaw (2), finger
     gap (1), left/right pad touching the object (2), object position (3) and
     quaternion (4) and velocity (3), object size (1), shape one-hot (one per
@@ -127,6 +135,10 @@ class PickPlaceEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
+    # What a recorded dataset names its features and its task by (robogate.lerobot reads them).
+    observation_names = OBS_NAMES
+    action_names = ACTION_NAMES
+    task_description = "Pick up the object and place it on the target."
 
     def __init__(
         self, robot: str = "Panda", render_mode: str | None = None, max_steps: int = MAX_EPISODE_STEPS
@@ -148,7 +160,7 @@ class PickPlaceEnv(gym.Env):
         self.task = PickPlaceTask(self.sim, self.robot, reach_radius=spec.place_reach)
         self.sim.save()
         self.substeps = round(1.0 / (CONTROL_HZ * self.sim.time_step))
-        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(5,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(len(ACTION_NAMES),), dtype=np.float32)
         self.observation_space = gym.spaces.Box(-OBS_BOUND, OBS_BOUND, shape=(OBS_SIZE,), dtype=np.float32)
         self._bias = np.zeros(3)
         self._steps = 0

@@ -56,6 +56,21 @@ def _probability(text: str) -> float:
     return value
 
 
+def _add_format_flag(p: argparse.ArgumentParser, file_name: str) -> None:
+    from robogate.episode_file import EPISODE_FORMATS
+
+    p.add_argument("--format", choices=EPISODE_FORMATS, default="parquet",
+                   help=f"'parquet' (default): DIR/{file_name}; 'lerobot': DIR becomes a LeRobot v3.0 dataset "
+                        "(meta/, data/) that LeRobotDataset loads")
+
+
+def _saved_at(out: str, file_name: str, format: str) -> str:
+    """Where ``--format`` put the recorded episodes, for the last line a command prints."""
+    from pathlib import Path
+
+    return f"{out} (LeRobot v3.0 dataset)" if format == "lerobot" else str(Path(out) / file_name)
+
+
 def _add_executor_flags(p: argparse.ArgumentParser) -> None:
     """``--executor``, ``--workers`` and ``--address``: where a command's episodes run."""
     p.add_argument("--executor", default="local", metavar="NAME",
@@ -368,12 +383,14 @@ def add_policy(subparsers: Any) -> None:
         help="record scripted-controller episodes over a training envelope",
         description=(
             "Run the scripted controller on scenarios spread over a training envelope (a Latin Hypercube; "
-            "default: robogate.demos.TRAINING_ENVELOPE) and store every episode in DIR/demos.parquet."
+            "default: robogate.demos.TRAINING_ENVELOPE) and store every episode in DIR/demos.parquet, "
+            "or with --format lerobot as a LeRobot v3.0 dataset in DIR."
         ),
     )
     d.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id, e.g. robogate/PickPlace-Panda-v0")
     d.add_argument("--episodes", type=_positive_int, required=True, metavar="N", help="episodes to record")
-    d.add_argument("--out", required=True, metavar="DIR", help="folder for demos.parquet")
+    d.add_argument("--out", required=True, metavar="DIR", help="folder for the demonstrations")
+    _add_format_flag(d, "demos.parquet")
     d.add_argument("--envelope", type=_envelope_item, nargs="+", metavar="NAME=RANGE",
                    help="override envelope entries: friction=0.3:1.2, obstacles=0:1, shape=box,cylinder")
     d.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
@@ -389,7 +406,7 @@ def add_policy(subparsers: Any) -> None:
             "checkpoint shipped with robogate."
         ),
     )
-    t.add_argument("demos", metavar="DEMOS", help="a folder written by 'robogate policy demos'")
+    t.add_argument("demos", metavar="DEMOS", help="a folder written by 'robogate policy demos' (either --format)")
     t.add_argument("--out", required=True, metavar="DIR", help="output folder")
     t.add_argument("--epochs", type=_positive_int, metavar="N", help="most epochs")
     t.add_argument("--patience", type=_positive_int, metavar="N", help="epochs without improvement before stopping")
@@ -402,16 +419,16 @@ def add_policy(subparsers: Any) -> None:
 
 
 def _policy_demos(args: argparse.Namespace) -> int:
-    from robogate.demos import load_demos, record_demos
+    from robogate.demos import DEMOS_FILE, load_demos, record_demos
 
     path = record_demos(args.env_id, args.episodes, args.out, envelope=_envelope(args.envelope),
                         seed=args.seed, executor=args.executor, workers=args.workers, address=args.address,
-                        progress=args.progress)
+                        progress=args.progress, format=args.format)
     episodes, _ = load_demos(path)
     successes = sum(e.success for e in episodes)
     print(f"{len(episodes)} episodes, {successes} successes ({successes / len(episodes):.0%}), "
           f"{sum(e.steps for e in episodes)} steps")
-    print(f"demos: {path}")
+    print(f"demos: {_saved_at(args.out, DEMOS_FILE, args.format)}")
     return 0
 
 
@@ -443,20 +460,23 @@ def add_rollouts(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "rollouts",
         help="record a policy's rollouts (observations, embeddings, sampled action chunks, outcomes) for the monitor",
-        description=("Rollouts of any policy, stored as Parquet: its observations always, its embedding and "
-                     "sampled action chunks when it has embed(obs) and sample_chunks(obs, n)."),
+        description=("Rollouts of any policy, stored as Parquet or as a LeRobot v3.0 dataset: its observations "
+                     "always, its embedding and sampled action chunks when it has embed(obs) and "
+                     "sample_chunks(obs, n)."),
     )
     sub = p.add_subparsers(dest="rollouts_command", metavar="ACTION", required=True)
     r = sub.add_parser(
         "record",
-        help="run a policy and store every step as DIR/rollouts.parquet",
+        help="run a policy and store every step as DIR/rollouts.parquet or a LeRobot dataset",
         description=(
             "Run a policy for N episodes and store, per control step, the observation and action and, when "
             "the policy offers them, its embedding and B sampled action chunks, with each episode's outcome, "
             "parameters and failure step. "
             "Scenarios: by default spread over the policy's training envelope (--envelope overrides "
             "entries of it); --shifted moves one parameter at a time just outside it; --params fixes "
-            "them; --from-sweep replays a sweep's scenarios and seeds."
+            "them; --from-sweep replays a sweep's scenarios and seeds. With --format lerobot, DIR becomes a "
+            "LeRobot v3.0 dataset with next.success/next.done and robogate's labels, to share or load with "
+            "LeRobotDataset."
         ),
     )
     r.add_argument("--policy", default="flow", metavar="SPEC",
@@ -480,7 +500,8 @@ def add_rollouts(subparsers: Any) -> None:
                    help="chunks sampled per step (default 32 for a policy that samples chunks, else 0)")
     r.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
     _add_executor_flags(r)
-    r.add_argument("--out", required=True, metavar="DIR", help="folder for rollouts.parquet")
+    r.add_argument("--out", required=True, metavar="DIR", help="folder for the rollouts")
+    _add_format_flag(r, "rollouts.parquet")
     r.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     r.set_defaults(handler=_rollouts_record)
 
@@ -488,7 +509,6 @@ def add_rollouts(subparsers: Any) -> None:
 def _rollouts_record(args: argparse.Namespace) -> int:
     import json
     from collections import Counter
-    from pathlib import Path
 
     from robogate.monitor.recording import ROLLOUTS_FILE, record_rollouts
     from robogate.runner import make_policy
@@ -525,11 +545,11 @@ def _rollouts_record(args: argparse.Namespace) -> int:
                            f"fewer than --episodes {args.episodes}")
     rollouts = record_rollouts(
         args.env_id, args.policy, args.episodes, params, args.seed, args.chunks, executor=args.executor,
-        workers=args.workers, address=args.address, progress=args.progress, out=args.out,
+        workers=args.workers, address=args.address, progress=args.progress, out=args.out, format=args.format,
     )
     counts = Counter(r.outcome for r in rollouts)
     print(f"{len(rollouts)} rollouts: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
-    print(f"rollouts: {Path(args.out) / ROLLOUTS_FILE}")
+    print(f"rollouts: {_saved_at(args.out, ROLLOUTS_FILE, args.format)}")
     return 0
 
 

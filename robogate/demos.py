@@ -9,7 +9,8 @@ upright shapes and the flat place targets — where the scripted controller
 succeeds about 97 % of the time. :func:`record_demos` runs the scripted
 controller there (scenarios from a Latin Hypercube over the envelope) and
 stores every episode in ``DIR/demos.parquet``, in the rollout layout of
-:mod:`robogate.episode_file`; training keeps the successes.
+:mod:`robogate.episode_file`, or as a LeRobot v3.0 dataset in ``DIR``;
+training reads either and keeps the successes.
 """
 
 from __future__ import annotations
@@ -221,8 +222,9 @@ def record_demos(
     workers: int | None = None,
     address: str | None = None,
     progress: bool = True,
+    format: str = "parquet",
 ) -> Path:
-    """Record scripted-controller episodes over a training envelope to ``out/demos.parquet``.
+    """Record scripted-controller episodes over a training envelope into folder ``out``.
 
     Parameters
     ----------
@@ -244,15 +246,18 @@ def record_demos(
         For executors that take one (e.g. a Ray cluster).
     progress : bool
         Show a progress bar.
+    format : {"parquet", "lerobot"}
+        As ``out/demos.parquet``, or as a LeRobot v3.0 dataset in ``out`` (see :mod:`robogate.lerobot`).
 
     Returns
     -------
     Path
-        The demonstrations file.
+        The demonstrations file, or the dataset folder.
     """
-    from robogate.episode_file import write_episodes
+    from robogate.episode_file import check_destination, save_episodes
     from robogate.recording import check_no_errors, record_episodes
 
+    check_destination(out, DEMOS_FILE, format)
     env_id = validate_env_id(env_id)
     episodes, seed = check_int(episodes, "episodes", minimum=1), check_seed(seed)
     env = check_envelope(envelope)
@@ -261,7 +266,7 @@ def record_demos(
                                  progress=progress, desc="demos")
     check_no_errors(recordings, "demonstrations")
     meta = {"env_id": env_id, "policy": "scripted", "seed": seed, "envelope": _json_envelope(env)}
-    return write_episodes(Path(out) / DEMOS_FILE, recordings, meta)
+    return save_episodes(out, DEMOS_FILE, recordings, meta, format)
 
 
 def _json_envelope(envelope: dict[str, Any]) -> dict[str, list]:
@@ -269,24 +274,25 @@ def _json_envelope(envelope: dict[str, Any]) -> dict[str, list]:
 
 
 def load_demos(path: str | Path) -> tuple[list, dict[str, Any]]:
-    """The recorded demonstrations of a demos folder (or file) and their metadata.
+    """The recorded demonstrations of a demos folder (or file, or LeRobot dataset) and their metadata.
 
     Returns
     -------
     (list of EpisodeRecording, dict)
-        Every recorded episode and the file's metadata (``env_id``, ``envelope``, ...).
+        Every recorded episode and the recording's metadata (``env_id``, ``envelope``, ...).
 
     Raises
     ------
     ValueError
-        If the folder holds no demonstrations file, or the file is unreadable.
+        If the folder holds no demonstrations, or they are unreadable.
     """
     from robogate.episode_file import read_episodes
+    from robogate.lerobot import is_lerobot_dataset
 
     path = Path(path)
-    file = path if path.is_file() or path.suffix == ".parquet" else path / DEMOS_FILE
-    if not file.is_file():
-        raise ValueError(
-            f"no demonstrations in {path}: expected {file} (record them with 'robogate policy demos --out {path}')"
-        )
+    as_is = path.is_file() or path.suffix == ".parquet" or is_lerobot_dataset(path)
+    file = path if as_is else path / DEMOS_FILE
+    if not file.exists():
+        raise ValueError(f"no demonstrations in {path}: expected {file} or a LeRobot dataset there "
+                         f"(record them with 'robogate policy demos --out {path}')")
     return read_episodes(file)

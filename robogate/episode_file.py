@@ -8,6 +8,10 @@ in the file's metadata) and, repeated on every row of an episode, its ``outcome`
 failure event, null for a success). The file is a plain Parquet table (pandas, DuckDB,
 Polars read it). It is written atomically and its pages carry checksums, so a corrupt file
 is reported, never silently read.
+
+Episodes may instead be a LeRobot v3.0 dataset folder (:mod:`robogate.lerobot`). This module is
+the one place that says which of the two is at a path (:func:`resolve_episode_file`), reads
+either (:func:`read_episodes`) and writes either (:func:`save_episodes`).
 """
 
 from __future__ import annotations
@@ -23,11 +27,15 @@ import pyarrow.parquet as pq
 
 from robogate.envs.pick_place_env import CONTROL_HZ
 from robogate.episode import EpisodeRecording
+from robogate.lerobot import is_lerobot_dataset, read_lerobot, write_lerobot
 
-__all__ = ["read_episodes", "resolve_episode_file", "write_episodes"]
+__all__ = ["EPISODE_FORMATS", "check_destination", "read_episodes", "resolve_episode_file", "save_episodes",
+           "write_episodes"]
 
 METADATA_KEY = b"robogate.rollouts"
 FORMAT_VERSION = 1
+EPISODE_FORMATS = ("parquet", "lerobot")
+"""How recorded episodes can be stored: one Parquet file, or a LeRobot v3.0 dataset folder."""
 
 
 def _fixed_list(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
@@ -110,24 +118,67 @@ def write_episodes(path: str | Path, episodes: Sequence[EpisodeRecording], metad
     return path
 
 
+def _check_format(format: str) -> str:
+    if format not in EPISODE_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(map(repr, EPISODE_FORMATS))}, got {format!r}")
+    return format
+
+
+def check_destination(folder: str | Path, file_name: str, format: str) -> None:
+    """Raise ``ValueError`` before recording when ``folder`` already holds episodes in the other format.
+
+    Writing one beside the other would leave a folder no reader can tell the meaning of.
+    """
+    folder = Path(folder)
+    if _check_format(format) == "lerobot" and (folder / file_name).is_file():
+        raise ValueError(f"{folder} already holds {file_name}; record the LeRobot dataset into another folder")
+    if format == "parquet" and is_lerobot_dataset(folder):
+        raise ValueError(f"{folder} already holds a LeRobot dataset; record {file_name} into another folder")
+
+
+def save_episodes(
+    folder: str | Path, file_name: str, episodes: Sequence[EpisodeRecording], metadata: Mapping[str, Any],
+    format: str = "parquet",
+) -> Path:
+    """Write episodes into ``folder``: as ``folder/file_name`` or as a LeRobot v3.0 dataset in ``folder``.
+
+    Returns
+    -------
+    Path
+        What :func:`read_episodes` reads them back from: the file, or the dataset folder.
+    """
+    check_destination(folder, file_name, format)
+    if format == "lerobot":
+        return write_lerobot(folder, episodes, metadata)
+    return write_episodes(Path(folder) / file_name, episodes, metadata)
+
+
 def resolve_episode_file(path: str | Path) -> Path:
-    """``path`` if it is a file, or the one Parquet file of folder ``path``.
+    """What holds the recorded episodes at ``path``: a Parquet file, or a LeRobot dataset folder.
+
+    ``path`` is a Parquet file, a LeRobot v3.0 dataset folder (with ``meta/info.json``), or a
+    folder holding one Parquet file.
 
     Raises
     ------
     ValueError
         Naming the folder and what to do: it is missing, a sweep folder, empty, or holds
-        several Parquet files.
+        several Parquet files, or both a LeRobot dataset and a Parquet file.
     """
     path = Path(path)
     if path.is_dir():
         files = sorted(path.glob("*.parquet"))
+        if is_lerobot_dataset(path):
+            if files:
+                raise ValueError(f"{path} holds both a LeRobot dataset and {files[0].name}; pass the .parquet file "
+                                 "to read that, or keep the two in separate folders")
+            return path
         if not files:
             if (path / "manifest.json").is_file():
                 raise ValueError(f"{path} is a sweep folder, not recorded episodes; replay its scenarios with "
                                  f"'robogate rollouts record --from-sweep {path} --out DIR'")
-            raise ValueError(f"no recorded episodes in {path}: expected a .parquet file written by "
-                             "'robogate rollouts record' or 'robogate policy demos'")
+            raise ValueError(f"no recorded episodes in {path}: expected a .parquet file or a LeRobot dataset "
+                             "written by 'robogate rollouts record' or 'robogate policy demos'")
         if len(files) != 1:
             names = ", ".join(f.name for f in files)
             raise ValueError(f"{path} holds {len(files)} Parquet files ({names}); pass the one you mean")
@@ -138,20 +189,23 @@ def resolve_episode_file(path: str | Path) -> Path:
 
 
 def read_episodes(path: str | Path) -> tuple[list[EpisodeRecording], dict[str, Any]]:
-    """Read a file written by :func:`write_episodes` (or a folder holding one).
+    """Read the episodes at ``path`` in either format (see :func:`resolve_episode_file`).
 
     Returns
     -------
     (list of EpisodeRecording, dict)
-        The episodes, in order, and the file's metadata.
+        The episodes, in order, and the recording's metadata (``env_id``, ``policy``, ...,
+        ``episodes``, ``frames``, ``fps``, ``shapes``).
 
     Raises
     ------
     ValueError
-        If the file is missing, truncated or corrupt, or its rows disagree
+        If nothing is there, or a file is missing, truncated or corrupt, or its rows disagree
         with its metadata (a missing episode or step).
     """
     path = resolve_episode_file(path)
+    if path.is_dir():
+        return read_lerobot(path)
     try:
         table = pq.read_table(path, page_checksum_verification=True)
     except (pa.ArrowException, OSError) as exc:

@@ -1,8 +1,8 @@
 """Record a policy's rollouts for the runtime monitor, and read them back as :class:`Rollout` objects.
 
-A rollout file is the episode file of :mod:`robogate.episode_file` (one Parquet row per
-control step, LeRobot-style columns) holding, besides the observations and actions, whatever
-the policy offers the monitor: its embedding and its sampled action chunks.
+Rollouts are stored as recorded episodes (:mod:`robogate.episode_file`): one Parquet file with
+a row per control step, or a LeRobot v3.0 dataset folder. Besides the observations and actions
+they hold whatever the policy offers the monitor: its embedding and its sampled action chunks.
 :func:`record_rollouts` runs the episodes on the executors (:mod:`robogate.recording`).
 """
 
@@ -17,7 +17,7 @@ import pandas as pd
 
 from robogate.checks import check_int
 from robogate.episode import Capture
-from robogate.episode_file import read_episodes, write_episodes
+from robogate.episode_file import check_destination, read_episodes, save_episodes
 from robogate.monitor.rollout import Rollout
 from robogate.recording import Scenario, check_no_errors, record_episodes
 
@@ -146,6 +146,7 @@ def record_rollouts(
     address: str | None = None,
     progress: bool = True,
     out: str | Path | None = None,
+    format: str = "parquet",
 ) -> list[Rollout]:
     """Run a policy for ``episodes`` episodes and return what the monitor reads of each.
 
@@ -173,7 +174,10 @@ def record_rollouts(
     progress : bool
         Show a progress bar.
     out : str or Path, optional
-        Also write the rollouts (with observations and actions) to ``out/rollouts.parquet``.
+        Also write the rollouts (with observations and actions) into this folder.
+    format : {"parquet", "lerobot"}
+        As ``out/rollouts.parquet``, or as a LeRobot v3.0 dataset in ``out`` (see
+        :mod:`robogate.lerobot`): a labelled failure dataset ``LeRobotDataset`` loads.
 
     Returns
     -------
@@ -197,6 +201,8 @@ def record_rollouts(
     """
     from robogate.runner import cached_policy, policy_reference
 
+    if out is not None:
+        check_destination(out, ROLLOUTS_FILE, format)
     probe = cached_policy(policy_reference(policy)) if isinstance(policy, str) else policy
     capture = capture_for(probe, n_chunks)
     scenarios = rollout_scenarios(episodes, params, seed, getattr(probe, "envelope", None))
@@ -205,12 +211,13 @@ def record_rollouts(
     check_no_errors(recordings, "rollouts")
     if out is not None:
         label = policy if isinstance(policy, str) else type(policy).__name__
-        write_episodes(Path(out) / ROLLOUTS_FILE, recordings, {"env_id": env_id, "policy": label, "seed": seed})
+        save_episodes(out, ROLLOUTS_FILE, recordings, {"env_id": env_id, "policy": label, "seed": seed}, format)
     return [Rollout.from_recording(r) for r in recordings if r.steps]
 
 
 def load_rollouts(path: str | Path) -> list[Rollout]:
-    """The :class:`Rollout` of every episode in a rollout file (or a folder holding one).
+    """The :class:`Rollout` of every episode at ``path``: a rollout file, a folder holding one, or a
+    LeRobot dataset folder written with ``format="lerobot"``.
 
     Raises
     ------
