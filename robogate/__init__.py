@@ -1,5 +1,6 @@
 """robogate: find where a manipulation policy fails before deployment, and warn while it runs."""
 
+from robogate.envelope import Envelope
 from robogate.envs import ENV_IDS
 from robogate.episode import run_episode
 from robogate.gate import gate
@@ -15,6 +16,7 @@ __all__ = [
     "ENV_IDS",
     "Categorical",
     "Continuous",
+    "Envelope",
     "Integer",
     "ParameterSpace",
     "RiskModel",

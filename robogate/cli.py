@@ -51,6 +51,17 @@ def _probability(text: str) -> float:
     return value
 
 
+ENVELOPE_METAVAR = "NAME=LOW:HIGH|NAME=A,B"
+
+
+def _add_envelope(parser: argparse.ArgumentParser, rest: str) -> None:
+    """The one ``--envelope`` option (see :meth:`robogate.envelope.Envelope.parse`); ``rest`` says what
+    the command does with the parameters it does not name."""
+    parser.add_argument("--envelope", action="append", metavar=ENVELOPE_METAVAR,
+                        help="limit one parameter: a range (friction=0.4:1.2, obstacles=0:2; LOW=HIGH fixes it) "
+                             f"or allowed values (shape=box,cylinder, obstacles=0,2); repeat for more. {rest}")
+
+
 # ------------------------------------------------------------------------------------ sweep
 
 
@@ -147,8 +158,7 @@ def add_report(subparsers: Any) -> None:
     p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep folders written by 'robogate sweep'")
     p.add_argument("--out", metavar="OUT",
                    help="folder to write (default DIR/report, or FIRST_DIR/comparison for several)")
-    p.add_argument("--envelope", action="append", default=None, metavar="NAME=LOW:HIGH|NAME=V1,V2",
-                   help="an operating envelope to gate (repeat for several parameters)")
+    _add_envelope(p, "An operating envelope to gate; parameters left out keep their full range.")
     p.add_argument("--max-failure-rate", type=_probability, default=0.05, metavar="RATE",
                    help="the gate's limit with --envelope (default 0.05)")
     p.add_argument("--confidence", type=_probability, default=0.95, metavar="C",
@@ -184,8 +194,7 @@ def add_gate(subparsers: Any) -> None:
         ),
     )
     p.add_argument("out", metavar="DIR", help="a sweep folder written by 'robogate sweep'")
-    p.add_argument("--envelope", action="append", default=[], metavar="NAME=LOW:HIGH|NAME=V1,V2",
-                   help="limit one parameter (repeat for several); parameters left out keep their full range")
+    _add_envelope(p, "Parameters left out keep their full range.")
     p.add_argument("--max-failure-rate", type=_probability, required=True, metavar="RATE",
                    help="largest acceptable failure rate, e.g. 0.05")
     p.add_argument("--confidence", type=_probability, default=0.95, metavar="C",
@@ -203,11 +212,12 @@ def add_gate(subparsers: Any) -> None:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from robogate.gate import Envelope, gate, run_gate
+    from robogate.envelope import Envelope
+    from robogate.gate import gate, run_gate
     from robogate.load import load_sweep
 
     df = load_sweep(args.out)
-    envelope = Envelope.parse(args.envelope, df.attrs["settings"]["space"])
+    envelope = Envelope.parse(args.envelope or [], df.attrs["settings"]["space"])
     if args.run:
         decision = run_gate(
             args.out, envelope, args.max_failure_rate, args.confidence, max_experiments=args.max_experiments,
@@ -253,7 +263,8 @@ def add_demo(subparsers: Any) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from robogate.gate import Envelope, gate
+    from robogate.envelope import Envelope
+    from robogate.gate import gate
     from robogate.monitor.demo import monitored_demo
     from robogate.report import write_report
     from robogate.space import default_space
@@ -278,36 +289,13 @@ def _demo(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------- policy
 
 
-def _envelope_item(text: str) -> tuple[str, Any]:
-    """``name=low:high`` (a numeric range), ``name=value`` or ``name=a,b,c`` (allowed values)."""
-    name, sep, value = text.partition("=")
-    if not sep or not name or not value:
-        raise argparse.ArgumentTypeError(f"expected NAME=LOW:HIGH or NAME=A,B,..., got {text!r}")
+def _training_envelope(texts: list[str] | None, base: Any = None) -> Any:
+    """``base`` (default: the default training envelope) with the ``--envelope`` entries replacing its own."""
+    from robogate.demos import training_envelope
+    from robogate.envelope import Envelope
 
-    def number(v: str) -> Any:
-        try:
-            return int(v)
-        except ValueError:
-            try:
-                return float(v)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{name}: expected a number, got {v!r}") from None
-
-    if ":" in value:
-        low, _, high = value.partition(":")
-        return name, (number(low), number(high))
-    parts = value.split(",")
-    try:
-        single = number(value)
-    except argparse.ArgumentTypeError:
-        return name, parts
-    return name, (single, single)
-
-
-def _envelope(items: list[tuple[str, Any]] | None, base: dict[str, Any] | None = None) -> dict[str, Any]:
-    from robogate.demos import TRAINING_ENVELOPE
-
-    return {**(base or TRAINING_ENVELOPE), **dict(items or [])}
+    base = training_envelope(base)
+    return base.updated(Envelope.parse(texts or [], base.space))
 
 
 def add_policy(subparsers: Any) -> None:
@@ -329,8 +317,7 @@ def add_policy(subparsers: Any) -> None:
     d.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id, e.g. robogate/PickPlace-Panda-v0")
     d.add_argument("--episodes", type=_positive_int, required=True, metavar="N", help="episodes to record")
     d.add_argument("--out", required=True, metavar="DIR", help="folder for demos.parquet")
-    d.add_argument("--envelope", type=_envelope_item, nargs="+", metavar="NAME=RANGE",
-                   help="override envelope entries: friction=0.3:1.2, obstacles=0:1, shape=box,cylinder")
+    _add_envelope(d, "Replaces that entry of the default training envelope; the others keep theirs.")
     d.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
     d.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
     d.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
@@ -359,7 +346,7 @@ def add_policy(subparsers: Any) -> None:
 def _policy_demos(args: argparse.Namespace) -> int:
     from robogate.demos import load_demos, record_demos
 
-    path = record_demos(args.env_id, args.episodes, args.out, envelope=_envelope(args.envelope),
+    path = record_demos(args.env_id, args.episodes, args.out, envelope=_training_envelope(args.envelope),
                         seed=args.seed, workers=args.workers, progress=args.progress)
     episodes, _ = load_demos(path)
     successes = sum(e.success for e in episodes)
@@ -416,8 +403,7 @@ def add_rollouts(subparsers: Any) -> None:
     r.add_argument("--episodes", type=_positive_int, required=True, metavar="N", help="episodes to record")
     source = r.add_mutually_exclusive_group()
     source.add_argument("--params", metavar="JSON", help='fixed scenario, e.g. \'{"friction": 0.2}\'')
-    source.add_argument("--envelope", type=_envelope_item, nargs="+", metavar="NAME=RANGE",
-                        help="override entries of the training envelope, e.g. friction=0.1:0.3 obstacles=1:2")
+    _add_envelope(source, "Replaces that entry of the policy's training envelope; the others keep theirs.")
     source.add_argument("--shifted", action="store_true",
                         help="scenarios just outside the training envelope, one parameter at a time in turn")
     source.add_argument("--from-sweep", metavar="DIR", help="replay the scenarios (and seeds) of a stored sweep")
@@ -447,13 +433,14 @@ def _rollouts_record(args: argparse.Namespace) -> int:
         except json.JSONDecodeError as exc:
             raise CLIError(f"--params is not valid JSON: {exc}") from None
     elif args.envelope or args.shifted:
-        from robogate.demos import sample_envelope, sample_shifted
+        from robogate.demos import training_envelope
+        from robogate.shifts import one_factor_shifts
 
-        base = getattr(make_policy(args.policy), "envelope", None)
+        base = training_envelope(getattr(make_policy(args.policy), "envelope", None))
         if args.shifted:
-            params = sample_shifted(base, args.episodes, args.seed)
+            params = one_factor_shifts(base).sample(args.episodes, args.seed)
         else:
-            params = sample_envelope(_envelope(args.envelope, base), args.episodes, args.seed)
+            params = _training_envelope(args.envelope, base).sample(args.episodes, args.seed)
     elif args.from_sweep:
         from robogate.load import load_sweep
 

@@ -33,7 +33,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from robogate.envs.outcomes import OUTCOMES
-from robogate.gate import Envelope, GateDecision, gate
+from robogate.envelope import Envelope
+from robogate.gate import GateDecision, gate
 from robogate.load import load_sweep
 from robogate.risk import FlexibleRiskModel, RiskModel
 from robogate.space import Categorical, Continuous, ParameterSpace
@@ -638,7 +639,7 @@ def write_report(
         Folder to write into (created).  Default ``<first sweep>/report``
         for one sweep, ``<first sweep>/comparison`` for several.
     envelope : mapping or sequence of str, optional
-        An operating envelope (see :class:`robogate.gate.Envelope`; strings
+        An operating envelope (see :class:`robogate.envelope.Envelope`; strings
         as ``"friction=0.4:1.2"``): the report then states the gate's verdict
         for it on every sweep.
     max_failure_rate, confidence : float

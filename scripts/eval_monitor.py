@@ -25,26 +25,13 @@ from collections import Counter
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
-
-from robogate.demos import in_envelope, sample_envelope
+from robogate.demos import training_envelope
 from robogate.monitor import FailureMonitor
 from robogate.monitor.evaluation import ALL, ScoredSet, evaluate
 from robogate.monitor.recording import ROLLOUTS_FILE, load_rollouts, record_rollouts
 from robogate.monitor.report import COLUMNS, FIPER, false_alarm_table, write_monitor_report
 from robogate.runner import make_policy
-
-SHIFTS: dict[str, tuple] = {
-    "friction": (0.12, 0.35),
-    "mass": (0.6, 1.6),
-    "com_offset": (0.15, 0.4),
-    "size": (0.075, 0.1),
-    "ik_noise": (0.006, 0.025),
-    "obstacles": (1, 3),
-    "shape": ("capsule", "plate"),
-    "placement": ("raised_low", "raised_high", "edge", "reach_limit", "reach_limit_raised"),
-}
-"""Where a shifted episode moves a parameter: outside the default training envelope."""
+from robogate.shifts import SHIFT_REGIONS as SHIFTS, Shift
 
 
 @dataclass
@@ -78,22 +65,7 @@ def parse_args() -> Args:
 
 def shifted_scenarios(n: int, envelope: dict | None, seed: int) -> list[dict]:
     """Envelope scenarios with one or two parameters moved into :data:`SHIFTS`."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for base in sample_envelope(envelope, n, seed):
-        row = dict(base)
-        for name in rng.choice(list(SHIFTS), size=int(rng.integers(1, 3)), replace=False):
-            values = SHIFTS[name]
-            if isinstance(values[0], str):
-                row[name] = str(rng.choice(values))
-            elif isinstance(values[0], int):
-                row[name] = int(rng.integers(values[0], values[1] + 1))
-            else:
-                row[name] = float(rng.uniform(*values))
-        if in_envelope(row, envelope):
-            raise ValueError(f"shifted scenario {row} lies inside the envelope; widen SHIFTS")
-        rows.append(row)
-    return rows
+    return Shift(training_envelope(envelope), SHIFTS, factors=(1, 2)).sample(n, seed)
 
 
 def rollouts(args: Args, name: str, episodes: int, params, seed: int) -> list:

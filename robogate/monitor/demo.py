@@ -18,11 +18,10 @@ from robogate.envs.pick_place_env import CONTROL_HZ
 from robogate.monitor.monitor import FailureMonitor
 from robogate.monitor.recording import record_rollouts
 from robogate.monitor.wrappers import MonitoredEnv
+from robogate.shifts import DEMO_SHIFT
 
 __all__ = ["DEMO_SETTINGS", "DEMO_SHIFT", "MonitoredDemo", "monitored_demo"]
 
-DEMO_SHIFT = {"placement": "raised_high"}
-"""The demo's scenario: a place target on a high platform, outside the policy's training envelope."""
 DEMO_SETTINGS = {"alpha": 0.2, "window": 5, "combine": "and", "threshold": "functional"}
 """The AND monitor's settings as ``scripts/eval_monitor.py`` chose them on validation rollouts (Panda)."""
 
