@@ -574,11 +574,140 @@ def _monitor_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------ suite
+
+
+def _add_executor_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
+    parser.add_argument("--executor", default="local", metavar="NAME",
+                        help="where episodes run: 'local' (default), 'ray', or a registered executor")
+    parser.add_argument("--address", metavar="ADDR", help="where the executor runs, e.g. a Ray cluster address")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+
+
+def add_suite(subparsers: Any) -> None:
+    """Register ``robogate suite run|list``."""
+    p = subparsers.add_parser(
+        "suite",
+        help="run a policy on a fixed, versioned scenario suite (e.g. robogate-68)",
+        description="Scenario suites: named, versioned files of fixed scenes and seeds that every policy runs on.",
+    )
+    sub = p.add_subparsers(dest="suite_command", metavar="ACTION", required=True)
+    r = sub.add_parser(
+        "run",
+        help="run a policy on every episode of a suite; write eval_info.json and an HTML report",
+        description=(
+            "Run a policy on every episode of a suite (in the suite's shuffled order, on an executor) and store "
+            "each record under --out as it finishes. Prints success per category with 95 % Wilson intervals and "
+            "writes DIR/eval_info.json (LeRobot's keys) and DIR/report/report.html. A killed run continues "
+            "with --resume. Exit status 4 when episodes errored (the policy raised: a broken harness)."
+        ),
+    )
+    r.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id, e.g. robogate/PickPlace-Panda-v0")
+    r.add_argument("--policy", required=True, metavar="SPEC",
+                   help="'scripted', 'flow' (the shipped checkpoint), 'flow:PATH' or 'package.module:Factory'")
+    r.add_argument("--suite", default="robogate-68", metavar="NAME|FILE",
+                   help="a shipped suite (robogate suite list) or a .toml / .json suite file (default robogate-68)")
+    r.add_argument("--out", required=True, metavar="DIR", help="the run's folder")
+    r.add_argument("--resume", action="store_true", help="continue the run stored in --out")
+    _add_executor_options(r)
+    r.set_defaults(handler=_suite_run)
+    ls = sub.add_parser("list", help="list the shipped suites", description="The suites shipped with robogate.")
+    ls.set_defaults(handler=_suite_list)
+
+
+def _suite_run(args: argparse.Namespace) -> int:
+    from robogate.compare import EXIT_ERRORED
+    from robogate.suite_run import EVAL_INFO, run_suite
+
+    try:
+        run = run_suite(args.env_id, args.policy, args.suite, args.out, executor=args.executor, workers=args.workers,
+                        address=args.address, resume=args.resume, progress=args.progress)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished episodes are stored in {args.out}, continue with --resume",
+              file=sys.stderr)
+        return 130
+    print(run.summary())
+    print(f"eval_info: {run.path / EVAL_INFO}")
+    print(f"report: {run.path / 'report' / 'report.html'}")
+    return EXIT_ERRORED if len(run.errors) else 0
+
+
+def _suite_list(args: argparse.Namespace) -> int:
+    from robogate.suite import load_suite, suite_names
+
+    for name in suite_names():
+        suite = load_suite(name)
+        counts = ", ".join(f"{c} {sum(s.category == c for s in suite.scenarios)}" for c in suite.categories)
+        print(f"{suite.label}: {len(suite.scenarios)} scenarios ({counts}), {len(suite.episodes())} episodes")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- compare
+
+
+def add_compare(subparsers: Any) -> None:
+    """Register ``robogate compare``."""
+    p = subparsers.add_parser(
+        "compare",
+        help="compare a candidate policy with a baseline on the same scenes and seeds (exit 0 pass, 1 worse, "
+             "3 undecided, 4 episodes errored)",
+        description=(
+            "Pair two runs episode by episode (the same scenes and seeds) and decide whether the candidate is "
+            "better, worse, or, with --non-inferiority, not worse than the baseline by more than the margin. "
+            "CANDIDATE and BASELINE are suite-run folders ('robogate suite run'), sweep folders made with the same "
+            "seed and space (their uniform stage-1 rows pair), or policy specs to run now on --suite: their episodes "
+            "run in batches until the sequential test decides. Exit status: 0 better or not worse, 1 worse, "
+            "3 undecided, 4 some episodes errored (a broken harness), 2 usage error. Writes a report listing the "
+            "scenarios whose outcome flipped."
+        ),
+    )
+    p.add_argument("candidate", metavar="CANDIDATE", help="the new policy: a run folder or a policy spec")
+    p.add_argument("baseline", metavar="BASELINE", help="the policy it must match: a run folder or a policy spec")
+    p.add_argument("--non-inferiority", type=float, metavar="MARGIN",
+                   help="pass unless the candidate is surely worse by more than MARGIN, e.g. 0.05 (five points)")
+    p.add_argument("--confidence", type=float, default=0.95, metavar="C", help="confidence (default 0.95)")
+    p.add_argument("--suite", metavar="NAME|FILE", help="suite to run policy specs on (default: the stored run's, "
+                                                        "else robogate-68)")
+    p.add_argument("--env", dest="env_id", metavar="ENV_ID", help="env to run policy specs on (default: the stored "
+                                                                 "run's)")
+    p.add_argument("--out", metavar="DIR", help="folder for the runs of policy specs (DIR/candidate, DIR/baseline) "
+                                                "and the report (DIR/report); default CANDIDATE/comparison")
+    p.add_argument("--batch-size", type=_positive_int, default=40, metavar="B",
+                   help="paired episodes run between looks of the sequential test (default 40)")
+    _add_executor_options(p)
+    p.set_defaults(handler=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from robogate.compare import compare
+
+    out = args.out
+    if out is None:
+        if not Path(args.candidate).is_dir():
+            raise CLIError("--out is needed to run a policy (its episodes and the report are stored there)")
+        out = str(Path(args.candidate) / "comparison")
+    result = compare(args.candidate, args.baseline, args.non_inferiority, confidence=args.confidence,
+                     suite=args.suite, env_id=args.env_id, out=out, batch_size=args.batch_size,
+                     executor=args.executor, workers=args.workers, address=args.address, progress=args.progress)
+    print(result.reason)
+    table = result.by_category()
+    print(table.to_string(index=False, float_format="{:.3f}".format))
+    flips = result.flip_summary()
+    if len(flips):
+        print("flipped (lost: only the baseline succeeded; gained: only the candidate):")
+        print(flips.to_string(index=False, max_colwidth=60))
+    print(f"report: {result.write_report(Path(out) / 'report')}")
+    return result.exit_code
+
+
 # ------------------------------------------------------------------------------------- main
 
 #: Functions registering the subcommands, in help order.
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add_demo, add_policy, add_rollouts,
-                                             add_monitor]
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add_suite, add_compare, add_demo,
+                                             add_policy, add_rollouts, add_monitor]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,8 +51,9 @@ class Envelope:
         The space the envelope is part of.
     limits : mapping, optional
         Parameter name -> ``(low, high)`` (a range of a continuous or integer parameter,
-        both ends included; ``low == high`` fixes the value) or a list of allowed values
-        (integers or categories; one value fixes the parameter).
+        both ends included; ``low == high`` fixes the value; ``[low, high]`` also reads as a
+        range of a continuous one) or a list of allowed values (integers or categories; one
+        value fixes the parameter).
     rest : {"free", "nominal"}, default "free"
         What the parameters left out of ``limits`` do: range over their full span, or stay at
         their nominal value.
@@ -406,6 +407,8 @@ def _normalise(dim: Any, limit: Any) -> Any:
             raise ValueError(f"envelope: {dim.name} range {limit[0]}:{limit[1]} is empty (low must not exceed high)")
         return (lo, hi) if isinstance(dim, Continuous) else list(range(lo, hi + 1))
     if isinstance(dim, Continuous):
+        if isinstance(limit, (list, np.ndarray)) and len(limit) == 2:  # [low, high] reads as a range too
+            return _normalise(dim, tuple(limit))
         raise ValueError(f"envelope: {dim.name} is continuous and needs a range (low, high), got {limit!r}")
     values = [limit] if isinstance(limit, (str, int, np.integer)) else limit
     try:

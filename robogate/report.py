@@ -85,6 +85,7 @@ class Document:
         self.blocks.append(("text", text))
 
     def verdict(self, decision: GateDecision, who: str) -> None:
+        """A verdict box: anything with ``verdict`` and ``reason`` (a gate decision, a policy comparison)."""
         self.blocks.append(("verdict", (decision, who)))
 
     def table(self, rows: pd.DataFrame, note: str | None = None) -> None:
@@ -134,7 +135,7 @@ class Document:
             elif kind == "verdict":
                 decision, who = value
                 body.append(
-                    f'<p class="verdict {decision.verdict}"><span class="badge">{html.escape(who)}: '
+                    f'<p class="verdict {decision.verdict.replace(" ", "-")}"><span class="badge">{html.escape(who)}: '
                     f"{decision.verdict.upper()}</span> {html.escape(decision.reason)}</p>"
                 )
             elif kind == "table":
@@ -197,6 +198,9 @@ p.verdict {{ padding: 10px 14px; border-radius: 6px; border-left: 6px solid; }}
 p.verdict.pass {{ background: #e3f4e1; border-color: #2ca02c; }}
 p.verdict.fail {{ background: #fbe3e1; border-color: #d62728; }}
 p.verdict.inconclusive {{ background: #fff4d6; border-color: #e0a800; }}
+p.verdict.better, p.verdict.not-worse {{ background: #e3f4e1; border-color: #2ca02c; }}
+p.verdict.worse {{ background: #fbe3e1; border-color: #d62728; }}
+p.verdict.undecided {{ background: #fff4d6; border-color: #e0a800; }}
 .badge {{ font-weight: 700; margin-right: 0.5em; }}
 </style>
 </head>
