@@ -140,9 +140,11 @@ class Comparison:
         flips = self.flipped()
         if not len(flips):
             return pd.DataFrame(columns=["category", "change", "outcome", "pairs", "scenarios"])
+        def most_often(scenarios: pd.Series) -> str:
+            return ", ".join(f"{k} ×{v}" if v > 1 else k for k, v in scenarios.value_counts(sort=True).items())
+
         return (flips.groupby(["category", "change", "outcome"], sort=False)
-                .agg(pairs=("scenario", "size"), scenarios=("scenario", lambda s: ", ".join(dict.fromkeys(s))))
-                .reset_index())
+                .agg(pairs=("scenario", "size"), scenarios=("scenario", most_often)).reset_index())
 
     def write_report(self, out: str | os.PathLike) -> Path:
         """Write ``report.html`` and ``report.md`` of the comparison into ``out``; return the HTML path."""

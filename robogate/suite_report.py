@@ -28,6 +28,8 @@ __all__ = ["write_comparison_report", "write_suite_report"]
 
 _FLIPS_LISTED = 200
 _BLUE, _GREY, _BAND = "#1f77b4", "#999999", "#2ca02c"
+CATEGORY_COLOURS = ["#1f3b73", "#b8860b", "#6a3d9a", "#008b8b", "#8b1a1a", "#556b2f"]
+"""Scenario categories, in colours apart from the outcomes' (OUTCOME_COLOURS)."""
 
 
 def _pct_interval(rate: float, low: float, high: float) -> str:
@@ -64,7 +66,7 @@ def _fig_scenarios(table: pd.DataFrame) -> Figure:
     rows = table.reset_index(drop=True)
     fig = Figure(figsize=(11, 1.2 + 0.2 * len(rows)), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True, width_ratios=[1.4, 1])
-    colours = {c: f"C{i}" for i, c in enumerate(dict.fromkeys(rows["category"]))}
+    colours = {c: CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i, c in enumerate(dict.fromkeys(rows["category"]))}
     for i, r in rows.iterrows():
         if r["n"]:
             left.errorbar(r["rate"], i, xerr=[[r["rate"] - r["ci_low"]], [r["ci_high"] - r["rate"]]], fmt="o",
@@ -79,15 +81,15 @@ def _fig_scenarios(table: pd.DataFrame) -> Figure:
                 start += width
     labels = [f"{r['scenario']}  ({r['scene']})" if len(r["scene"]) < 40 else r["scenario"] for _, r in rows.iterrows()]
     left.set_yticks(range(len(rows)), labels, fontsize=7)
-    left.invert_yaxis()
+    left.set_ylim(len(rows) - 0.5, -0.5)
     left.set_xlim(-0.02, 1.02)
     left.set_xlabel("success rate (95 % Wilson interval)")
     left.grid(axis="x", alpha=0.3)
     right.set_xlim(0, 1)
     right.set_xlabel("outcome mix")
-    handles = [Patch(color=c, label=k) for k, c in colours.items()] + [
-        Patch(color=OUTCOME_COLOURS[o], label=o) for o in OUTCOMES]
-    fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 6), fontsize=8, frameon=False)
+    above = {"loc": "lower center", "bbox_to_anchor": (0.5, 1.0), "fontsize": 8, "frameon": False}
+    left.legend(handles=[Patch(color=c, label=k) for k, c in colours.items()], ncol=2, **above)
+    right.legend(handles=[Patch(color=OUTCOME_COLOURS[o], label=o) for o in OUTCOMES], ncol=3, **above)
     return fig
 
 
