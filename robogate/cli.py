@@ -694,6 +694,8 @@ def _compare(args: argparse.Namespace) -> int:
                      executor=args.executor, workers=args.workers, address=args.address, progress=args.progress)
     print(result.reason)
     table = result.by_category()
+    if table["p_value"].isna().all():  # sequential: no fixed-budget p-value
+        table = table.drop(columns="p_value")
     print(table.to_string(index=False, float_format="{:.3f}".format))
     flips = result.flip_summary()
     if len(flips):

@@ -79,6 +79,8 @@ class Comparison:
     env_ids: tuple[str, str] = ("", "")
     ran: dict[str, int] = field(default_factory=dict)
     categories: tuple[str, ...] = ()
+    total: int = 0
+    """Pairs the comparison could have (the suite's episodes, or the sweeps' shared stage-1 rows)."""
 
     def _category_order(self) -> list[str]:
         present = list(dict.fromkeys(self.pairs["category"]))
@@ -99,7 +101,7 @@ class Comparison:
         """The verdict in one sentence (naming errored episodes first)."""
         text = self.decision.reason()
         if self.decision.method == "sequential" and self.stopped_after is not None:
-            text = text[:-1] + f"; decided after {self.stopped_after} of {len(self.pairs)} pairs."
+            text = text[:-1] + f"; decided after {self.stopped_after} of the {self.total or len(self.pairs)} pairs."
         if self.errors:
             text = (f"{self.errors} paired episode{'s' * (self.errors != 1)} errored (the policy raised or the "
                     f"simulation diverged: a broken harness, not evidence about either policy) and "
@@ -107,9 +109,11 @@ class Comparison:
         return text
 
     def by_category(self) -> pd.DataFrame:
-        """Per category, then ``all``: pairs, both success rates, wins, losses, the difference and its interval."""
+        """Per category, then ``all`` (alone when there is one category): pairs, both success rates, wins,
+        losses, the difference and its interval."""
         rows = []
-        groups = [(c, self.pairs[self.pairs["category"] == c]) for c in self._category_order()]
+        categories = self._category_order()
+        groups = [(c, self.pairs[self.pairs["category"] == c]) for c in categories] if len(categories) > 1 else []
         for name, part in groups + [("all", self.pairs)]:
             wins = int((part["candidate_success"] & ~part["baseline_success"]).sum())
             losses = int((~part["candidate_success"] & part["baseline_success"]).sum())
@@ -370,7 +374,7 @@ def compare(
         pairs, errors, first = _split_errors(_sweep_pairs(sides[0].sweep, sides[1].sweep, labels))
         decision, fixed, stopped, looks = _decide(pairs, confidence, margin, fixed_budget=True)
         return Comparison(labels[0], labels[1], pairs, decision, fixed, stopped, looks, errors, first,
-                          suite="sweep stage 1", env_ids=(sides[0].env_id, sides[1].env_id))
+                          suite="sweep stage 1", env_ids=(sides[0].env_id, sides[1].env_id), total=len(pairs) + errors)
     stored = [s for s in sides if s.run is not None]
     if len(stored) == 2 and stored[0].run.suite.digest != stored[1].run.suite.digest:
         raise ValueError(f"the runs are not paired: {labels[0]} ran {stored[0].run.suite.label} and {labels[1]} "
@@ -394,7 +398,8 @@ def _compare_runs(a: SuiteRun, b: SuiteRun, labels: tuple[str, str], confidence:
     full = len(pairs) + errors == len(a.suite.episodes())
     decision, fixed, stopped, looks = _decide(pairs, confidence, margin, fixed_budget=full)
     return Comparison(labels[0], labels[1], pairs, decision, fixed, stopped, looks, errors, first,
-                      suite=a.suite.label, env_ids=(a.env_id, b.env_id), categories=tuple(a.suite.categories))
+                      suite=a.suite.label, env_ids=(a.env_id, b.env_id), categories=tuple(a.suite.categories),
+                      total=len(a.suite.episodes()))
 
 
 def _compare_running(sides: list[_Side], labels: tuple[str, str], suite: Suite, env_id: str, out: Path,
@@ -406,6 +411,7 @@ def _compare_running(sides: list[_Side], labels: tuple[str, str], suite: Suite, 
         if side.spec is not None:
             stores[role] = _open(out / role, env_id, side.spec, suite, "allow")
     order, looks_at, ran = suite.run_order(), [], {role: 0 for role in stores}
+    end = 0
     ex, own = _executor(executor, workers, address)
     try:
         for end in range(batch_size, len(order) + batch_size, batch_size):
@@ -415,9 +421,7 @@ def _compare_running(sides: list[_Side], labels: tuple[str, str], suite: Suite, 
                 _run(store, suite, env_id, sides[role == "baseline"].spec, order[:end], ex, progress,
                      desc=f"{role} {end}/{len(order)}")
                 ran[role] += len(store.finished_ids()) - before
-            runs = [load_suite_run(stores[r].path) if r in stores else s.run
-                    for r, s in zip(("candidate", "baseline"), sides)]
-            raw = _suite_pairs(suite, runs[0].table, runs[1].table, labels)
+            raw = _upto(_stored_pairs(stores, sides, suite, labels), order[:end])
             pairs, errors, _ = _split_errors(raw)
             looks_at.append(len(pairs))
             if errors or len(raw) < end:
@@ -429,11 +433,21 @@ def _compare_running(sides: list[_Side], labels: tuple[str, str], suite: Suite, 
             ex.close()
     runs = [_finish(stores[r], suite, report=False) if r in stores else s.run
             for r, s in zip(("candidate", "baseline"), sides)]
-    pairs, errors, first = _split_errors(_suite_pairs(suite, runs[0].table, runs[1].table, labels))
+    pairs, errors, first = _split_errors(_upto(_suite_pairs(suite, runs[0].table, runs[1].table, labels), order[:end]))
     decision, _, stopped, looks = _decide(pairs, confidence, margin, fixed_budget=False, at=looks_at)
     return Comparison(labels[0], labels[1], pairs, decision, None, stopped, looks, errors, first,
                       suite=suite.label, env_ids=(runs[0].env_id, runs[1].env_id), ran=ran,
-                      categories=tuple(suite.categories))
+                      categories=tuple(suite.categories), total=len(suite.episodes()))
+
+
+def _stored_pairs(stores: dict, sides: list[_Side], suite: Suite, labels: tuple[str, str]) -> pd.DataFrame:
+    runs = [load_suite_run(stores[r].path) if r in stores else s.run for r, s in zip(("candidate", "baseline"), sides)]
+    return _suite_pairs(suite, runs[0].table, runs[1].table, labels)
+
+
+def _upto(pairs: pd.DataFrame, keys: list[int]) -> pd.DataFrame:
+    """The pairs among the episodes ``keys`` (the run order's first ones), in order."""
+    return pairs[pairs["key"].isin(set(keys))].reset_index(drop=True)
 
 
 def _counts(pairs: pd.DataFrame) -> tuple[list[int], list[int], list[int]]:

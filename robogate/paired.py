@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import logsumexp
-from scipy.stats import binomtest, norm
+from scipy.stats import binom, binomtest, norm
 
 from robogate.checks import check_int, check_level
 
@@ -58,7 +58,9 @@ __all__ = [
     "confidence_sequence",
     "decide",
     "mcnemar",
+    "mcnemar_power",
     "sequential_verdicts",
+    "simulate_sequential",
     "tango_interval",
 ]
 
@@ -307,3 +309,56 @@ def decide(
             verdict = "better" if b > c else "worse" if margin is None else verdict
     return PairedDecision(verdict=verdict, n=n, wins=b, losses=c, difference=difference, low=low, high=high,
                           p_value=p_value, method=METHODS[sequential], confidence=confidence, margin=margin)
+
+
+# ---------------------------------------------------------------------------------- planning
+
+
+def mcnemar_power(p_win: float, p_loss: float, n: int, confidence: float = 0.95) -> float:
+    """Exact probability that the fixed-budget McNemar test declares the candidate better after ``n`` pairs.
+
+    Parameters
+    ----------
+    p_win, p_loss : float
+        Probabilities that a pair is a win (only the candidate succeeds) or a loss.
+    n : int
+        Pairs.
+    confidence : float
+    """
+    n = check_int(n, "n")
+    alpha = 1.0 - check_level(confidence, "confidence")
+    theta = p_win / (p_win + p_loss) if p_win + p_loss > 0 else 0.5
+    power = 0.0
+    for discordant, weight in enumerate(binom.pmf(np.arange(n + 1), n, p_win + p_loss)):
+        if weight < 1e-12 or discordant == 0:
+            continue
+        wins = np.arange(discordant + 1)
+        better = [2 * w > discordant and mcnemar(int(w), int(discordant - w)) < alpha for w in wins]
+        power += weight * float(binom.pmf(wins, discordant, theta)[better].sum())
+    return power
+
+
+def simulate_sequential(
+    p_win: float, p_loss: float, max_pairs: int, runs: int, seed: int, confidence: float = 0.95,
+    margin: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run the sequential test on simulated i.i.d. pairs, looking after every pair, up to ``max_pairs``.
+
+    Returns
+    -------
+    verdicts : ndarray of str, shape (runs,)
+        The verdict each run stopped with (``undecided`` when ``max_pairs`` ran out).
+    stops : ndarray of int, shape (runs,)
+        Pairs each run took.
+    """
+    verdicts, stops = [], []
+    for chunk in range(0, check_int(runs, "runs"), 250):  # bounded memory
+        kinds = np.random.default_rng([seed, chunk]).choice(
+            3, size=(min(250, runs - chunk), max_pairs), p=[p_win, p_loss, 1.0 - p_win - p_loss])
+        n = np.broadcast_to(np.arange(1, max_pairs + 1), kinds.shape)
+        v = sequential_verdicts(np.cumsum(kinds == 0, axis=1), np.cumsum(kinds == 1, axis=1), n, confidence, margin)
+        decided = v != "undecided"
+        stop = np.where(decided.any(axis=1), decided.argmax(axis=1), max_pairs - 1)
+        verdicts += v[np.arange(len(v)), stop].tolist()
+        stops += (stop + 1).tolist()
+    return np.array(verdicts), np.array(stops)

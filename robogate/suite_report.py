@@ -155,19 +155,22 @@ def _fig_differences(table: pd.DataFrame, margin: float | None, method: str) -> 
     return fig
 
 
-def _fig_sequence(looks: pd.DataFrame, margin: float | None, stopped: int | None) -> Figure:
+def _fig_sequence(looks: pd.DataFrame, margin: float | None, stopped: int | None, total: int) -> Figure:
     """The sequential test's confidence sequence on the difference, look by look."""
     trace = looks.dropna(subset=["low"])
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     ax = fig.add_subplot()
-    ax.fill_between(trace["pairs"], trace["low"], trace["high"], color=_BLUE, alpha=0.25, step="post",
+    ax.fill_between(trace["pairs"], trace["low"], trace["high"], color=_BLUE, alpha=0.25, step="pre",
                     label="confidence sequence (valid at every look)")
     ax.axhline(0, color=_GREY, lw=1)
     if margin is not None:
         ax.axhline(-margin, color="#d62728", ls="--", lw=1, label=f"−margin ({margin:g})")
     if stopped is not None:
         ax.axvline(stopped, color="black", ls=":", lw=1.2, label=f"decided after {stopped} pairs")
-    ax.set_xlim(0, max(1, int(looks["pairs"].max())))
+    last = int(looks["pairs"].max())
+    if total > last:
+        ax.axvspan(last, total, color="#eeeeee", lw=0, label=f"not run ({total - last} pairs)")
+    ax.set_xlim(0, max(1, total, last))
     ax.set_ylim(max(-1.0, float(trace["low"].min()) - 0.05), min(1.0, float(trace["high"].max()) + 0.05))
     ax.set_xlabel("pairs looked at (in the suite's run order)")
     ax.set_ylabel("candidate − baseline")
@@ -194,6 +197,8 @@ def write_comparison_report(result: Comparison, out: str | os.PathLike) -> Path:
                   f"{len(flips) - _FLIPS_LISTED} more; Comparison.flipped() returns them all.")
     doc.heading("Difference per category")
     table = result.by_category()
+    if table["p_value"].isna().all():  # sequential: no fixed-budget p-value
+        table = table.drop(columns="p_value")
     doc.figure("differences", _fig_differences(table, d.margin, d.method),
                "Candidate − baseline success per category (pairs in brackets) with its 95 % interval, and the "
                "number of wins (+) and losses (−). Per-category intervals are each at 95 %, not simultaneous.")
@@ -206,13 +211,16 @@ def write_comparison_report(result: Comparison, out: str | os.PathLike) -> Path:
                             "baseline succeeded": [count(True, True), count(False, True)],
                             "baseline failed": [count(True, False), count(False, False)]}),
               "Paired episodes: only the discordant pairs (one succeeded, the other failed) tell the policies apart.")
+    later = (f" Looked at pair by pair in the suite's run order, the sequential test would have decided after "
+             f"{result.stopped_after} of the {len(p)} pairs." if result.stopped_after is not None else
+             " Looked at pair by pair in the suite's run order, the sequential test would not have decided.")
     method = ("Every episode of the suite is paired: exact McNemar test on the discordant pairs and Tango's score "
-              "interval (continuity-corrected) on the difference." if d.method == "fixed" else
+              "interval (continuity-corrected) on the difference." + later if d.method == "fixed" else
               "Sequential: the betting confidence sequence, valid however often it is looked at; episodes were "
               "run (or are looked at) in the suite's shuffled order.")
     doc.text(method + (f" Non-inferiority margin {d.margin:g}." if d.margin is not None else ""))
     if len(result.looks):
-        doc.figure("sequence", _fig_sequence(result.looks, d.margin, result.stopped_after),
+        doc.figure("sequence", _fig_sequence(result.looks, d.margin, result.stopped_after, result.total),
                    "The anytime-valid interval on the difference as pairs accumulate; the test decides where it "
                    "leaves 0 (or, with a margin, the margin's line).")
     doc.table(pd.DataFrame([

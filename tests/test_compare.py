@@ -63,7 +63,7 @@ def test_policies_run_now_stop_once_decided(runs, tmp_path, capsys):
     code = main(["compare", BROKEN, str(runs["scripted"].path), "--out", str(tmp_path / "now"), "--batch-size", "4",
                  "--workers", "1", "--no-progress"])
     out = capsys.readouterr().out
-    assert code == 1 and out.startswith("worse: ") and "decided after 8 of 8 pairs" in out
+    assert code == 1 and out.startswith("worse: ") and "decided after 8 of the 16 pairs" in out
     candidate = load_suite_run(tmp_path / "now" / "candidate")
     assert len(candidate.table) == 8 and not candidate.complete  # 8 of the 16 episodes never had to run
     assert set(candidate.table["id"]) == set(candidate.suite.run_order()[:8])
@@ -74,7 +74,8 @@ def test_policies_run_now_stop_once_decided(runs, tmp_path, capsys):
         "candidate": 8, "baseline": 8}
     again = compare("scripted", BROKEN, suite=EASY, env_id=ENV_ID, out=tmp_path / "both", batch_size=4, workers=1,
                     progress=False)
-    assert again.verdict == "better" and again.ran == {"candidate": 0, "baseline": 0}
+    assert again.ran == {"candidate": 0, "baseline": 0}
+    assert again.decision == result.decision and again.looks["pairs"].tolist() == result.looks["pairs"].tolist()
 
 
 def test_errored_episodes_are_not_evidence(runs, tmp_path):

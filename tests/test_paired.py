@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from scipy.stats import binom, binomtest
 
-from robogate.paired import confidence_sequence, decide, mcnemar, sequential_verdicts, tango_interval
+from robogate.paired import (
+    confidence_sequence,
+    decide,
+    mcnemar,
+    mcnemar_power,
+    sequential_verdicts,
+    simulate_sequential,
+    tango_interval,
+)
 
 ALPHA = 0.05
 
@@ -19,36 +27,12 @@ def paired_counts(p_win, p_loss, pairs, runs, seed):
 
 
 def run_sequential(p_win, p_loss, pairs, runs, seed, margin=None):
-    """The verdict each run stops with (looking after every pair) and how many pairs it took."""
-    verdicts, stops = [], []
-    for chunk in range(0, runs, 250):  # bounded memory
-        wins, losses, n = paired_counts(p_win, p_loss, pairs, min(250, runs - chunk), [seed, chunk])
-        v = sequential_verdicts(wins, losses, n, 1 - ALPHA, margin)
-        decided = v != "undecided"
-        stop = np.where(decided.any(axis=1), decided.argmax(axis=1), pairs - 1)
-        verdicts += v[np.arange(len(v)), stop].tolist()
-        stops += (stop + 1).tolist()
-    return np.array(verdicts), np.array(stops)
+    return simulate_sequential(p_win, p_loss, pairs, runs, seed, 1 - ALPHA, margin)
 
 
 def consistent_with_at_most(events, runs, rate):
     """An exact binomial test does not reject 'the rate is at most ``rate``' (at 0.1 %)."""
     return binomtest(int(events), runs, rate, alternative="greater").pvalue > 1e-3
-
-
-def fixed_mcnemar_power(p_win, p_loss, n):
-    """Exact probability that McNemar at ALPHA declares the candidate better after ``n`` pairs."""
-    k = np.arange(n + 1)
-    p_k = binom.pmf(k, n, p_win + p_loss)
-    theta = p_win / (p_win + p_loss)
-    power = 0.0
-    for discordant, weight in zip(k, p_k):
-        if weight < 1e-12 or discordant == 0:
-            continue
-        wins = np.arange(discordant + 1)
-        better = [w > discordant - w and mcnemar(int(w), int(discordant - w)) < ALPHA for w in wins]
-        power += weight * float(binom.pmf(wins, discordant, theta)[better].sum())
-    return power
 
 
 # ------------------------------------------------------------------------------- sequential
@@ -88,7 +72,7 @@ def test_sequential_beats_fixed_mcnemar_at_its_expected_budget(p_win, p_loss):
     verdicts, stops = run_sequential(p_win, p_loss, 1000, 1000, 3)
     power, budget = float(np.mean(verdicts == "better")), int(math.ceil(stops.mean()))
     assert not (verdicts == "worse").any()
-    assert power > fixed_mcnemar_power(p_win, p_loss, budget) + 0.05, (power, budget)
+    assert power > mcnemar_power(p_win, p_loss, budget) + 0.05, (power, budget)
 
 
 def test_same_outcomes_are_never_declared_different():
