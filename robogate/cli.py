@@ -617,8 +617,7 @@ def add_suite(subparsers: Any) -> None:
 
 
 def _suite_run(args: argparse.Namespace) -> int:
-    from robogate.compare import EXIT_ERRORED
-    from robogate.suite_run import EVAL_INFO, run_suite
+    from robogate.suite_run import EVAL_INFO, EXIT_ERRORED, run_suite
 
     try:
         run = run_suite(args.env_id, args.policy, args.suite, args.out, executor=args.executor, workers=args.workers,

@@ -32,12 +32,20 @@ import pandas as pd
 from robogate.paired import PairedDecision, check_margin, decide, sequential_verdicts
 from robogate.runner import validate_env_id, validate_policy_spec
 from robogate.suite import Suite, load_suite
-from robogate.suite_run import ERROR, MANIFEST_KIND, SuiteRun, _executor, _finish, _open, _run, load_suite_run
+from robogate.executors import using_executor
+from robogate.suite_run import (
+    ERROR,
+    EXIT_ERRORED,
+    MANIFEST_KIND,
+    SuiteRun,
+    finish_run,
+    load_suite_run,
+    open_run,
+    run_episodes,
+)
 
-__all__ = ["EXIT_ERRORED", "Comparison", "compare"]
+__all__ = ["Comparison", "compare"]
 
-#: Exit status of ``robogate compare`` when episodes errored (the harness, not the policy, is broken).
-EXIT_ERRORED = 4
 _SWEEP_CATEGORY = "stage 1 (uniform)"
 
 
@@ -409,17 +417,16 @@ def _compare_running(sides: list[_Side], labels: tuple[str, str], suite: Suite, 
     stores = {}
     for role, side in zip(("candidate", "baseline"), sides):
         if side.spec is not None:
-            stores[role] = _open(out / role, env_id, side.spec, suite, "allow")
+            stores[role] = open_run(out / role, env_id, side.spec, suite, "allow")
     order, looks_at, ran = suite.run_order(), [], {role: 0 for role in stores}
     end = 0
-    ex, own = _executor(executor, workers, address)
-    try:
+    with using_executor(executor, workers, address) as ex:
         for end in range(batch_size, len(order) + batch_size, batch_size):
             end = min(end, len(order))
             for role, store in stores.items():
                 before = len(store.finished_ids())
-                _run(store, suite, env_id, sides[role == "baseline"].spec, order[:end], ex, progress,
-                     desc=f"{role} {end}/{len(order)}")
+                run_episodes(store, suite, env_id, sides[role == "baseline"].spec, order[:end], ex, progress,
+                             desc=f"{role} {end}/{len(order)}")
                 ran[role] += len(store.finished_ids()) - before
             raw = _upto(_stored_pairs(stores, sides, suite, labels), order[:end])
             pairs, errors, _ = _split_errors(raw)
@@ -428,10 +435,7 @@ def _compare_running(sides: list[_Side], labels: tuple[str, str], suite: Suite, 
                 break  # a broken harness, or a stored side that stops short: decide on what is paired
             if sequential_verdicts(*_counts(pairs), confidence, margin)[0] != "undecided":
                 break
-    finally:
-        if own:
-            ex.close()
-    runs = [_finish(stores[r], suite, report=False) if r in stores else s.run
+    runs = [finish_run(stores[r], report=False) if r in stores else s.run
             for r, s in zip(("candidate", "baseline"), sides)]
     pairs, errors, first = _split_errors(_upto(_suite_pairs(suite, runs[0].table, runs[1].table, labels), order[:end]))
     decision, _, stopped, looks = _decide(pairs, confidence, margin, fixed_budget=False, at=looks_at)

@@ -32,18 +32,21 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from robogate.executors import Executor, make_executor
+from robogate.executors import Executor, using_executor
 from robogate.runner import Trial, validate_env_id, validate_policy_spec
 from robogate.store import SweepStore
 from robogate.suite import Suite, load_suite
-from robogate.sweep import _Recorder, _versions
+from robogate.sweep import Recorder, versions
 
-__all__ = ["MANIFEST_KIND", "SuiteRun", "load_suite_run", "run_suite", "wilson"]
+__all__ = ["EXIT_ERRORED", "MANIFEST_KIND", "SuiteRun", "finish_run", "load_suite_run", "open_run", "run_episodes",
+           "run_suite", "wilson"]
 
 #: The ``kind`` of a suite run's manifest.
 MANIFEST_KIND = "robogate-suite-run"
 EVAL_INFO = "eval_info.json"
 ERROR = "error"
+#: Exit status of ``robogate suite run`` and ``robogate compare`` when episodes errored (a broken harness).
+EXIT_ERRORED = 4
 _RESUMES = (False, True, "allow")
 
 
@@ -168,7 +171,7 @@ class SuiteRun:
 
 def _manifest(env_id: str, policy: str, suite: Suite) -> dict[str, Any]:
     return {"kind": MANIFEST_KIND, "env_id": env_id, "policy": policy, "suite_label": suite.label,
-            "suite_digest": suite.digest, "suite": suite.to_dict(), "versions": _versions(), "complete": False}
+            "suite_digest": suite.digest, "suite": suite.to_dict(), "versions": versions(), "complete": False}
 
 
 def load_suite_run(path: str | os.PathLike) -> SuiteRun:
@@ -195,8 +198,17 @@ def load_suite_run(path: str | os.PathLike) -> SuiteRun:
     return SuiteRun(Path(path), suite, manifest["env_id"], manifest["policy"], table)
 
 
-def _open(out: Any, env_id: str, policy: str, suite: Suite, resume: Any) -> SweepStore:
-    """Create the run's store at ``out`` with every episode planned, or open the one there to continue."""
+def open_run(out: Any, env_id: str, policy: str, suite: Suite, resume: Any) -> SweepStore:
+    """Create a run's store at ``out`` with every episode planned, or open the one there to continue.
+
+    ``resume``: True (a run must be there, with the same env, policy and suite), ``"allow"``
+    (continue one if there is one), False (``out`` must not hold one).
+
+    Raises
+    ------
+    ValueError
+        Naming the folder and what is wrong with it.
+    """
     if resume not in _RESUMES:
         raise ValueError(f"resume must be True, False or 'allow', got {resume!r}")
     if not isinstance(out, (str, os.PathLike)) or not str(out):
@@ -228,9 +240,11 @@ def _open(out: Any, env_id: str, policy: str, suite: Suite, resume: Any) -> Swee
     return store
 
 
-def _run(store: SweepStore, suite: Suite, env_id: str, policy: str, ids: Sequence[int], ex: Executor,
-         progress: bool, desc: str) -> None:
-    """Run the episodes ``ids`` that have not finished, in that order, appending each record."""
+def run_episodes(store: SweepStore, suite: Suite, env_id: str, policy: str, ids: Sequence[int], ex: Executor,
+                 progress: bool, desc: str) -> None:
+    """Run the episodes ``ids`` of a run that have not finished, in that order, appending each record as it
+    arrives (the sweep's :class:`~robogate.sweep.Recorder`). Trials carry stage 0 and batch 0, which a
+    suite does not use and does not store."""
     from tqdm import tqdm
 
     episodes = suite.episodes()
@@ -239,7 +253,7 @@ def _run(store: SweepStore, suite: Suite, env_id: str, policy: str, ids: Sequenc
     if not todo:
         return
     bar = tqdm(total=len(todo), desc=desc, unit="ep", file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    recorder = _Recorder(store, bar, 0, 0)
+    recorder = Recorder(store, bar, 0, 0)
     recorder.started = time.monotonic()
     by_id = {e.index: e for e in todo}
     try:
@@ -257,7 +271,8 @@ def _run(store: SweepStore, suite: Suite, env_id: str, policy: str, ids: Sequenc
             bar.close()
 
 
-def _finish(store: SweepStore, suite: Suite, report: bool) -> SuiteRun:
+def finish_run(store: SweepStore, report: bool) -> SuiteRun:
+    """Compact a run's store, mark it complete if it is, and write its ``eval_info.json`` (and report)."""
     store.compact()
     run = load_suite_run(store.path)
     if run.complete and not store.manifest.get("complete"):
@@ -269,14 +284,6 @@ def _finish(store: SweepStore, suite: Suite, report: bool) -> SuiteRun:
 
         write_suite_report(run)
     return run
-
-
-def _executor(executor: Any, workers: int | None, address: str | None) -> tuple[Executor, bool]:
-    own = isinstance(executor, str)
-    ex = make_executor(executor, workers, address) if own else executor
-    if not isinstance(ex, Executor):
-        raise ValueError(f"executor must be a name or an Executor, got {type(executor).__name__}")
-    return ex, own
 
 
 def run_suite(
@@ -328,11 +335,7 @@ def run_suite(
     suite = load_suite(suite)
     if out is None:
         raise ValueError("run_suite needs an out folder for the run")
-    ex, own = _executor(executor, workers, address)
-    try:
-        store = _open(out, env_id, policy, suite, resume)
-        _run(store, suite, env_id, policy, suite.run_order(), ex, progress, desc=f"suite {suite.name}")
-    finally:
-        if own:
-            ex.close()
-    return _finish(store, suite, report)
+    with using_executor(executor, workers, address) as ex:
+        store = open_run(out, env_id, policy, suite, resume)
+        run_episodes(store, suite, env_id, policy, suite.run_order(), ex, progress, desc=f"suite {suite.name}")
+    return finish_run(store, report)

@@ -41,7 +41,7 @@ from robogate.space import ParameterSpace
 from robogate.store import SweepStore
 from robogate.sweep_config import STAGE_GATE, SweepConfig
 
-__all__ = ["format_summary", "run_sweep", "summarize"]
+__all__ = ["Recorder", "format_summary", "run_sweep", "summarize", "versions"]
 
 #: Finished records are appended at least this often (seconds) ...
 FLUSH_SECONDS = 1.0
@@ -53,7 +53,8 @@ FLUSH_ROWS = 500
 # -------------------------------------------------------------------------------- manifest
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """Versions of the packages that decide a run's outcomes (stored in every manifest)."""
     def version(dist: str) -> str:
         try:
             return importlib.metadata.version(dist)
@@ -64,7 +65,7 @@ def _versions() -> dict[str, str]:
 
 
 def _manifest(config: SweepConfig, sampler: TwoStageSampler) -> dict[str, Any]:
-    return {**config.to_manifest(), "lhs_discrepancy": sampler.discrepancy, "versions": _versions(),
+    return {**config.to_manifest(), "lhs_discrepancy": sampler.discrepancy, "versions": versions(),
             "complete": False}
 
 
@@ -75,7 +76,7 @@ def _check_resumable(out: Path, stored: Mapping[str, Any], config: SweepConfig) 
         raise ValueError(
             f"cannot resume {out}: {difference}; use the settings of the stored sweep or a new out folder"
         )
-    wanted = _versions()
+    wanted = versions()
     for name, old in (stored.get("versions") or {}).items():
         new = wanted.get(name)
         if new is not None and old != new:
@@ -115,7 +116,7 @@ def _open_store(out: Any, config: SweepConfig, sampler: TwoStageSampler, resume:
 # -------------------------------------------------------------------------------- the sweep
 
 
-class _Recorder:
+class Recorder:
     """Buffers finished records and appends them to the store in small parts.
 
     A background thread flushes the buffer every :data:`FLUSH_SECONDS`, so finished
@@ -355,7 +356,7 @@ def _drive(
 
     bar = tqdm(total=sampler.n_total, initial=len(success), desc="sweep", unit="ep",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    rec = _Recorder(store, bar, len(success), sum(not s for s in success.values()))
+    rec = Recorder(store, bar, len(success), sum(not s for s in success.values()))
     try:
         next_id, batch = 0, 0
         while True:

@@ -155,3 +155,11 @@ def test_a_run_killed_midway_and_resumed_gives_the_same_table(tmp_path):
     kept = final.table.set_index("id").loc[killed["id"], "wall_time"]
     assert kept.tolist() == killed["wall_time"].tolist()  # finished before the kill: kept, not run again
     assert final.eval_info() == json.loads((out / "eval_info.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["local_pool", "ray_executor"])
+def test_executors_give_the_same_table(scripted_run, tmp_path, request, executor):
+    run = run_suite(ENV_ID, "scripted", SUITE, tmp_path / "run", executor=request.getfixturevalue(executor),
+                    progress=False, report=False)
+    pd.testing.assert_frame_equal(comparable(run.table), comparable(scripted_run.table))
