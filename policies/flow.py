@@ -18,6 +18,7 @@ every parameter to its range or values; :meth:`FlowPolicy.load` reads both.
 from __future__ import annotations
 
 import math
+import pickle
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -31,8 +32,10 @@ from robogate.checks import check_int
 from robogate.envelope import Envelope
 from robogate.envs.pick_place_env import OBS_SIZE, OBS_SLICES
 
-__all__ = ["CHECKPOINT_FORMAT", "PRETRAINED", "FlowConfig", "FlowNet", "FlowPolicy"]
+__all__ = ["CHECKPOINT_FILE", "CHECKPOINT_FORMAT", "PRETRAINED", "FlowConfig", "FlowNet", "FlowPolicy"]
 
+CHECKPOINT_FILE = "policy.pt"
+"""Name of the checkpoint inside a folder written by ``robogate policy train``."""
 CHECKPOINT_FORMAT = "robogate.flow_policy/1"
 """Format tag stored in every checkpoint; :meth:`FlowPolicy.load` refuses anything else."""
 
@@ -282,6 +285,9 @@ class FlowPolicy:
     def load(cls, path: str | Path) -> FlowPolicy:
         """Load a checkpoint written by :meth:`save` (``torch.load(weights_only=True)``).
 
+        ``path`` may also be the folder ``robogate policy train`` wrote (its
+        :data:`CHECKPOINT_FILE` is loaded).
+
         Raises
         ------
         ValueError
@@ -289,12 +295,22 @@ class FlowPolicy:
             not fit the architecture its config describes.
         """
         path = Path(path)
+        if path.is_dir():
+            if not (path / CHECKPOINT_FILE).is_file():
+                raise ValueError(f"no FlowPolicy checkpoint in {path}: expected {path / CHECKPOINT_FILE} "
+                                 "(written by 'robogate policy train')")
+            path = path / CHECKPOINT_FILE
         if not path.is_file():
             raise ValueError(f"no FlowPolicy checkpoint at {path}")
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise ValueError(f"{path} is not a readable FlowPolicy checkpoint: {type(exc).__name__}: {exc}") from None
+            # torch's own text is pages of advice to unpickle anyway; the exception type says enough
+            refused = isinstance(exc, pickle.UnpicklingError) and "Unsupported global" in str(exc)
+            why = ("it holds Python objects, which a weights-only load refuses to run" if refused
+                   else f"torch.load cannot read it ({type(exc).__name__})")
+            raise ValueError(f"{path} is not a FlowPolicy checkpoint: {why}; expected a file written by "
+                             "FlowPolicy.save or 'robogate policy train'") from None
         if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
             found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
             raise ValueError(f"{path} is not a FlowPolicy checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 PROG = "robogate"
+
+
+POLICY_HELP = ("'scripted' (default), 'flow' (the learned policy shipped with robogate), 'flow:PATH' (a FlowPolicy "
+               "checkpoint, or the folder 'policy train' wrote) or 'package.module:Factory'")
 
 
 class CLIError(Exception):
@@ -69,6 +74,8 @@ def add_sweep(subparsers: Any) -> None:
     """Register ``robogate sweep``."""
     p = subparsers.add_parser(
         "sweep",
+        usage=(f"{PROG} sweep --env ENV_ID --n-lhs N --n-boundary M --out DIR [options]\n"
+               f"       {PROG} sweep --out DIR --resume [options]"),
         help="sweep a policy through the parameter space with the two-stage sampler",
         description=(
             "Run a two-stage sweep (Latin Hypercube, then boundary-focused sampling) of a policy "
@@ -76,10 +83,13 @@ def add_sweep(subparsers: Any) -> None:
             "with --resume; settings left out on resume are taken from the stored sweep."
         ),
     )
-    p.add_argument("--env", dest="env_id", metavar="ENV_ID", help="env id, e.g. robogate/PickPlace-Panda-v0")
-    p.add_argument("--policy", metavar="SPEC", help="'scripted' (default) or 'package.module:Factory'")
-    p.add_argument("--n-lhs", type=_non_negative_int, metavar="N", help="stage-1 (Latin Hypercube) budget")
-    p.add_argument("--n-boundary", type=_non_negative_int, metavar="M", help="stage-2 (boundary) budget")
+    p.add_argument("--env", dest="env_id", metavar="ENV_ID",
+                   help="env id, e.g. robogate/PickPlace-Panda-v0 (required unless --resume)")
+    p.add_argument("--policy", metavar="SPEC", help=POLICY_HELP)
+    p.add_argument("--n-lhs", type=_non_negative_int, metavar="N",
+                   help="stage-1 (Latin Hypercube) budget (required unless --resume)")
+    p.add_argument("--n-boundary", type=_non_negative_int, metavar="M",
+                   help="stage-2 (boundary) budget (required unless --resume)")
     p.add_argument("--batch-size", type=_positive_int, metavar="B", help="stage-2 points per surrogate refit")
     p.add_argument("--band", type=_probability, nargs=2, metavar=("LO", "HI"),
                    help="success-probability band of stage 2 (default 0.3 0.7)")
@@ -90,7 +100,8 @@ def add_sweep(subparsers: Any) -> None:
                         "registered with robogate.executors.register or an entry point")
     p.add_argument("--address", metavar="ADDR", help="where the executor runs, e.g. a Ray cluster address")
     p.add_argument("--out", required=True, metavar="DIR", help="results folder (a sweep store)")
-    p.add_argument("--resume", action="store_true", help="continue the sweep stored in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the sweep stored in --out (an error if --out holds none)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(handler=_sweep)
 
@@ -98,12 +109,14 @@ def add_sweep(subparsers: Any) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from robogate.sweep import format_summary, run_sweep, summarize
+    from robogate.sweep import check_resumable, format_summary, run_sweep, summarize
     from robogate.sweep_config import SweepConfig
 
     given = {"env_id": args.env_id, "policy": args.policy, "n_lhs": args.n_lhs, "n_boundary": args.n_boundary,
              "batch_size": args.batch_size, "band": tuple(args.band) if args.band else None, "seed": args.seed}
-    stored = SweepConfig.read(args.out) if args.resume and (Path(args.out) / "manifest.json").exists() else None
+    if args.resume:
+        check_resumable(args.out)
+    stored = SweepConfig.read(args.out) if args.resume else None
     if stored is not None:  # settings left out are the stored sweep's
         settings = {k: getattr(stored, k) if v is None else v for k, v in given.items()}
     else:
@@ -134,9 +147,21 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"{PROG}: interrupted; finished experiments are stored in {args.out}, "
               "continue with --resume", file=sys.stderr)
         return 130
-    print(format_summary(summarize(df)))
+    summary = summarize(df)
+    print(format_summary(summary))
     print(f"results: {args.out}")
-    return 0
+    return _all_errored(summary)
+
+
+def _all_errored(summary: dict[str, Any]) -> int:
+    """0, or the gate's error status after one line on stderr when every experiment errored."""
+    from robogate.gate import EXIT_CODES
+
+    if not summary["rows"] or summary["errors"] < summary["rows"]:
+        return 0
+    print(f"{PROG}: error: every one of the {summary['rows']} experiments errored, so the sweep says nothing about "
+          f"the policy; first error: {summary['first_error']}", file=sys.stderr)
+    return EXIT_CODES["error"]
 
 
 # ----------------------------------------------------------------------------------- report
@@ -159,8 +184,8 @@ def add_report(subparsers: Any) -> None:
     p.add_argument("--out", metavar="OUT",
                    help="folder to write (default DIR/report, or FIRST_DIR/comparison for several)")
     _add_envelope(p, "An operating envelope to gate; parameters left out keep their full range.")
-    p.add_argument("--max-failure-rate", type=_probability, default=0.05, metavar="RATE",
-                   help="the gate's limit with --envelope (default 0.05)")
+    p.add_argument("--max-failure-rate", type=_probability, metavar="RATE",
+                   help="the gate's limit with --envelope, e.g. 0.05 (required with --envelope, as for 'gate')")
     p.add_argument("--confidence", type=_probability, default=0.95, metavar="C",
                    help="the gate's confidence with --envelope (default 0.95)")
     p.set_defaults(handler=_report)
@@ -169,8 +194,12 @@ def add_report(subparsers: Any) -> None:
 def _report(args: argparse.Namespace) -> int:
     from robogate.report import write_report
 
-    path = write_report(args.dirs, args.out, envelope=args.envelope, max_failure_rate=args.max_failure_rate,
-                        confidence=args.confidence)
+    if args.envelope and args.max_failure_rate is None:
+        raise CLIError("--envelope needs --max-failure-rate (the gate's limit, e.g. 0.05)")
+    if args.max_failure_rate is not None and not args.envelope:
+        raise CLIError("--max-failure-rate is the gate's limit: give the envelope to gate with --envelope")
+    rate = {} if args.max_failure_rate is None else {"max_failure_rate": args.max_failure_rate}
+    path = write_report(args.dirs, args.out, envelope=args.envelope, confidence=args.confidence, **rate)
     print(f"report: {path} and {path.with_name('report.md')}")
     return 0
 
@@ -183,12 +212,13 @@ def add_gate(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "gate",
         help="decide whether the policy may be deployed in an operating envelope (exit 0 pass, 1 fail, "
-             "3 inconclusive)",
+             "3 inconclusive, 4 the experiments errored)",
         description=(
             "Bound the failure rate inside an operating envelope from the sweep's uniform experiments "
             "(never its boundary-focused stage-2 ones) and print the verdict in one sentence. Exit status: "
             "0 pass (upper confidence bound below the limit), 1 fail (lower bound above it), 3 inconclusive, "
-            "2 usage error. With --run, experiments are sampled uniformly inside the envelope and run in "
+            "2 usage error, 4 experiments inside the envelope errored (the policy raised or the simulation "
+            "diverged: a broken harness, not an unsafe policy). With --run, experiments are sampled uniformly inside the envelope and run in "
             "batches until the verdict is decided, with a sequential (anytime-valid) bound; they are "
             "appended to the sweep as stage-3 rows."
         ),
@@ -234,24 +264,27 @@ def _gate(args: argparse.Namespace) -> int:
 
 DEMO = {"env_id": "robogate/PickPlace-Panda-v0", "policy": "scripted", "n_lhs": 160, "n_boundary": 80,
         "batch_size": 20, "seed": 0,
-        "envelope": ["friction=0.3:1.2", "mass=0.05:0.6", "size=0.02:0.08", "ik_noise=0:0.01", "obstacles=0:1"],
-        "max_failure_rate": 0.1}
-"""The embedded demo: a small two-stage sweep of the scripted controller on the Panda, its report with
-the gate verdict for a moderate operating envelope, then a monitored rollout of the learned policy."""
+        "envelope": ["friction=0.4:1.2", "mass=0.05:0.5", "size=0.03:0.07", "ik_noise=0:0.003", "obstacles=0",
+                     "shape=box", "placement=center,left,right,near,far,left_near,right_near,left_far,right_far"],
+        "max_failure_rate": 0.1, "gate_experiments": 300}
+"""The embedded demo: a small two-stage sweep of the scripted controller on the Panda; the gate for a
+box-handling cell, run until decided (``gate --run``); the report; then a monitored rollout of the
+learned policy."""
 
 
 def add_demo(subparsers: Any) -> None:
     """Register ``robogate demo``."""
     p = subparsers.add_parser(
         "demo",
-        help="sweep the scripted controller on the Panda (240 episodes), write the report, then watch the "
-             "learned policy fail under a shift with the runtime monitor",
+        help="sweep the scripted controller on the Panda (240 episodes), gate an envelope until decided, write "
+             "the report, then watch the learned policy fail under a shift with the runtime monitor",
         description=(
             f"Run a {DEMO['n_lhs']}+{DEMO['n_boundary']} two-stage sweep of the scripted controller on "
-            f"{DEMO['env_id']} over the 8-D default space and write DIR/report/report.html (with the gate "
-            f"verdict for the envelope {' '.join(DEMO['envelope'])} at a {DEMO['max_failure_rate']:.0%} limit); "
-            "then calibrate a failure monitor on successful rollouts of the shipped flow policy and run one "
-            "monitored episode outside its training envelope. Re-running continues an interrupted demo."
+            f"{DEMO['env_id']} over the 8-D default space; run experiments inside the envelope "
+            f"{' '.join(DEMO['envelope'])} until the gate is decided at a {DEMO['max_failure_rate']:.0%} limit "
+            f"(as 'robogate gate --run' does, at most {DEMO['gate_experiments']}); write DIR/report/report.html "
+            "with that verdict; then calibrate a failure monitor on successful rollouts of the shipped flow policy "
+            "and run one monitored episode outside its training envelope. Re-running continues an interrupted demo."
         ),
     )
     p.add_argument("--out", default="runs/demo", metavar="DIR", help="results folder (default runs/demo)")
@@ -264,22 +297,25 @@ def _demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from robogate.envelope import Envelope
-    from robogate.gate import gate
+    from robogate.executors import make_executor
+    from robogate.gate import run_gate
     from robogate.monitor.demo import monitored_demo
     from robogate.report import write_report
     from robogate.space import default_space
-    from robogate.sweep import format_summary, run_sweep, summarize
+    from robogate.sweep import RESUME_ALLOW, format_summary, run_sweep, summarize
 
-    df = run_sweep(
-        DEMO["env_id"], DEMO["policy"], args.out, n_lhs=DEMO["n_lhs"], n_boundary=DEMO["n_boundary"],
-        batch_size=DEMO["batch_size"], seed=DEMO["seed"], workers=args.workers, resume=True,
-        progress=args.progress,
-    )
-    print(format_summary(summarize(df)))
+    with make_executor("local", args.workers) as executor:  # one pool of workers for the sweep and the gate
+        df = run_sweep(
+            DEMO["env_id"], DEMO["policy"], args.out, n_lhs=DEMO["n_lhs"], n_boundary=DEMO["n_boundary"],
+            batch_size=DEMO["batch_size"], seed=DEMO["seed"], executor=executor, resume=RESUME_ALLOW,
+            progress=args.progress,
+        )
+        print(format_summary(summarize(df)))
+        space = default_space()  # the demo sweeps the default space
+        decision = run_gate(args.out, Envelope.parse(DEMO["envelope"], space), DEMO["max_failure_rate"],
+                            max_experiments=DEMO["gate_experiments"], executor=executor, progress=args.progress)
     path = write_report([args.out], None, envelope=DEMO["envelope"], max_failure_rate=DEMO["max_failure_rate"])
     print(f"report: {path} and {path.with_name('report.md')}")
-    space = default_space()  # the demo sweeps the default space
-    decision = gate(df, space, Envelope.parse(DEMO["envelope"], space), max_failure_rate=DEMO["max_failure_rate"])
     print(f"gate: {decision.reason}")
     print(monitored_demo(Path(args.out) / "monitor", DEMO["env_id"], workers=args.workers,
                          progress=args.progress).summary())
@@ -398,7 +434,9 @@ def add_rollouts(subparsers: Any) -> None:
             "them; --from-sweep replays a sweep's scenarios and seeds."
         ),
     )
-    r.add_argument("--policy", default="flow", metavar="SPEC", help="'flow' (default), 'flow:PATH' or 'package.module:Factory'")
+    r.add_argument("--policy", default="flow", metavar="SPEC",
+                   help="'flow' (default), 'flow:PATH' (a checkpoint or a 'policy train' folder) or "
+                        "'package.module:Factory'")
     r.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id")
     r.add_argument("--episodes", type=_positive_int, required=True, metavar="N", help="episodes to record")
     source = r.add_mutually_exclusive_group()
@@ -617,7 +655,8 @@ def add_suite(subparsers: Any) -> None:
 
 
 def _suite_run(args: argparse.Namespace) -> int:
-    from robogate.suite_run import EVAL_INFO, EXIT_ERRORED, run_suite
+    from robogate.gate import EXIT_CODES
+    from robogate.suite_run import EVAL_INFO, run_suite
 
     try:
         run = run_suite(args.env_id, args.policy, args.suite, args.out, executor=args.executor, workers=args.workers,
@@ -629,7 +668,7 @@ def _suite_run(args: argparse.Namespace) -> int:
     print(run.summary())
     print(f"eval_info: {run.path / EVAL_INFO}")
     print(f"report: {run.path / 'report' / 'report.html'}")
-    return EXIT_ERRORED if len(run.errors) else 0
+    return EXIT_CODES["error"] if len(run.errors) else 0
 
 
 def _suite_list(args: argparse.Namespace) -> int:
@@ -716,10 +755,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Find where a robot manipulation policy fails before deployment."
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:
         add(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PROG)
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree that is not installed
+        from robogate import __version__
+
+        return __version__
+
+
+def _show_warning(shown: set[str]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints each distinct warning once, as one ``robogate: warning:`` line."""
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        text = " ".join(str(message).split())
+        if text not in shown:
+            shown.add(text)
+            print(f"{PROG}: warning: {text}", file=sys.stderr if file is None else file)
+
+    return show
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -742,12 +805,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         Exit status: 0 on success, 2 on an error (reported in one line on
-        stderr), 130 when interrupted.
+        stderr), 130 when interrupted; ``gate`` adds 1 fail and 3
+        inconclusive, ``compare`` 1 worse and 3 undecided, and ``gate``,
+        ``sweep``, ``suite run`` and ``compare`` give 4 when the experiments
+        themselves errored.  Progress bars are drawn only when stderr is a
+        terminal; warnings print as one ``robogate: warning:`` line each.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "progress", False) and not sys.stderr.isatty():
+        args.progress = False  # a bar redrawn with carriage returns is noise in a log or a pipe
     try:
-        return int(args.handler(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning(set())
+            return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

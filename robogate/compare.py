@@ -32,10 +32,10 @@ import pandas as pd
 from robogate.paired import PairedDecision, check_margin, decide, sequential_verdicts
 from robogate.runner import validate_env_id, validate_policy_spec
 from robogate.suite import Suite, load_suite
+from robogate.zones import errored, first_error
 from robogate.executors import using_executor
+from robogate.gate import EXIT_CODES
 from robogate.suite_run import (
-    ERROR,
-    EXIT_ERRORED,
     MANIFEST_KIND,
     SuiteRun,
     finish_run,
@@ -102,7 +102,7 @@ class Comparison:
     @property
     def exit_code(self) -> int:
         """0 better or not worse, 1 worse, 3 undecided, 4 episodes errored."""
-        return EXIT_ERRORED if self.errors else self.decision.exit_code
+        return EXIT_CODES["error"] if self.errors else self.decision.exit_code
 
     @property
     def reason(self) -> str:
@@ -309,13 +309,14 @@ def _decide(pairs: pd.DataFrame, confidence: float, margin: float | None, fixed_
 
 
 def _split_errors(pairs: pd.DataFrame) -> tuple[pd.DataFrame, int, str | None]:
-    broken = (pairs["candidate_outcome"] == ERROR) | (pairs["baseline_outcome"] == ERROR)
+    sides = {side: errored(pd.DataFrame({"outcome": pairs[f"{side}_outcome"]})) for side in ("candidate", "baseline")}
+    broken = sides["candidate"] | sides["baseline"]
     if not broken.any():
         return pairs, 0, None
     row = pairs[broken].iloc[0]
-    side = "candidate" if row["candidate_outcome"] == ERROR else "baseline"
-    message = str(row[f"{side}_error"] or "").strip().splitlines()
-    first = f"{side}, {row['scenario']} episode {row['episode']}: {message[0] if message else 'no message'}"
+    side = "candidate" if sides["candidate"][np.flatnonzero(broken)[0]] else "baseline"
+    message = first_error(pd.DataFrame({"outcome": ["error"], "error": [row[f"{side}_error"]]}))
+    first = f"{side}, {row['scenario']} episode {row['episode']}: {message}"
     return pairs[~broken].reset_index(drop=True), int(broken.sum()), first
 
 

@@ -144,9 +144,9 @@ def load_demos(path: str | Path) -> tuple[list, dict[str, Any]]:
     from robogate.monitor.recording import read_episodes
 
     path = Path(path)
-    file = path / DEMOS_FILE if path.is_dir() else path
+    file = path if path.is_file() or path.suffix == ".parquet" else path / DEMOS_FILE
     if not file.is_file():
         raise ValueError(
-            f"no demonstrations in {path}: expected {file.name} there (record them with 'robogate policy demos')"
+            f"no demonstrations in {path}: expected {file} (record them with 'robogate policy demos --out {path}')"
         )
     return read_episodes(file)

@@ -15,7 +15,7 @@ from robogate.policies import Policy
 
 def run_episode(
     env: str | gym.Env,
-    policy: Policy,
+    policy: Policy | str,
     params: Mapping[str, Any] | None = None,
     seed: int | None = None,
     *,
@@ -27,8 +27,10 @@ def run_episode(
     ----------
     env : str or gymnasium.Env
         A registered env id (a fresh env is made and closed) or an env to reuse.
-    policy : Policy
-        Anything with ``reset()`` and ``act(obs)``. A policy whose ``reset``
+    policy : Policy or str
+        Anything with ``reset()`` and ``act(obs)``, or a policy spec as for
+        :func:`robogate.sweep.run_sweep` (``"scripted"``, ``"flow"``,
+        ``"flow:PATH"``, ``"package.module:Factory"``). A policy whose ``reset``
         takes a ``seed`` keyword gets the episode seed, so a policy that samples
         (e.g. :class:`~robogate.policies.FlowPolicy`) reproduces a seeded episode.
     params : mapping, optional
@@ -52,8 +54,10 @@ def run_episode(
     Raises
     ------
     ValueError
-        For invalid parameters (before anything runs).
+        For invalid parameters, a bad policy spec, or an object that is not
+        a policy (before anything runs).
     """
+    policy = as_policy(policy)
     own_env = isinstance(env, str)
     env_obj = gym.make(env) if own_env else env
     try:
@@ -61,6 +65,30 @@ def run_episode(
     finally:
         if own_env:
             env_obj.close()
+
+
+def missing_policy_methods(obj: Any) -> list[str]:
+    """Which of ``reset()`` and ``act()`` ``obj`` lacks (an empty list for a policy)."""
+    return [f"{m}()" for m in ("reset", "act") if not callable(getattr(obj, m, None))]
+
+
+def as_policy(policy: Any) -> Policy:
+    """``policy`` itself if it has callable ``reset()`` and ``act(obs)``; a spec string built into one.
+
+    Raises
+    ------
+    ValueError
+        For a bad spec, or an object without ``reset()`` or ``act(obs)``.
+    """
+    if isinstance(policy, str):
+        from robogate.runner import make_policy  # runner runs episodes: imported here, not at the top
+
+        return make_policy(policy)
+    missing = missing_policy_methods(policy)
+    if missing:
+        raise ValueError(f"not a policy: a {type(policy).__name__} without {' and '.join(missing)} "
+                         "(a policy has reset() and act(obs); or pass a spec such as 'scripted')")
+    return policy
 
 
 def reset_policy(policy: Policy, seed: int | None) -> None:
@@ -112,4 +140,4 @@ def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None, on_step: 
     return record
 
 
-__all__ = ["reset_policy", "run_episode"]
+__all__ = ["as_policy", "missing_policy_methods", "reset_policy", "run_episode"]

@@ -13,7 +13,13 @@ Verdicts, for a limit ``L`` on the failure rate and a confidence ``c``:
 * ``pass`` -- the upper confidence bound of the failure rate is below ``L``;
 * ``fail`` -- the lower confidence bound is above ``L``;
 * ``inconclusive`` -- otherwise, with how many more failure-free experiments
-  inside the envelope would pass it.
+  inside the envelope would pass it;
+* ``error`` -- some experiment inside the envelope errored (the policy raised,
+  the simulation diverged): a broken harness says nothing about the policy's
+  safety, so there is no pass or fail, only the first error message.
+
+The verdict's sentence names the parameters the envelope leaves free over
+their full range.
 
 On a fixed set of experiments the bounds are one-sided Clopper–Pearson bounds
 at ``c``: each wrong verdict has probability at most ``1 - c``.  Experiments
@@ -47,7 +53,7 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import betaln
 
-from robogate.checks import check_int
+from robogate.checks import check_int, check_level
 from robogate.envelope import Envelope
 from robogate.executors import Executor, make_executor
 from robogate.load import sweep_settings
@@ -55,8 +61,7 @@ from robogate.runner import Trial, trial_seed
 from robogate.space import ParameterSpace
 from robogate.store import SweepStore
 from robogate.sweep_config import STAGE_GATE
-from robogate.checks import check_level
-from robogate.zones import UNIFORM_STAGES, clopper_pearson
+from robogate.zones import UNIFORM_STAGES, clopper_pearson, errored, first_error
 
 __all__ = [
     "EXIT_CODES",
@@ -69,8 +74,8 @@ __all__ = [
     "sequential_gate",
 ]
 
-#: Exit status of ``robogate gate`` per verdict (2 is a usage error).
-EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}
+#: Exit status of ``robogate gate`` per verdict (2 is a usage error; 4: the experiments errored).
+EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3, "error": 4}
 METHODS = ("clopper-pearson", "confidence sequence")
 
 
@@ -83,7 +88,9 @@ class GateDecision:
 
     Attributes
     ----------
-    verdict : {"pass", "fail", "inconclusive"}
+    verdict : {"pass", "fail", "inconclusive", "error"}
+        ``"error"`` when experiments inside the envelope errored (the
+        policy raised, the simulation diverged): no pass or fail then.
     upper_bound, lower_bound : float
         Confidence bounds of the failure rate inside the envelope.
     n, failures : int
@@ -99,6 +106,10 @@ class GateDecision:
         How the bounds were computed (fixed or sequential evidence).
     ran : int
         Experiments :func:`run_gate` ran for this decision (0 for :func:`gate`).
+    errors : int
+        Experiments inside the envelope that errored.
+    first_error : str or None
+        The first line of the first one's error message.
     """
 
     verdict: str
@@ -112,10 +123,12 @@ class GateDecision:
     confidence: float
     method: str
     ran: int = 0
+    errors: int = 0
+    first_error: str | None = None
 
     @property
     def exit_code(self) -> int:
-        """Exit status of ``robogate gate``: 0 pass, 1 fail, 3 inconclusive."""
+        """Exit status of ``robogate gate``: 0 pass, 1 fail, 3 inconclusive, 4 the experiments errored."""
         return EXIT_CODES[self.verdict]
 
 
@@ -174,6 +187,10 @@ def _bounds(failures: int, n: int, confidence: float, limit: float, sequential: 
     return low, high
 
 
+_TIE = 1e-9
+"""Relative margin by which a bound must clear the limit: one equal to it up to rounding decides nothing."""
+
+
 def _verdict(failures: int, n: int, confidence: float, limit: float, sequential: bool) -> str:
     """``"pass"``, ``"fail"`` or ``"inconclusive"``, without computing the bounds themselves.
 
@@ -183,8 +200,11 @@ def _verdict(failures: int, n: int, confidence: float, limit: float, sequential:
     """
     if not sequential:
         low, high = _bounds(failures, n, confidence, limit, sequential)
-        return "pass" if high < limit else "fail" if low > limit else "inconclusive"
-    if n == 0 or float(_log_ratio(failures, n, limit, limit)) < math.log(1.0 / (1.0 - confidence)):
+        # a bound that only equals the limit (up to rounding) decides nothing
+        return ("pass" if high < limit * (1 - _TIE) else "fail" if low > limit * (1 + _TIE)
+                else "inconclusive")
+    level = math.log(1.0 / (1.0 - confidence))
+    if n == 0 or float(_log_ratio(failures, n, limit, limit)) < level + _TIE:
         return "inconclusive"
     return "pass" if failures < limit * n else "fail" if failures > limit * n else "inconclusive"
 
@@ -211,6 +231,15 @@ def _failure_free_to_pass(failures: int, n: int, confidence: float, limit: float
 
 def _pct(x: float) -> str:
     return f"{100 * x:.3g} %"
+
+
+def _pct_beside(x: float, limit: float) -> str:
+    """``x`` as a percentage with enough digits not to read as the limit (59.97 %, not 60 %, beside 60 %)."""
+    for digits in range(3, 8):
+        text = f"{100 * x:.{digits}g} %"
+        if text != f"{100 * limit:.{digits}g} %":
+            return text
+    return text
 
 
 def decide(
@@ -253,17 +282,19 @@ def decide(
                 "inside the envelope")
     more = 0
     if verdict == "pass":
-        reason = (f"pass: {evidence} put the failure rate below {_pct(high)} with {conf} confidence, "
-                  f"under the {_pct(limit)} limit.")
+        reason = (f"pass: {evidence} put the failure rate below {_pct_beside(high, limit)} with {conf} "
+                  f"confidence, under the {_pct(limit)} limit.")
     elif verdict == "fail":
-        reason = (f"fail: {evidence} put the failure rate above {_pct(low)} with {conf} confidence, "
-                  f"over the {_pct(limit)} limit.")
+        reason = (f"fail: {evidence} put the failure rate above {_pct_beside(low, limit)} with {conf} "
+                  f"confidence, over the {_pct(limit)} limit.")
     else:
         more = _failure_free_to_pass(failures, n, confidence, limit, sequential)
         found = ("no uniform experiment of the sweep lies inside the envelope" if n == 0 else
-                 f"{evidence} put the failure rate's {conf} upper bound at {_pct(high)}, over the "
-                 f"{_pct(limit)} limit, and its lower bound at {_pct(low)}, under it")
-        reason = f"inconclusive: {found}; {more} more failure-free experiments inside the envelope would pass it."
+                 f"{evidence} put the failure rate's {conf} upper bound at {_pct_beside(high, limit)}, "
+                 f"{'equal to' if high <= limit else 'over'} the {_pct(limit)} limit, and its lower bound at "
+                 f"{_pct_beside(low, limit)}, {'equal to' if low >= limit else 'under'} it")
+        reason = (f"inconclusive: {found}; {more} more failure-free experiment{'s' * (more != 1)} inside the "
+                  "envelope would pass it.")
     return GateDecision(verdict=verdict, upper_bound=float(high), lower_bound=float(low), n=n, failures=failures,
                         more_needed=more, reason=reason, max_failure_rate=limit, confidence=confidence,
                         method=METHODS[sequential])
@@ -354,7 +385,42 @@ def gate(
     rows = evidence(df, space, envelope)
     sequential = bool("stage" in rows and (rows["stage"] == STAGE_GATE).any())
     failures = int((~rows["success"].astype(bool)).sum())
-    return decide(failures, len(rows), max_failure_rate, confidence, sequential=sequential)
+    decision = decide(failures, len(rows), max_failure_rate, confidence, sequential=sequential)
+    return _name_free(_harness_check(decision, df[envelope.mask(df)]), envelope)
+
+
+def _harness_check(decision: GateDecision, inside: pd.DataFrame) -> GateDecision:
+    """``decision``, or an ``"error"`` verdict if any experiment in ``inside`` errored."""
+    broken = errored(inside)
+    if not broken.any():
+        return decision
+    k, total = int(broken.sum()), len(inside)
+    if k < total:
+        counted = f"{k} of the {total} experiments"
+    else:
+        counted = "the one experiment" if total == 1 else f"all {total} experiments"
+    reason = (f"error: {counted} inside the envelope errored (the policy "
+              "raised or the simulation diverged), which is a broken harness, not evidence about the policy's "
+              f"safety; first error: {first_error(inside)}.")
+    return dataclasses.replace(decision, verdict="error", more_needed=0, reason=reason, errors=k,
+                               first_error=first_error(inside))
+
+
+def _name_free(decision: GateDecision, envelope: Envelope) -> GateDecision:
+    """The decision with its sentence naming the parameters the envelope leaves out: free over their full
+    range (``rest="free"``) or held at nominal (``rest="nominal"``)."""
+    left = envelope.left_out
+    if not left:
+        return decision
+    names = left[0] if len(left) == 1 else f"{', '.join(left[:-1])} and {left[-1]}"
+    its = "its" if len(left) == 1 else "their"
+    if envelope.rest == "nominal":
+        clause = f"the envelope holds {names} at {its} nominal value{'s' * (len(left) != 1)}"
+    elif not envelope.limits:
+        clause = "the envelope limits no parameter, so every one ranges over its full range"
+    else:
+        clause = f"the envelope leaves {names} free over {its} full range"
+    return dataclasses.replace(decision, reason=f"{decision.reason[:-1]}; {clause}.")
 
 
 def sequential_gate(
@@ -468,7 +534,9 @@ def run_gate(
     Returns
     -------
     GateDecision
-        ``ran`` is the number of experiments run.
+        ``ran`` is the number of experiments run.  An errored experiment
+        (already inside the envelope, or in a batch) stops the run with an
+        ``"error"`` verdict.
 
     Raises
     ------
@@ -493,6 +561,11 @@ def run_gate(
     store = SweepStore.open(path)
     df = store.read()
     rows = evidence(df, space, envelope)
+    failures = int((~rows["success"].astype(bool)).sum())
+    broken = _harness_check(decide(failures, len(rows), max_failure_rate, confidence, sequential=True),
+                            df[envelope.mask(df)])
+    if broken.verdict == "error":  # no experiment is run on a broken harness
+        return _name_free(broken, envelope)
     planned = store.planned()
     next_id = int(max(df["id"].max() if len(df) else -1, planned["id"].max() if len(planned) else -1)) + 1
     next_batch = int(max(df["batch"].max() if "batch" in df and len(df) else -1,
@@ -518,19 +591,35 @@ def run_gate(
             bar.update(1)
         store.append(records)
         next_id, next_batch = next_id + m, next_batch + 1
+        run_so_far.extend(records)
+        if errored(pd.DataFrame(records)).any():
+            raise _HarnessError
         by_id = {r["id"]: not r["success"] for r in records}
         return np.array([by_id[i] for i in ids])
 
     def show(failures: int, n: int) -> None:
         bar.set_postfix_str(f"{failures} of {n} failed", refresh=False)
 
+    run_so_far: list[dict] = []  # every record draw() stored, for the verdict on an errored batch
     try:
-        return sequential_gate(
-            draw, max_failure_rate, confidence, n=len(rows),
-            failures=int((~rows["success"].astype(bool)).sum()), batch_size=batch_size,
+        decision = sequential_gate(
+            draw, max_failure_rate, confidence, n=len(rows), failures=failures, batch_size=batch_size,
             max_experiments=max_experiments, on_look=show,
         )
+    except _HarnessError:
+        batch = pd.DataFrame(run_so_far)
+        new_failures = int((~batch["success"].astype(bool)).sum())
+        decision = _harness_check(
+            decide(failures + new_failures, len(rows) + len(batch), max_failure_rate, confidence, sequential=True),
+            pd.concat([df[envelope.mask(df)], batch], ignore_index=True))
+        decision = dataclasses.replace(
+            decision, ran=len(batch), reason=decision.reason[:-1] + f" (after running {len(batch)} experiments).")
     finally:
         bar.close()
         if own:
             ex.close()
+    return _name_free(decision, envelope)
+
+
+class _HarnessError(Exception):
+    """A batch of :func:`run_gate` held an errored experiment: the run stops there."""

@@ -32,14 +32,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from robogate.axes import plain_log_labels
 from robogate.envs.outcomes import OUTCOMES
 from robogate.envelope import Envelope
-from robogate.gate import GateDecision, gate
+from robogate.gate import GateDecision, evidence, gate
 from robogate.load import load_sweep
 from robogate.risk import FlexibleRiskModel, RiskModel
-from robogate.space import Categorical, Continuous, ParameterSpace
+from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 from robogate.sweep import summarize
-from robogate.zones import clopper_pearson, danger_zones, parameter_bins, uniform_rows
+from robogate.sweep_config import STAGE_GATE
+from robogate.zones import clopper_pearson, danger_zones, errored, first_error, parameter_bins, uniform_rows
 
 __all__ = ["Document", "write_report"]
 
@@ -54,6 +56,10 @@ OUTCOME_COLOURS = {
 }
 ARM_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 _DPI = 100
+_MIN_PER_OUTCOME = 10
+"""Fewest experiments of each outcome (success, failure) a risk map is fitted on."""
+_WIDE_CATEGORY = 7
+"""A category with more values than this gets a full row of the success figure (its labels stay readable)."""
 _HEATMAP_PAIRS = 3
 _TOP_ZONES = 15
 _TOP_TERMS = 20
@@ -88,6 +94,10 @@ class Document:
         """A verdict box: anything with ``verdict`` and ``reason`` (a gate decision, a policy comparison)."""
         self.blocks.append(("verdict", (decision, who)))
 
+    def caveat(self, text: str, label: str = "Caveat") -> None:
+        """A sentence on what the report cannot conclude (or, labelled "Errors", a broken harness), set apart."""
+        self.blocks.append(("caveat", (label, text)))
+
     def table(self, rows: pd.DataFrame, note: str | None = None) -> None:
         self.blocks.append(("table", (rows, note)))
 
@@ -111,7 +121,9 @@ class Document:
                 out += [value, ""]
             elif kind == "verdict":
                 decision, who = value
-                out += [f"**{who}: {decision.verdict.upper()}** — {decision.reason}", ""]
+                out += [f"**{who}: {decision.verdict.upper()}** — {_verdict_text(decision)}", ""]
+            elif kind == "caveat":
+                out += [f"> **{value[0]}:** {value[1]}", ""]
             elif kind == "table":
                 rows, note = value
                 out += [_markdown_table(rows), ""] + ([note, ""] if note else [])
@@ -136,8 +148,13 @@ class Document:
                 decision, who = value
                 body.append(
                     f'<p class="verdict {decision.verdict.replace(" ", "-")}"><span class="badge">{html.escape(who)}: '
-                    f"{decision.verdict.upper()}</span> {html.escape(decision.reason)}</p>"
+                    f"{decision.verdict.upper()}</span> {html.escape(_verdict_text(decision))}</p>"
                 )
+            elif kind == "caveat":
+                label, text = value
+                css = "caveat errors" if label == "Errors" else "caveat"
+                body.append(f'<p class="{css}"><span class="badge">{html.escape(label)}:</span> '
+                            f"{html.escape(text)}</p>")
             elif kind == "table":
                 rows, note = value
                 body.append(_html_table(rows))
@@ -166,6 +183,11 @@ class Document:
         return path
 
 
+def _verdict_text(decision: GateDecision) -> str:
+    """The reason without its leading ``"verdict: "``: the badge beside it already says it."""
+    return decision.reason.removeprefix(f"{decision.verdict}: ")
+
+
 _HTML = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -189,6 +211,8 @@ td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 td.danger {{ background: #fbe3e1 !important; color: #8f1d14; font-weight: 600; }}
 td.safe {{ background: #e3f4e1 !important; color: #1e6b1a; font-weight: 600; }}
 td.boundary {{ background: #fff4d6 !important; color: #7a5a00; }}
+td.worse {{ background: #fbe3e1 !important; color: #8f1d14; font-weight: 600; }}
+td.better {{ background: #e3f4e1 !important; color: #1e6b1a; font-weight: 600; }}
 td.universal {{ font-weight: 700; color: #8f1d14; }}
 figure {{ margin: 1em 0 1.6em; }}
 figure img {{ max-width: 100%; height: auto; border: 1px solid #e3e6ea; }}
@@ -198,9 +222,12 @@ p.verdict {{ padding: 10px 14px; border-radius: 6px; border-left: 6px solid; }}
 p.verdict.pass {{ background: #e3f4e1; border-color: #2ca02c; }}
 p.verdict.fail {{ background: #fbe3e1; border-color: #d62728; }}
 p.verdict.inconclusive {{ background: #fff4d6; border-color: #e0a800; }}
+p.verdict.error {{ background: #ececec; border-color: #000; }}
 p.verdict.better, p.verdict.not-worse {{ background: #e3f4e1; border-color: #2ca02c; }}
 p.verdict.worse {{ background: #fbe3e1; border-color: #d62728; }}
 p.verdict.undecided {{ background: #fff4d6; border-color: #e0a800; }}
+p.caveat {{ padding: 8px 14px; border-radius: 6px; border-left: 6px solid #e0a800; background: #fffaf0; }}
+p.caveat.errors {{ border-color: #000; background: #ececec; }}
 .badge {{ font-weight: 700; margin-right: 0.5em; }}
 </style>
 </head>
@@ -213,7 +240,7 @@ p.verdict.undecided {{ background: #fff4d6; border-color: #e0a800; }}
 </html>
 """
 
-_CELL_CLASSES = {"danger", "safe", "boundary"}
+_CELL_CLASSES = {"danger", "safe", "boundary", "worse", "better"}
 
 
 def _cell(value: Any) -> str:
@@ -262,6 +289,11 @@ class _Sweep:
     def space(self) -> ParameterSpace:
         return self.settings["space"]
 
+    @property
+    def judged(self) -> pd.DataFrame:
+        """The rows that did not error: the evidence about the policy (an errored row is a broken harness)."""
+        return self.df[~errored(self.df)]
+
 
 def _arm(env_id: Any) -> str:
     """``"robogate/PickPlace-Panda-v0"`` -> ``"Panda"``."""
@@ -305,9 +337,15 @@ class _RiskFit:
     model: RiskModel
     test_failed: np.ndarray | None = None
     test_proba: dict[str, np.ndarray] = field(default_factory=dict)
+    _aucs: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     def auc(self, name: str, seed: int, n_boot: int = 500) -> tuple[float, float, float]:
-        """AUC and its bootstrap 95 % interval on the held-out uniform rows."""
+        """AUC and its bootstrap 95 % interval on the held-out uniform rows (computed once)."""
+        if name not in self._aucs:
+            self._aucs[name] = self._bootstrap_auc(name, seed, n_boot)
+        return self._aucs[name]
+
+    def _bootstrap_auc(self, name: str, seed: int, n_boot: int) -> tuple[float, float, float]:
         from scipy.stats import rankdata
         from sklearn.metrics import roc_auc_score
 
@@ -323,12 +361,25 @@ class _RiskFit:
         return float(roc_auc_score(y, p)), float(low), float(high)
 
 
-def _fit_risk(sweep: _Sweep, holdout: float, seed: int) -> _RiskFit | None:
-    """Fit the map on every row; evaluate a second fit on held-out uniform rows (never trained on)."""
-    df, space = sweep.df, sweep.space
-    failed = ~df["success"].astype(bool).to_numpy()
-    if failed.all() or not failed.any():
+def _too_few_for_a_map(sweep: _Sweep) -> str | None:
+    """Why the sweep cannot carry a risk map yet, or None."""
+    failed = ~sweep.judged["success"].astype(bool).to_numpy()
+    wins, losses = int((~failed).sum()), int(failed.sum())
+    if min(wins, losses) >= _MIN_PER_OUTCOME:
         return None
+    among = (f"its {len(failed)} experiments" if len(failed) == len(sweep.df) else
+             f"the {len(failed)} experiments that did not error")
+    return (f"{sweep.name}: {wins} success{'es' * (wins != 1)} and {losses} failure{'s' * (losses != 1)} among "
+            f"{among} are too few for a risk map (a logistic map needs at least {_MIN_PER_OUTCOME} experiments of "
+            "each outcome); sweep more.")
+
+
+def _fit_risk(sweep: _Sweep, holdout: float, seed: int) -> _RiskFit | None:
+    """Fit the map on every row that did not error; evaluate a second fit on held-out uniform rows."""
+    if _too_few_for_a_map(sweep) is not None:
+        return None
+    df, space = sweep.judged, sweep.space
+    failed = ~df["success"].astype(bool).to_numpy()
     fit = _RiskFit(RiskModel(space=space, random_state=seed).fit(df[space.names], failed))
     uniform = np.flatnonzero(df.index.isin(uniform_rows(df).index))
     rng = np.random.default_rng(seed)
@@ -370,6 +421,13 @@ def _heatmap_pairs(space: ParameterSpace, fits: list[_RiskFit]) -> list[tuple[st
 # ------------------------------------------------------------------------------------ figures
 
 
+def _along(dim: Any) -> np.ndarray:
+    """200 values spread over a numeric parameter's range, on its scale."""
+    if isinstance(dim, Continuous):
+        return dim.from_unit(np.linspace(0.0, 1.0, 200))
+    return np.linspace(dim.low, dim.high, 200)
+
+
 def _axis_values(dim: Any, n: int) -> np.ndarray:
     """``n`` values spread over a continuous range (on its scale), or every value of an integer."""
     return dim.from_unit(np.linspace(0.0, 1.0, n)) if isinstance(dim, Continuous) else np.arange(dim.low, dim.high + 1)
@@ -378,6 +436,7 @@ def _axis_values(dim: Any, n: int) -> np.ndarray:
 def _log_axis(ax: Any, dim: Any, which: str) -> None:
     if isinstance(dim, Continuous) and dim.log:
         (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+        plain_log_labels(ax.xaxis if which == "x" else ax.yaxis, dim.low, dim.high)
 
 
 def _fig_outcomes(sweeps: list[_Sweep]) -> Figure:
@@ -405,43 +464,68 @@ def _fig_outcomes(sweeps: list[_Sweep]) -> Figure:
     return fig
 
 
+def _success_axes(fig: Figure, space: ParameterSpace) -> list[Any]:
+    """One panel per parameter, four to a row; a category with many values gets a row of its own."""
+    cols = 4
+    wide = [d for d in space if isinstance(d, Categorical) and d.n_values > _WIDE_CATEGORY]
+    narrow = [d for d in space if d not in wide]
+    rows = -(-len(narrow) // cols) + len(wide)
+    grid = fig.add_gridspec(rows, cols)
+    axes = {}
+    for i, dim in enumerate(narrow):
+        axes[dim.name] = fig.add_subplot(grid[i // cols, i % cols])
+    for j, dim in enumerate(wide):
+        axes[dim.name] = fig.add_subplot(grid[-(-len(narrow) // cols) + j, :])
+    return [axes[d.name] for d in space]
+
+
 def _fig_success_by_parameter(sweeps: list[_Sweep]) -> Figure:
     space = sweeps[0].space
-    cols = 4
-    rows = int(np.ceil(len(space) / cols))
-    fig = Figure(figsize=(11, 2.9 * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
+    wide = sum(isinstance(d, Categorical) and d.n_values > _WIDE_CATEGORY for d in space)
+    rows = -(-(len(space) - wide) // 4) + wide
+    fig = Figure(figsize=(11, 3.0 * rows), layout="constrained")
     several = len(sweeps) > 1
-    for ax, dim in zip(axes.flat, space):
-        band = sweeps[0].settings["band"]
-        if band is not None:
-            ax.axhspan(*band, color="#ffbf00", alpha=0.18, lw=0)
+    band = sweeps[0].settings["band"]
+    for ax, dim in zip(_success_axes(fig, space), space):
+        reaches_band = False
         for k, s in enumerate(sweeps):
-            rows_u = uniform_rows(s.df)
+            rows_u = uniform_rows(s.judged)
             codes, bins = parameter_bins(rows_u[dim.name].to_numpy(), dim, 6)
             n = np.bincount(codes, minlength=len(bins))
             wins = np.bincount(codes, weights=rows_u["success"].astype(bool).to_numpy(), minlength=len(bins))
             keep = n > 0
             low, high = clopper_pearson(wins[keep], n[keep])
             rate = wins[keep] / n[keep]
+            if band is not None:
+                reaches_band |= bool(np.any((rate >= band[0]) & (rate <= band[1])))
             if isinstance(dim, Categorical):
                 x = np.flatnonzero(keep) + (k - (len(sweeps) - 1) / 2) * 0.12
             else:
                 x = np.array([b.centre for b in bins], dtype=float)[keep]
-            ax.errorbar(x, rate, yerr=[rate - low, high - rate], fmt="o-", ms=3.5, lw=1.2, capsize=2.5,
+            ax.errorbar(x, rate, yerr=[rate - low, high - rate], fmt="o" if isinstance(dim, Categorical) else "o-",
+                        ms=3.5, lw=1.2, capsize=2.5,  # named values have no order: no line between them
                         color=ARM_COLOURS[k % len(ARM_COLOURS)], label=s.name if several else None)
+        if band is not None and reaches_band:  # the band only where some bin's rate lies in it
+            ax.axhspan(*band, color="#ffbf00", alpha=0.18, lw=0)
         if isinstance(dim, Categorical):
-            ax.set_xticks(range(len(dim.choices)), dim.choices, rotation=55, ha="right", fontsize=7)
+            wide_axis = dim.n_values > _WIDE_CATEGORY
+            ax.set_xticks(range(len(dim.choices)), dim.choices, rotation=25 if wide_axis else 40,
+                          ha="right", fontsize=9 if wide_axis else 8)
+            ax.set_xlim(-0.5, dim.n_values - 0.5)
+        else:
+            pad = 0.3 if isinstance(dim, Integer) else 0.0
+            ax.set_xlim(dim.low - pad, dim.high + pad)  # the parameter's whole range, wherever the rows fell
+            if isinstance(dim, Integer) and dim.n_values <= 10:
+                ax.set_xticks(range(dim.low, dim.high + 1))
         _log_axis(ax, dim, "x")
+        if dim.unit:
+            ax.set_xlabel(dim.unit, fontsize=9)
         ax.set_ylim(-0.03, 1.03)
+        ax.set_ylabel("success rate", fontsize=9)
         ax.set_title(dim.name, fontsize=10)
         ax.grid(alpha=0.25)
-    for ax in list(axes.flat)[len(space):]:
-        ax.axis("off")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("success rate")
     if several:
-        axes.flat[0].legend(fontsize=8)
+        fig.axes[0].legend(fontsize=8)
     return fig
 
 
@@ -458,12 +542,16 @@ def _fig_heatmaps(panels: list[tuple[_Sweep, _RiskFit, str, str, str]]) -> Figur
         grid[x], grid[y] = gx.ravel(), gy.ravel()
         p = fit.model.predict_proba(grid[space.names])[:, 1].reshape(gx.shape)
         mesh = ax.pcolormesh(gx, gy, p, cmap="RdYlGn_r", vmin=0, vmax=1, shading="auto")
-        along = dy.from_unit(np.linspace(0.0, 1.0, 200)) if isinstance(dy, Continuous) else np.linspace(dy.low, dy.high, 200)
+        along = _along(dy)
         curve = fit.model.boundary_curve(x, y, along)
         for r in range(curve.shape[1]):
-            (line,) = ax.plot(curve[:, r], along, color="black", lw=2)
-            handles["boundary P(failure) = 0.5 (closed form)"] = line
-        df = s.df
+            if np.isfinite(curve[:, r]).any():
+                (line,) = ax.plot(curve[:, r], along, color="black", lw=2)
+                handles["boundary P(failure) = 0.5 (closed form)"] = line
+        if not np.isfinite(curve).any():
+            ax.text(0.5, 0.97, "no P(failure) = 0.5 boundary in this range", transform=ax.transAxes, ha="center",
+                    va="top", fontsize=8, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
+        df = s.judged
         ok = df["success"].astype(bool).to_numpy()
         stage2 = (df["stage"] == 2).to_numpy() if "stage" in df else np.zeros(len(df), bool)
         for mask, marker, label in ((~stage2 & ok, "o", "success"), (~stage2 & ~ok, "X", "failure"),
@@ -478,8 +566,8 @@ def _fig_heatmaps(panels: list[tuple[_Sweep, _RiskFit, str, str, str]]) -> Figur
                 (ax.set_xticks if which == "x" else ax.set_yticks)(range(dim.low, dim.high + 1))
         ax.set_xlim(gx.min(), gx.max())
         ax.set_ylim(gy.min(), gy.max())
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
+        ax.set_xlabel(dx.label)
+        ax.set_ylabel(dy.label)
         ax.set_title(title, fontsize=10)
     fig.colorbar(mesh, ax=list(axes), label="P(failure), others nominal", shrink=0.85)
     fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=len(handles), fontsize=8,
@@ -499,26 +587,28 @@ def _fig_evaluation(sweeps: Sequence[_Sweep], fits: Sequence[_RiskFit], seed: in
         ax.grid(alpha=0.25)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.01)
+    several = len(sweeps) > 1
     for k, (s, fit) in enumerate(zip(sweeps, fits)):
-        colour = ARM_COLOURS[k % len(ARM_COLOURS)]
-        for name, style in (("logistic", "-"), ("boosting", "--")):
+        for j, (name, style, marker) in enumerate((("logistic", "-", "o"), ("boosting", "--", "s"))):
+            # one colour per sweep when several are compared, else one per model; the marker and dash say the model
+            colour = ARM_COLOURS[(k if several else j) % len(ARM_COLOURS)]
             p = fit.test_proba[name]
-            who = f"{s.name} {name}" if len(sweeps) > 1 else name
+            who = f"{s.name} {name}" if several else name
             fpr, tpr, _ = roc_curve(fit.test_failed, p)
             auc, low, high = fit.auc(name, seed)
             roc.plot(fpr, tpr, ls=style, lw=1.6, color=colour, label=f"{who}: AUC {auc:.3f} [{low:.3f}, {high:.3f}]")
             bins = max(3, min(10, len(p) // 30))
             observed, predicted = calibration_curve(fit.test_failed, p, n_bins=bins, strategy="quantile")
-            rel.plot(predicted, observed, marker="o", ms=3.5, ls=style, lw=1.4, color=colour,
+            rel.plot(predicted, observed, marker=marker, ms=4, ls=style, lw=1.4, color=colour,
                      label=f"{who}: Brier {brier_score_loss(fit.test_failed, p):.3f}")
     roc.set_xlabel("false-positive rate (successes flagged)")
     roc.set_ylabel("true-positive rate (failures caught)")
     roc.set_title("ROC", fontsize=10)
-    roc.legend(fontsize=7, loc="lower right")
+    roc.legend(fontsize=7, loc="lower right", handlelength=3)
     rel.set_xlabel("predicted P(failure)")
     rel.set_ylabel("observed failure rate")
     rel.set_title("reliability (quantile bins)", fontsize=10)
-    rel.legend(fontsize=7, loc="upper left")
+    rel.legend(fontsize=7, loc="upper left", handlelength=3)
     return fig
 
 
@@ -561,24 +651,45 @@ def _environment(seed: int) -> str:
 
 
 def _space_table(space: ParameterSpace) -> pd.DataFrame:
-    return pd.DataFrame([{"parameter": d.name, "kind": d.kind, "range": d.describe(), "nominal": d.nominal}
-                         for d in space])
+    return pd.DataFrame([{"parameter": d.name, "kind": d.kind, "range": d.describe(), "unit": d.unit,
+                          "nominal": d.nominal} for d in space])
 
 
 def _summary_table(sweeps: list[_Sweep]) -> pd.DataFrame:
     rows = []
     for s in sweeps:
         summary = summarize(s.df)
-        uniform = uniform_rows(s.df)
+        uniform = uniform_rows(s.judged)
         wins, n = int(uniform["success"].astype(bool).sum()), len(uniform)
         low, high = clopper_pearson(wins, n)
         row = {"sweep": s.name, "experiments": summary["rows"],
                "uniform success rate (95 % CI)": f"{wins / n:.3f} [{float(low):.3f}, {float(high):.3f}]" if n else "n/a"}
-        for stage, rate in summary["success_rate_by_stage"].items():
-            row[f"stage {stage}: rows, success"] = f"{summary['rows_by_stage'][stage]}, {rate:.3f}"
+        for stage, count in summary["rows_by_stage"].items():
+            rate = summary["success_rate_by_stage"][stage]  # among the experiments that did not error
+            row[f"stage {stage}: rows, success"] = f"{count}, {'n/a' if np.isnan(rate) else f'{rate:.3f}'}"
         row["outcomes"] = ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items())
+        if any(errored(t.df).any() for t in sweeps):
+            row["errored (left out)"] = summary["errors"]
         rows.append(row)
     return pd.DataFrame(rows).fillna("")
+
+
+def _error_table(sweeps: list[_Sweep]) -> pd.DataFrame:
+    """Errored experiments by sweep and message (its first line), most frequent first."""
+    rows = []
+    for s in sweeps:
+        broken = s.df[errored(s.df)]
+        if not len(broken):
+            continue
+        messages = broken["error"].fillna("").astype(str) if "error" in broken else pd.Series("", index=broken.index)
+        first_lines = messages.map(lambda m: m.strip().splitlines()[0] if m.strip() else "no message recorded")
+        for message, group in broken.groupby(first_lines.to_numpy(), sort=False):
+            ids = group["id"].tolist() if "id" in group else []
+            rows.append({"sweep": s.name, "experiments": len(group), "first id": min(ids) if ids else "",
+                         "stages": ", ".join(map(str, sorted(group["stage"].unique()))) if "stage" in group else "",
+                         "error": message})
+    table = pd.DataFrame(rows)
+    return table.sort_values("experiments", ascending=False, kind="stable") if len(table) else table
 
 
 def _zone_rows(zones: pd.DataFrame) -> pd.DataFrame:
@@ -588,23 +699,25 @@ def _zone_rows(zones: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "zone": zones["zone"], "n": zones["n"], "failure rate": zones["failure_rate"],
         "CI": [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(zones["ci_low"], zones["ci_high"])],
-        "class": zones["class"], "outcomes": [mix(o) for o in zones["outcomes"]],
+        "rest of the space": zones["rest_failure_rate"], "difference": [f"{d:+.2f}" for d in zones["difference"]],
+        "p (corrected)": zones["p_value"], "versus rest": zones["versus_rest"], "class": zones["class"],
+        "outcomes": [mix(o) for o in zones["outcomes"]],
     })
 
 
 def _zone_comparison(zones: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """One row per zone that is danger or safe on some arm: each arm's rate, interval and class."""
-    decided = zones[zones["class"] != "boundary"]["zone"].unique()
+    """One row per zone labelled on some arm: each arm's rate, interval and labels."""
+    labelled = (zones["versus_rest"] != "unclear") | (zones["class"] != "boundary")
     rows = []
-    for zone, group in zones[zones["zone"].isin(decided)].groupby("zone", sort=False):
+    for zone, group in zones[zones["zone"].isin(zones.loc[labelled, "zone"].unique())].groupby("zone", sort=False):
         by_arm = {r["arm"]: r for r in group.to_dict("records")}
         row = {"zone": zone, "universal": "universal" if group["universal"].any() else ""}
         for name in names:
             r = by_arm.get(name)
-            row[name] = (f"{r['failure_rate']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}] {r['class']}"
-                         if r is not None else "—")
-        surest = max(max(r["ci_low"], 1 - r["ci_high"]) for r in by_arm.values())
-        rows.append((not row["universal"], -surest, row))
+            row[name] = (f"{r['failure_rate']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}], rest "
+                         f"{r['rest_failure_rate']:.2f}: {r['versus_rest']}, {r['class']}" if r is not None else "—")
+        relative = min(group["p_value"])
+        rows.append((not row["universal"], relative, row))
     rows.sort(key=lambda t: t[:2])
     return pd.DataFrame([r for *_, r in rows][: 2 * _TOP_ZONES])
 
@@ -678,96 +791,47 @@ def write_report(
     doc = Document(title)
 
     fits = [_fit_risk(r, holdout, seed) for r in runs]
+    usable = [(r, f) for r, f in zip(runs, fits) if f is not None]
+    pairs = _heatmap_pairs(space, [f for _, f in usable]) if usable else []
+    zones = danger_zones({r.name: r.df for r in runs} if several else runs[0].df, space)
+    caveats = {
+        "summary": _unfinished_caveats(runs),
+        "gate": _envelope_caveats(usable, gate_envelope) if gate_envelope is not None else [],
+        "zones": _zone_caveats(zones, space),
+        "risk": [why for r in runs if (why := _too_few_for_a_map(r)) is not None] + _boundary_caveats(usable, pairs),
+        "evaluation": _evaluation_caveats(usable, holdout, seed),
+    }  # in the order of the sections
 
-    # -- summary ----------------------------------------------------------------------------
+    _errors_section(doc, runs)
     doc.heading("Summary")
     doc.table(_summary_table(runs), "Rates that stand for the operating space come from the uniform (stage-1) rows; "
                                     "stage-2 rows over-sample the success band on purpose.")
+    for text in caveats["summary"]:
+        doc.caveat(text)
+    where = [_SECTIONS[part] for part, texts in caveats.items() if texts and part != "summary"]
+    if where:
+        n = sum(len(texts) for part, texts in caveats.items() if part != "summary")
+        doc.caveat(f"This report states {n} thing{'s' * (n != 1)} it cannot conclude yet; see {', '.join(where)}.")
     if gate_envelope is not None:
-        doc.heading("Deployment gate")
-        doc.text(f"Envelope: {gate_envelope.describe()}; limit {max_failure_rate:g} on the failure rate at "
-                 f"{confidence:g} confidence, from the uniform experiments inside the envelope.")
-        for r in runs:
-            doc.verdict(gate(r.df, space, gate_envelope, max_failure_rate, confidence), r.name)
+        _gate_section(doc, runs, gate_envelope, max_failure_rate, confidence, caveats["gate"])
+    _zones_section(doc, runs, zones, caveats["zones"])
 
-    # -- danger zones -----------------------------------------------------------------------
-    zones = danger_zones({r.name: r.df for r in runs} if several else runs[0].df, space)
-    doc.heading("Danger zones")
-    doc.text(
-        f"One- and two-parameter regions (bins of the uniform rows) whose failure rate is surely high (danger: "
-        f"lower bound >= 0.7) or low (safe: upper bound < 0.3). The Clopper–Pearson intervals are simultaneous "
-        f"over all {zones.attrs['tests']} regions tested (each at {zones.attrs['cell_confidence']:.6f}), so with 95 % "
-        "confidence no zone below is labelled danger or safe wrongly. A two-parameter region inside a "
-        "one-parameter zone of the same class is left out."
-    )
-    counts = zones.groupby(["arm", "class"] if several else ["class"]).size()
-    doc.text("Zones by class: " + "; ".join(
-        f"{' '.join(map(str, k)) if isinstance(k, tuple) else k}: {v}" for k, v in counts.items()) + ".")
-    if several:
-        names = [r.name for r in runs]
-        doc.text("A zone is universal when it has the same class (danger or safe) on every sweep. Each cell: "
-                 "failure rate [simultaneous interval] class.")
-        doc.table(_zone_comparison(zones, names))
-    else:
-        for cls in ("danger", "safe"):
-            part = zones[zones["class"] == cls].head(_TOP_ZONES)
-            if len(part):
-                doc.heading(f"{cls.capitalize()} zones ({(zones['class'] == cls).sum()}, top {len(part)})", 3)
-                doc.table(_zone_rows(part))
-
-    # -- success per parameter ------------------------------------------------------------
     doc.heading("Outcomes")
     doc.figure("outcomes", _fig_outcomes(runs), "Outcome mix by stage.")
     doc.heading("Success across each parameter")
     band = runs[0].settings["band"]
-    doc.figure("success_by_parameter", _fig_success_by_parameter(runs),
-               "Success rate of the uniform rows per bin or value, with 95 % Clopper–Pearson intervals"
-               + (f"; the shaded band is the sweep's stage-2 target {band[0]:g}–{band[1]:g}." if band else "."))
-
-    # -- risk map -----------------------------------------------------------------------------
-    usable = [(r, f) for r, f in zip(runs, fits) if f is not None]
-    doc.heading("Risk map")
-    if not usable:
-        doc.text("No risk model: every experiment had the same outcome.")
+    if not any(len(uniform_rows(r.judged)) for r in runs):
+        doc.text("No uniform experiment that did not error: nothing to show per parameter.")
     else:
-        doc.text("RiskModel (logistic regression on log-scaled, standardised parameters, one-hot categories and "
-                 "the squares and interactions chosen by cross-validated log-loss), fitted on every row.")
-        pairs = _heatmap_pairs(space, [f for _, f in usable])
-        caption = ("P(failure) with the other parameters at their nominal values; the black line is the closed-form "
-                   "boundary P(failure) = 0.5; markers are the experiments, at any value of the other parameters "
-                   "(crosses and circles uniform, triangles stage 2).")
-        if several:
-            for x, y in pairs:
-                doc.figure(f"risk_{x}_{y}", _fig_heatmaps([(r, f, x, y, r.name) for r, f in usable]),
-                           f"{x} × {y}: {caption}")
-        elif pairs:
-            r, f = usable[0]
-            doc.figure("risk_map", _fig_heatmaps([(r, f, x, y, f"{x} × {y}") for x, y in pairs]), caption)
-        doc.heading("Boundary equations", 3)
-        for r, f in usable:
-            for x, y in pairs:
-                doc.text(f"{r.name}: {x} as a function of {y}" if several else f"{x} as a function of {y}")
-                doc.code(f.model.boundary_equation(x, y))
-        doc.heading("Coefficients", 3)
-        doc.table(_coefficients([r for r, _ in usable], [f for _, f in usable]),
-                  f"Logit terms (encoded units) with the largest magnitude, at most {_TOP_TERMS}; positive "
-                  "raises P(failure); — marks a term a model did not select.")
+        doc.figure("success_by_parameter", _fig_success_by_parameter(runs),
+                   "Success rate of the uniform rows per bin or value, with 95 % Clopper–Pearson intervals"
+                   + (f"; the shaded band is the sweep's stage-2 target {band[0]:g}–{band[1]:g}, shaded on the "
+                      "panels where some bin's rate lies in it." if band else "."))
 
-        evaluated = [(r, f) for r, f in usable if f.test_failed is not None]
-        doc.heading("How well the map predicts")
-        if not evaluated:
-            doc.text("Too few uniform rows of both outcomes to hold some out: no held-out evaluation.")
-        else:
-            n_test = ", ".join(f"{r.name} {len(f.test_failed)}" if several else str(len(f.test_failed))
-                               for r, f in evaluated)
-            doc.text(f"Held-out uniform rows ({n_test}; {holdout:.0%} of stage 1, never used in fitting): models "
-                     "refitted on the remaining rows. Logistic is the RiskModel, boosting the FlexibleRiskModel "
-                     "(histogram gradient boosting) for comparison. AUC intervals: 95 % bootstrap.")
-            doc.figure("evaluation", _fig_evaluation(*zip(*evaluated), seed=seed),
-                       "ROC curves and reliability (observed failure rate per quantile bin of predicted P(failure)) "
-                       "on the held-out uniform rows.")
+    _risk_section(doc, runs, usable, pairs, caveats["risk"])
+    if usable:
+        _evaluation_section(doc, usable, holdout, seed, caveats["evaluation"])
 
-    # -- provenance ---------------------------------------------------------------------------
     doc.heading("Provenance")
     doc.table(_provenance(runs))
     doc.text("Every experiment's own seed is stored with its row (results/ in each sweep folder, plain Parquet).")
@@ -776,3 +840,220 @@ def write_report(
     doc.text(_environment(seed))
 
     return doc.write(out)
+
+
+# ----------------------------------------------------------------------------------- caveats
+
+#: The section each kind of caveat is stated in.
+_SECTIONS = {"gate": "Deployment gate", "zones": "Danger zones", "risk": "Risk map",
+             "evaluation": "How well the map predicts"}
+
+
+def _unfinished_caveats(runs: list[_Sweep]) -> list[str]:
+    out = []
+    for r in runs:
+        if not r.settings["complete"]:
+            done = int((r.df["stage"] != STAGE_GATE).sum()) if "stage" in r.df else len(r.df)
+            out.append(f"{r.name}: the sweep in {r.path} is not finished ({done} of "
+                       f"{r.settings['n_lhs'] + r.settings['n_boundary']} experiments); continue it with --resume "
+                       "(resume=True), then write the report again.")
+    return out
+
+
+def _zone_caveats(zones: pd.DataFrame, space: ParameterSpace) -> list[str]:
+    rows = zones.attrs["rows"]
+    counts = rows.values() if isinstance(rows, dict) else [rows]
+    if zones.attrs["tests"] == 0:
+        return [f"No region of the space holds the 10 uniform experiments a zone test needs yet "
+                f"({', '.join(map(str, counts))} uniform experiments over {len(space)} parameters): no zone can be "
+                "called worse or better than the rest, danger or safe. Sweep more."]
+    if not (zones["versus_rest"] != "unclear").any():
+        return [f"No zone is surely worse or better than the rest of the space: at this budget none of the "
+                f"{zones.attrs['tests']} regions tested differs from the rest beyond chance (simultaneous 95 %)."]
+    return []
+
+
+def _fmt_value(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _boundary_caveats(usable: list[tuple[_Sweep, _RiskFit]], pairs: list[tuple[str, str]]) -> list[str]:
+    """A risk-map panel whose P(failure) = 0.5 boundary misses the parameter's range altogether."""
+    out = []
+    for r, f in usable:
+        space = r.space
+        nominal = space.nominal()
+        for x, y in pairs:
+            dx, dy = space[x], space[y]
+            if np.isfinite(f.model.boundary_curve(x, y, _along(dy))).any():
+                continue
+            grid = pd.DataFrame([nominal])
+            side = "above" if f.model.predict_proba(grid[space.names])[0, 1] > 0.5 else "below"
+            roots = f.model.boundary_curve(x, y, [nominal[y]], in_range=False)[0]
+            roots = roots[np.isfinite(roots)]
+            where = (f"{x}* ≈ {' or '.join(map(_fmt_value, roots))} at {y} = {_fmt_value(nominal[y])}, outside {x}'s "
+                     f"range {_fmt_value(dx.low)}–{_fmt_value(dx.high)}" if len(roots) else "no real root")
+            out.append(f"{r.name}: the closed-form {x}–{y} boundary lies outside the map ({where}): with the other "
+                       f"parameters nominal, the model puts P(failure) {side} 0.5 over the whole panel, so that "
+                       "panel draws no boundary.")
+    return out
+
+
+def _evaluation_caveats(usable: list[tuple[_Sweep, _RiskFit]], holdout: float, seed: int) -> list[str]:
+    out = []
+    for r, f in usable:
+        if f.test_failed is None:
+            out.append(f"{r.name}: too few uniform experiments of both outcomes to hold {holdout:.0%} out, so how "
+                       "well the risk map predicts is not measured.")
+            continue
+        auc, low, high = f.auc("logistic", seed)
+        if low <= 0.5:
+            out.append(f"{r.name}: the risk map's held-out AUC is {auc:.3f} [{low:.3f}, {high:.3f}], an interval "
+                       f"that includes 0.5 (chance) on {len(f.test_failed)} held-out experiments: at this budget the "
+                       "map does not surely rank failures above successes. Sweep more before reading it.")
+    return out
+
+
+def _envelope_caveats(usable: list[tuple[_Sweep, _RiskFit]], envelope: Envelope) -> list[str]:
+    """Where the sweep measured the envelope (at least 10 uniform experiments), does the model agree?"""
+    out = []
+    for r, f in usable:
+        rows = evidence(r.judged, r.space, envelope)
+        if len(rows) < 10:
+            continue
+        predicted = float(f.model.predict_proba(rows[r.space.names])[:, 1].mean())
+        failures = int((~rows["success"].astype(bool)).sum())
+        low, high = (float(v) for v in clopper_pearson(failures, len(rows)))
+        if not low <= predicted <= high:
+            out.append(f"{r.name}: the risk map contradicts what was measured inside the envelope: it predicts a "
+                       f"mean P(failure) of {predicted:.2f} for the {len(rows)} uniform experiments there, which "
+                       f"failed {failures} times ({failures / len(rows):.2f}, 95 % CI [{low:.2f}, {high:.2f}]). Read "
+                       "its P(failure) values as rough at this budget; the gate's verdict rests on the measured rows.")
+    return out
+
+
+# ---------------------------------------------------------------------------------- sections
+
+
+def _errors_section(doc: Document, runs: list[_Sweep]) -> None:
+    """First in the report when any experiment errored: a broken harness, not an unsafe policy."""
+    broken = [(r, int(errored(r.df).sum())) for r in runs if errored(r.df).any()]
+    if not broken:
+        return
+    doc.heading("Experiments that errored")
+    for r, k in broken:
+        doc.caveat(f"{r.name}: {k} of {len(r.df)} experiments errored (the policy raised or the simulation "
+                   f"diverged); first error: {first_error(r.df)}. They are a broken harness, not failures of the "
+                   "policy: rates, zones and the risk map below leave them out, and the gate gives no pass or fail "
+                   "on an envelope that holds one.", "Errors")
+    doc.table(_error_table(runs), "Each message's first line; the full traceback is in the sweep's 'error' column.")
+
+
+def _gate_section(doc: Document, runs: list[_Sweep], envelope: Envelope, max_failure_rate: float,
+                  confidence: float, caveats: list[str]) -> None:
+    doc.heading("Deployment gate")
+    doc.text(f"Envelope: {envelope.describe()}; limit {max_failure_rate:g} on the failure rate at "
+             f"{confidence:g} confidence, from the uniform experiments inside the envelope.")
+    for r in runs:
+        doc.verdict(gate(r.df, r.space, envelope, max_failure_rate, confidence), r.name)
+    for text in caveats:
+        doc.caveat(text)
+
+
+def _zones_section(doc: Document, runs: list[_Sweep], zones: pd.DataFrame, caveats: list[str]) -> None:
+    several = len(runs) > 1
+    doc.heading("Danger zones")
+    for text in caveats:
+        doc.caveat(text)
+    if zones.attrs["tests"] == 0:
+        return
+    doc.text(
+        "One- and two-parameter regions (bins of the uniform rows), each tested against the rest of the space "
+        "(Fisher's exact test): worse when its failure rate is surely above that of the uniform experiments outside "
+        "it, better when surely below, unclear otherwise. Beside that, its absolute class: danger when its "
+        "Clopper–Pearson interval lies at or above 0.7, safe when below 0.3, boundary otherwise (neither surely high "
+        f"nor surely low). Tests and intervals are simultaneous over all {zones.attrs['tests']} regions tested (each "
+        f"interval at {zones.attrs['cell_confidence']:.6f}), so with 95 % confidence no zone below is labelled "
+        "wrongly. A two-parameter region inside a one-parameter zone with the same labels is left out."
+    )
+    if zones.empty:
+        return
+    counts = zones.groupby((["arm"] if several else []) + ["versus_rest", "class"]).size()
+    doc.text("Zones by label: " + "; ".join(f"{' '.join(map(str, k))}: {v}" for k, v in counts.items()) + ".")
+    if several:
+        doc.text("A zone is universal when it has the same labels on every sweep. Each cell: failure rate "
+                 "[simultaneous interval], the rest's rate: versus rest, class.")
+        doc.table(_zone_comparison(zones, [r.name for r in runs]))
+        return
+    groups = [("Worse than the rest of the space", zones["versus_rest"] == "worse"),
+              ("Better than the rest of the space", zones["versus_rest"] == "better"),
+              ("Surely high or low, but not surely different from the rest",
+               (zones["versus_rest"] == "unclear") & (zones["class"] != "boundary"))]
+    for heading, mask in groups:
+        part = zones[mask]
+        if len(part):
+            doc.heading(f"{heading} ({len(part)}{f', top {_TOP_ZONES}' if len(part) > _TOP_ZONES else ''})", 3)
+            doc.table(_zone_rows(part.head(_TOP_ZONES)))
+
+
+def _risk_section(doc: Document, runs: list[_Sweep], usable: list[tuple[_Sweep, _RiskFit]],
+                  pairs: list[tuple[str, str]], caveats: list[str]) -> None:
+    several = len(runs) > 1
+    doc.heading("Risk map")
+    for text in caveats:
+        doc.caveat(text)
+    if not usable:
+        return
+    space = runs[0].space
+    nominal = pd.DataFrame([space.nominal()])[space.names]
+    at_nominal = ", ".join(f"{r.name} {f.model.predict_proba(nominal)[0, 1]:.2f}" if several else
+                           f"{f.model.predict_proba(nominal)[0, 1]:.2f}" for r, f in usable)
+    doc.text("RiskModel (logistic regression on log-scaled, standardised parameters, one-hot categories and the "
+             "squares and interactions chosen by cross-validated log-loss), fitted on every experiment that did not "
+             f"error. At nominal ({', '.join(f'{k}={_fmt_nominal(v)}' for k, v in space.nominal().items())}) it "
+             f"predicts P(failure) = {at_nominal}.")
+    drawn = any(np.isfinite(f.model.boundary_curve(x, y, _along(r.space[y]))).any()
+                for r, f in usable for x, y in pairs)
+    caption = ("P(failure) with the other parameters at their nominal values"
+               + ("; the black line is the closed-form boundary P(failure) = 0.5 where it falls inside the panel"
+                  if drawn else "; no panel holds a P(failure) = 0.5 boundary")
+               + "; markers are the experiments, at any value of the other parameters (crosses and circles uniform, "
+                 "triangles stage 2).")
+    if several:
+        for x, y in pairs:
+            doc.figure(f"risk_{x}_{y}", _fig_heatmaps([(r, f, x, y, r.name) for r, f in usable]),
+                       f"{x} × {y}: {caption}")
+    elif pairs:
+        r, f = usable[0]
+        doc.figure("risk_map", _fig_heatmaps([(r, f, x, y, f"{x} × {y}") for x, y in pairs]), caption)
+    doc.heading("Boundary equations", 3)
+    for r, f in usable:
+        for x, y in pairs:
+            doc.text(f"{r.name}: {x} as a function of {y}" if several else f"{x} as a function of {y}")
+            doc.code(f.model.boundary_equation(x, y))
+    doc.heading("Coefficients", 3)
+    doc.table(_coefficients([r for r, _ in usable], [f for _, f in usable]),
+              f"Logit terms (encoded units) with the largest magnitude, at most {_TOP_TERMS}; positive "
+              "raises P(failure); — marks a term a model did not select.")
+
+
+def _fmt_nominal(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _evaluation_section(doc: Document, usable: list[tuple[_Sweep, _RiskFit]], holdout: float, seed: int,
+                        caveats: list[str]) -> None:
+    several = len(usable) > 1
+    doc.heading("How well the map predicts")
+    for text in caveats:
+        doc.caveat(text)
+    evaluated = [(r, f) for r, f in usable if f.test_failed is not None]
+    if not evaluated:
+        return
+    n_test = ", ".join(f"{r.name} {len(f.test_failed)}" if several else str(len(f.test_failed)) for r, f in evaluated)
+    doc.text(f"Held-out uniform rows ({n_test}; {holdout:.0%} of stage 1, never used in fitting): models "
+             "refitted on the remaining rows. Logistic is the RiskModel, boosting the FlexibleRiskModel "
+             "(histogram gradient boosting) for comparison. AUC intervals: 95 % bootstrap.")
+    doc.figure("evaluation", _fig_evaluation(*zip(*evaluated), seed=seed),
+               "ROC curves and reliability (observed failure rate per quantile bin of predicted P(failure)) "
+               "on the held-out uniform rows.")

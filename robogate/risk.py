@@ -599,7 +599,7 @@ class RiskModel(_Encoded):
         return ", ".join(f"{f['name']}={f['mean']:.4g}" for f in self.features_
                          if f["kind"] == "numeric" and f["column"] not in skip)
 
-    def boundary_curve(self, x: str, y: str, values: Any) -> np.ndarray:
+    def boundary_curve(self, x: str, y: str, values: Any, *, in_range: bool = True) -> np.ndarray:
         """Numeric boundary: the ``x`` with P(failure) = 0.5 at each ``y`` value, physical units.
 
         Parameters
@@ -608,14 +608,17 @@ class RiskModel(_Encoded):
             Numeric parameters of the model.
         values : array-like, shape (n,)
             Values of ``y`` in its physical units.
+        in_range : bool, default True
+            Drop (NaN) roots outside ``x``'s range; False keeps them, to say
+            where a boundary that misses the range would lie.
 
         Returns
         -------
         ndarray, shape (n, r)
             ``r = 1`` when the logit is linear in ``x``; ``r = 2`` (the two
             roots, smaller first) when it has an ``x^2`` term.  NaN where
-            there is no real root or it lies outside ``x``'s range (the
-            space's range, else the training range).
+            there is no real root or (``in_range``) it lies outside ``x``'s
+            range (the space's range, else the training range).
         """
         k, ix, iy = self._quadratic(x, y)
         fx, fy = self.features_[ix], self.features_[iy]
@@ -632,7 +635,7 @@ class RiskModel(_Encoded):
         t = roots * fx["scale"] + fx["mean"]
         with np.errstate(over="ignore"):
             phys = np.exp(t) if fx["log"] else t
-        lo, hi = self._range(ix)
+        lo, hi = self._range(ix) if in_range else (-np.inf, np.inf)
         phys[~np.isfinite(phys) | (phys < lo) | (phys > hi)] = np.nan
         return phys
 

@@ -10,8 +10,9 @@ Policy specs are strings, so they travel to any worker:
 
 * ``"scripted"`` -- :class:`robogate.policies.ScriptedPolicy`;
 * ``"flow"`` -- :class:`robogate.policies.FlowPolicy`, the Panda checkpoint
-  shipped with robogate; ``"flow:PATH"`` -- a FlowPolicy checkpoint file
-  (a worker loads it once and keeps it, with one torch thread per worker);
+  shipped with robogate; ``"flow:PATH"`` -- a FlowPolicy checkpoint file, or
+  the folder ``robogate policy train`` wrote (a worker loads it once and
+  keeps it, with one torch thread per worker);
 * ``"package.module:Factory"`` -- ``Factory`` imported from ``package.module``
   and called with no arguments; it must return an object with ``reset()`` and
   ``act(obs)``.
@@ -27,7 +28,7 @@ import numpy as np
 
 import robogate
 from robogate.checks import check_int
-from robogate.episode import run_episode
+from robogate.episode import missing_policy_methods, run_episode
 
 __all__ = [
     "BUILTIN_POLICIES",
@@ -178,11 +179,9 @@ def make_policy(spec: Any) -> Any:
         policy = obj()
     except Exception as exc:
         raise _spec_error(spec, f"calling {attr_path}() raised {type(exc).__name__}: {exc}") from None
-    missing = [m for m in ("reset", "act") if not callable(getattr(policy, m, None))]
+    missing = missing_policy_methods(policy)
     if missing:
-        raise _spec_error(
-            spec, f"{attr_path}() returned a {type(policy).__name__} without {' and '.join(missing)}()"
-        )
+        raise _spec_error(spec, f"{attr_path}() returned a {type(policy).__name__} without {' and '.join(missing)}")
     return policy
 
 
@@ -196,7 +195,7 @@ def _make_flow_policy(spec: str) -> Any:
         return FlowPolicy.pretrained()
     path = spec[len(FLOW_PREFIX):]
     if not path:
-        raise _spec_error(spec, "'flow:' needs a checkpoint path, e.g. 'flow:runs/flow/policy.pt'")
+        raise _spec_error(spec, "'flow:' needs a checkpoint path, e.g. 'flow:runs/flow' or 'flow:runs/flow/policy.pt'")
     try:
         return FlowPolicy.load(path)
     except ValueError as exc:

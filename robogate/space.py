@@ -54,6 +54,11 @@ def _check_name(name: Any, kind: str) -> str:
     return name
 
 
+def _check_unit_text(dim: Any) -> None:
+    if not isinstance(dim.unit, str):
+        raise ValueError(f"parameter {dim.name!r}: unit must be a string, got {dim.unit!r}")
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}"
 
@@ -127,6 +132,8 @@ class _Serialisable:
     """``to_dict`` for the dimension dataclasses: their kind, then every field in order."""
 
     kind: ClassVar[str]
+    name: str
+    unit: str
 
     def to_dict(self) -> dict:
         """JSON-serialisable description (see :meth:`ParameterSpace.from_dict`)."""
@@ -135,6 +142,11 @@ class _Serialisable:
             value = getattr(self, f.name)
             out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
+
+    @property
+    def label(self) -> str:
+        """The name with its unit, for an axis: ``"mass (kg)"``; the bare name without a unit."""
+        return f"{self.name} ({self.unit})" if self.unit else self.name
 
 
 @dataclass(frozen=True)
@@ -152,6 +164,8 @@ class Continuous(_Serialisable):
     nominal : float, optional
         The value used when the parameter is not given.  Defaults to the
         midpoint (the geometric midpoint when ``log=True``).
+    unit : str, default ""
+        What the values measure, e.g. ``"kg"`` (axis labels; not compared).
     """
 
     name: str
@@ -159,11 +173,13 @@ class Continuous(_Serialisable):
     high: float
     log: bool = False
     nominal: float | None = None
+    unit: str = field(default="", compare=False)
 
     kind: ClassVar[str] = "continuous"
 
     def __post_init__(self) -> None:
         _check_name(self.name, "Continuous")
+        _check_unit_text(self)
         for attr in ("low", "high"):
             v = getattr(self, attr)
             if not is_real(v) or not math.isfinite(float(v)):
@@ -258,17 +274,21 @@ class Integer(_Serialisable):
         Inclusive bounds, ``low < high``.
     nominal : int, optional
         The value used when the parameter is not given (default ``low``).
+    unit : str, default ""
+        What the values count, e.g. ``"count"`` (axis labels; not compared).
     """
 
     name: str
     low: int
     high: int
     nominal: int | None = None
+    unit: str = field(default="", compare=False)
 
     kind: ClassVar[str] = "integer"
 
     def __post_init__(self) -> None:
         _check_name(self.name, "Integer")
+        _check_unit_text(self)
         for attr in ("low", "high"):
             v = getattr(self, attr)
             ok = is_real(v) and math.isfinite(float(v)) and float(v).is_integer()
@@ -355,6 +375,7 @@ class Categorical(_Serialisable):
     nominal: str | None = None
 
     kind: ClassVar[str] = "categorical"
+    unit: ClassVar[str] = ""  # named values have no unit
 
     def __post_init__(self) -> None:
         _check_name(self.name, "Categorical")
@@ -719,12 +740,12 @@ def default_space() -> ParameterSpace:
     """
     return ParameterSpace(
         [
-            Continuous("friction", 0.05, 1.2, log=True, nominal=0.8),
-            Continuous("mass", 0.05, 2.0, log=True, nominal=0.2),
-            Continuous("com_offset", 0.0, 0.4, nominal=0.0),
-            Continuous("size", 0.02, 0.12, nominal=0.05),
-            Continuous("ik_noise", 0.0, 0.04, nominal=0.0),
-            Integer("obstacles", 0, 4, nominal=0),
+            Continuous("friction", 0.05, 1.2, log=True, nominal=0.8, unit="coefficient"),
+            Continuous("mass", 0.05, 2.0, log=True, nominal=0.2, unit="kg"),
+            Continuous("com_offset", 0.0, 0.4, nominal=0.0, unit="fraction of size"),
+            Continuous("size", 0.02, 0.12, nominal=0.05, unit="m"),
+            Continuous("ik_noise", 0.0, 0.04, nominal=0.0, unit="m"),
+            Integer("obstacles", 0, 4, nominal=0, unit="count"),
             Categorical("shape", tuple(SHAPES)),
             Categorical("placement", tuple(PLACEMENTS)),
         ]

@@ -19,6 +19,7 @@ from matplotlib.patches import Patch
 
 from robogate.envs.outcomes import OUTCOMES
 from robogate.report import OUTCOME_COLOURS, Document
+from robogate.zones import first_error
 
 if TYPE_CHECKING:
     from robogate.compare import Comparison
@@ -104,9 +105,8 @@ def write_suite_report(run: SuiteRun, out: str | os.PathLike | None = None) -> P
              f"{len(run.suite.episodes())} episodes with fixed seeds ({status}). Intervals are 95 % Wilson "
              "intervals; errored episodes are left out of the rates.")
     if len(run.errors):
-        first = str(run.errors["error"].iloc[0] or "").strip().splitlines()
         doc.text(f"{len(run.errors)} episodes errored (the policy raised or the simulation diverged): a broken "
-                 f"harness, not evidence about the policy. First error: {first[0] if first else 'no message'}")
+                 f"harness, not evidence about the policy. First error: {first_error(run.errors)}")
     doc.table(pd.DataFrame({
         "category": categories["category"], "episodes": categories["n"],
         "success (95 % CI)": [_pct_interval(r, lo, hi) for r, lo, hi in

@@ -21,7 +21,6 @@ import datetime
 import json
 import os
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,16 +36,14 @@ from robogate.runner import Trial, validate_env_id, validate_policy_spec
 from robogate.store import SweepStore
 from robogate.suite import Suite, load_suite
 from robogate.sweep import Recorder, versions
+from robogate.zones import errored, first_error
 
-__all__ = ["EXIT_ERRORED", "MANIFEST_KIND", "SuiteRun", "finish_run", "load_suite_run", "open_run", "run_episodes",
+__all__ = ["MANIFEST_KIND", "SuiteRun", "finish_run", "load_suite_run", "open_run", "run_episodes",
            "run_suite", "wilson"]
 
 #: The ``kind`` of a suite run's manifest.
 MANIFEST_KIND = "robogate-suite-run"
 EVAL_INFO = "eval_info.json"
-ERROR = "error"
-#: Exit status of ``robogate suite run`` and ``robogate compare`` when episodes errored (a broken harness).
-EXIT_ERRORED = 4
 _RESUMES = (False, True, "allow")
 
 
@@ -94,15 +91,12 @@ class SuiteRun:
     @property
     def errors(self) -> pd.DataFrame:
         """The episodes that errored (the policy raised, the simulation diverged)."""
-        return self.table[self.table["outcome"] == ERROR] if len(self.table) else self.table
-
-    def _judged(self) -> pd.DataFrame:
-        return self.table[self.table["outcome"] != ERROR] if len(self.table) else self.table
+        return self.table[errored(self.table)]
 
     def _rows(self, groups: Sequence[tuple[str, pd.DataFrame]], confidence: float) -> list[dict[str, Any]]:
         rows = []
         for name, part in groups:
-            judged = part[part["outcome"] != ERROR]
+            judged = part[~errored(part)]
             n, k = len(judged), int(judged["success"].astype(bool).sum()) if len(judged) else 0
             low, high = wilson(k, n, confidence)
             rows.append({"name": name, "n": n, "successes": k, "rate": k / n if n else float("nan"),
@@ -161,8 +155,8 @@ class SuiteRun:
             lines.append(f"  {r['category']:<22} {r['successes']:>4}/{r['n']:<4} {rate}{target}")
         errors = self.errors
         if len(errors):
-            first = str(errors["error"].iloc[0] or "").strip().splitlines()[0] if "error" in errors else ""
-            lines.append(f"  {len(errors)} episodes errored (a broken harness, left out of the rates); first: {first}")
+            lines.append(f"  {len(errors)} episodes errored (a broken harness, left out of the rates); first: "
+                         f"{first_error(errors)}")
         return "\n".join(lines)
 
 
@@ -253,8 +247,7 @@ def run_episodes(store: SweepStore, suite: Suite, env_id: str, policy: str, ids:
     if not todo:
         return
     bar = tqdm(total=len(todo), desc=desc, unit="ep", file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    recorder = Recorder(store, bar, 0, 0)
-    recorder.started = time.monotonic()
+    recorder = Recorder(store, bar, 0, 0, 0)
     by_id = {e.index: e for e in todo}
     try:
         trials = [Trial(id=e.index, env_id=env_id, policy=policy, params=e.params, seed=e.seed, stage=0, batch=0)

@@ -34,15 +34,20 @@ import numpy as np
 import pandas as pd
 
 import robogate
+from robogate.envs.outcomes import Outcome
 from robogate.executors import Executor, make_executor
 from robogate.runner import Trial, check_seed, trial_seed, validate_env_id, validate_policy_spec
 from robogate.sampling import TwoStageSampler
 from robogate.space import ParameterSpace
 from robogate.store import SweepStore
 from robogate.sweep_config import STAGE_GATE, SweepConfig
+from robogate.zones import errored, first_error
 
-__all__ = ["Recorder", "format_summary", "run_sweep", "summarize", "versions"]
+__all__ = ["RESUME_ALLOW", "Recorder", "check_resumable", "error_line", "format_summary", "run_sweep", "summarize",
+           "versions"]
 
+#: ``run_sweep(resume=RESUME_ALLOW)`` continues the sweep stored at ``out``, or starts one if there is none.
+RESUME_ALLOW = "allow"
 #: Finished records are appended at least this often (seconds) ...
 FLUSH_SECONDS = 1.0
 #: ... or whenever this many are waiting.
@@ -88,12 +93,33 @@ def _check_resumable(out: Path, stored: Mapping[str, Any], config: SweepConfig) 
             )
 
 
-def _open_store(out: Any, config: SweepConfig, sampler: TwoStageSampler, resume: bool) -> tuple[SweepStore, bool]:
+def check_resumable(out: str | os.PathLike) -> None:
+    """Raise ``ValueError`` naming the folder unless ``out`` holds a stored sweep to resume."""
+    path = Path(out)
+    if path.is_dir() and (path / "manifest.json").exists():
+        return
+    why = ("there is no such folder" if not path.exists() else "it is a file, not a sweep folder"
+           if not path.is_dir() else "the folder is empty" if not any(path.iterdir())
+           else "the folder holds no robogate sweep (no manifest.json)")
+    raise ValueError(f"cannot resume {path}: {why}; check the path, or leave out --resume "
+                     "(resume=False) to start a new sweep there")
+
+
+def _check_resume(resume: Any) -> bool | str:
+    if resume is True or resume is False or resume == RESUME_ALLOW:
+        return resume
+    raise ValueError(f"resume must be True, False or {RESUME_ALLOW!r}, got {resume!r}")
+
+
+def _open_store(out: Any, config: SweepConfig, sampler: TwoStageSampler, resume: bool | str
+                ) -> tuple[SweepStore, bool]:
     """Create or open the store at ``out``; return it and whether it was resumed."""
     if not isinstance(out, (str, os.PathLike)) or not str(out):
         raise ValueError(f"out must be a folder path, got {out!r}")
     path = Path(out)
     is_store = path.is_dir() and (path / "manifest.json").exists()
+    if resume is True:
+        check_resumable(path)
     if is_store:
         if not resume:
             raise ValueError(
@@ -123,14 +149,13 @@ class Recorder:
     records reach the disk even while every worker is busy with a long episode.
     """
 
-    def __init__(self, store: SweepStore, bar: Any, n_finished: int, n_failed: int):
+    def __init__(self, store: SweepStore, bar: Any, n_finished: int, n_failed: int, n_errors: int):
         self.store = store
         self.bar = bar
         self.buffer: list[dict] = []
         self.n_finished = n_finished
         self.n_failed = n_failed
-        self.n_run = 0
-        self.started: float | None = None
+        self.n_errors = n_errors
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -139,15 +164,16 @@ class Recorder:
 
     def add(self, record: dict) -> None:
         self._raise_flush_error()
-        self.n_run += 1
         self.n_finished += 1
-        self.n_failed += not record["success"]
-        if self.bar is not None:
-            elapsed = max(time.monotonic() - (self.started or time.monotonic()), 1e-9)
-            self.bar.set_postfix_str(
-                f"{self.n_run / elapsed:.2f} ep/s, fail {self.n_failed / self.n_finished:.1%}",
-                refresh=False,
-            )
+        broken = record.get("outcome") == Outcome.ERROR.value
+        self.n_errors += broken
+        self.n_failed += not broken and not record["success"]
+        if self.bar is not None:  # tqdm shows the rate; the postfix says how the policy fares
+            judged = self.n_finished - self.n_errors
+            postfix = f"fail {self.n_failed / judged:.1%}" if judged else "fail n/a"
+            if self.n_errors:
+                postfix += f", {self.n_errors} errored"
+            self.bar.set_postfix_str(postfix, refresh=False)
             self.bar.update(1)
         with self._lock:
             self.buffer.append(record)
@@ -182,17 +208,24 @@ class Recorder:
             raise self._error
 
 
-def _ask(sampler: TwoStageSampler, n: int | None, bar: Any, replay: bool) -> list[dict]:
-    """``sampler.ask(n)``; its warnings are dropped on replay, shown above the bar otherwise."""
+def _ask(sampler: TwoStageSampler, n: int | None, bar: Any, replay: bool, shown: set[str]) -> list[dict]:
+    """``sampler.ask(n)``; its warnings are dropped on replay, otherwise each distinct one is shown once.
+
+    Shown above the bar while it runs, else as a warning.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         params = sampler.ask(n)
     if not replay:
         for w in caught:
+            message = str(w.message)
+            if message in shown:
+                continue
+            shown.add(message)
             if bar is not None and not bar.disable:
-                bar.write(f"warning: {w.message}", file=sys.stderr)
+                bar.write(f"warning: {message}", file=sys.stderr)
             else:
-                warnings.warn(w.message, w.category, stacklevel=3)
+                warnings.warn(message, w.category, stacklevel=4)  # at the caller of run_sweep
     return params
 
 
@@ -260,7 +293,7 @@ def run_sweep(
     executor: str | Executor = "local",
     workers: int | None = None,
     address: str | None = None,
-    resume: bool = False,
+    resume: bool | str = False,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Sweep a policy through a parameter space with the two-stage sampler.
@@ -295,9 +328,12 @@ def run_sweep(
         Parallel trials (default all cores / the Ray cluster's CPUs).
     address : str, optional
         Ray cluster address (``executor="ray"``).
-    resume : bool, default False
-        Continue the sweep stored at ``out``; its settings must match.
-        Without a stored sweep at ``out``, a new one starts.
+    resume : bool or "allow", default False
+        True: continue the sweep stored at ``out`` (its settings must
+        match; a finished one returns its rows at once); a folder without a
+        stored sweep is an error, never silently a new sweep.  ``"allow"``:
+        continue the stored sweep if there is one, else start one (a script
+        that may run again).  False: ``out`` must not hold a sweep.
     progress : bool, default True
         Show a progress bar on stderr.
 
@@ -315,7 +351,8 @@ def run_sweep(
     ValueError
         Before any work, for an unknown env id or policy, a bad space or
         sampler setting, an out folder that already holds files (without
-        ``resume``), or settings that differ from the stored sweep.
+        ``resume``), no sweep to resume (``resume=True``), or settings that
+        differ from the stored sweep.
     robogate.store.StoreError
         If ``out`` cannot be created or written.
     ImportError
@@ -327,6 +364,7 @@ def run_sweep(
     config = SweepConfig.build(env_id, policy, space=space, n_lhs=n_lhs, n_boundary=n_boundary, band=band,
                                batch_size=batch_size, seed=check_seed(seed))
     sampler = config.sampler()
+    resume = _check_resume(resume)
     own_executor = isinstance(executor, str)
     ex = make_executor(executor, workers, address) if own_executor else executor
     if not isinstance(ex, Executor):
@@ -356,19 +394,21 @@ def _drive(
 
     bar = tqdm(total=sampler.n_total, initial=len(success), desc="sweep", unit="ep",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    rec = Recorder(store, bar, len(success), sum(not s for s in success.values()))
+    n_errors = int(errored(finished).sum()) if len(finished) else 0
+    rec = Recorder(store, bar, len(success), sum(not s for s in success.values()) - n_errors, n_errors)
+    shown: set[str] = set()
     try:
         next_id, batch = 0, 0
         while True:
             stage = sampler.stage
             if batch in batches:  # replay a planned batch
                 rows = batches.pop(batch)
-                params = _ask(sampler, len(rows), bar, replay=True)
+                params = _ask(sampler, len(rows), bar, replay=True, shown=shown)
                 trials = _replayed_trials(rows, params, next_id, batch, stage, config, out)
             else:
                 if batches:
                     raise ValueError(f"cannot resume {out}: its plan skips batch {batch}")
-                params = _ask(sampler, None, bar, replay=False)
+                params = _ask(sampler, None, bar, replay=False, shown=shown)
                 if not params:
                     break
                 trials = [
@@ -379,8 +419,6 @@ def _drive(
                 store.plan([t.plan_row() for t in trials])
             todo = [t for t in trials if t.id not in success]
             if todo:
-                if rec.started is None:
-                    rec.started = time.monotonic()
                 for record in ex.imap_unordered(todo):
                     success[record["id"]] = bool(record["success"])
                     rec.add(record)
@@ -411,28 +449,34 @@ def summarize(df: pd.DataFrame, elapsed: float | None = None) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``rows``, ``success_rate``, ``success_rate_by_stage`` (stage -> rate),
+        ``rows``, ``success_rate`` and ``success_rate_by_stage`` (stage ->
+        rate; both among the experiments that did not error, NaN if none),
         ``rows_by_stage``, ``outcomes`` (outcome -> count, most frequent
-        first), ``errors`` (rows with an ``error`` outcome), ``elapsed``
+        first), ``errors`` (rows with an ``error`` outcome: the policy raised
+        or the simulation diverged), ``first_error`` (the first line of the
+        first one's message, or None), ``elapsed``
         (seconds or None), ``episodes_per_second`` (or None) and
         ``lhs_discrepancy`` (centred L2 discrepancy of the stage-1 design, if known).
     """
     if elapsed is None:
         elapsed = df.attrs.get("elapsed")
     n = len(df)
-    succ = df["success"].astype(bool) if "success" in df else pd.Series([], dtype=bool)
+    judged = df[~errored(df)]  # an errored experiment is neither a success nor a failure of the policy
+    succ = judged["success"].astype(bool) if "success" in df else pd.Series([], dtype=bool)
     by_stage, rows_by_stage = {}, {}
     if "stage" in df and n:
         for stage, grp in df.groupby("stage"):
-            by_stage[int(stage)] = float(grp["success"].astype(bool).mean())
             rows_by_stage[int(stage)] = int(len(grp))
+            ok = grp[~errored(grp)]["success"].astype(bool)
+            by_stage[int(stage)] = float(ok.mean()) if len(ok) else math.nan
     outcomes = {}
     if "outcome" in df and n:
         counts = df["outcome"].value_counts()
         outcomes = {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))}
     return {
+        "first_error": first_error(df),
         "rows": int(n),
-        "success_rate": float(succ.mean()) if n else math.nan,
+        "success_rate": float(succ.mean()) if len(succ) else math.nan,
         "success_rate_by_stage": by_stage,
         "rows_by_stage": rows_by_stage,
         "outcomes": outcomes,
@@ -443,17 +487,31 @@ def summarize(df: pd.DataFrame, elapsed: float | None = None) -> dict[str, Any]:
     }
 
 
+def error_line(summary: Mapping[str, Any]) -> str:
+    """One line on the experiments that errored (see :func:`summarize`)."""
+    k, n = summary["errors"], summary["rows"]
+    return (f"errors: {k} of {n} experiments errored (the policy raised or the simulation diverged: a broken "
+            f"harness, not a failure of the policy); first: {summary.get('first_error')}")
+
+
 def format_summary(summary: Mapping[str, Any]) -> str:
     """Render :func:`summarize` output as a few human-readable lines."""
     n = summary["rows"]
-    lines = [f"rows: {n}", f"success rate: {summary['success_rate']:.1%}" if n else "success rate: n/a"]
-    for stage, rate in summary["success_rate_by_stage"].items():
+
+    def rate(value: float) -> str:
+        return "n/a" if math.isnan(value) else f"{value:.1%}"
+
+    excluded = " (errored experiments left out)" if summary.get("errors") else ""
+    lines = [f"rows: {n}", f"success rate: {rate(summary['success_rate'])}{excluded}"]
+    for stage, value in summary["success_rate_by_stage"].items():
         rows = summary.get("rows_by_stage", {}).get(stage)
-        lines.append(f"  stage {stage}: {rate:.1%}" + (f" of {rows}" if rows is not None else ""))
+        lines.append(f"  stage {stage}: {rate(value)}" + (f" of {rows}" if rows is not None else ""))
     if summary["outcomes"]:
         mix = ", ".join(f"{k} {v} ({v / n:.0%})" for k, v in summary["outcomes"].items())
         lines.append(f"outcomes: {mix}")
-    if summary.get("lhs_discrepancy") is not None:
+    if summary.get("errors"):
+        lines.append(error_line(summary))
+    if summary.get("lhs_discrepancy") is not None and not math.isnan(summary["lhs_discrepancy"]):
         lines.append(f"stage-1 design: centred discrepancy {summary['lhs_discrepancy']:.4g}")
     if summary.get("elapsed") is not None:
         lines.append(f"elapsed: {summary['elapsed']:.1f} s")

@@ -25,14 +25,14 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from tqdm.auto import tqdm
 
+from robogate.axes import plain_log_labels
 from robogate.checks import check_int, is_integer
-from robogate.policies.flow import FlowConfig, FlowPolicy
+from robogate.policies.flow import CHECKPOINT_FILE, FlowConfig, FlowPolicy
 
 __all__ = ["TrainConfig", "TrainResult", "chunk_examples", "train_flow_policy"]
-
-POLICY_FILE = "policy.pt"
 
 
 @dataclass(frozen=True)
@@ -239,8 +239,8 @@ def _train(
 
     rows, best, best_epoch, best_state = [], float("inf"), 0, None
     start = time.perf_counter()
-    bar = tqdm(range(1, train.epochs + 1), desc="train", unit="epoch", disable=not progress)
-    for epoch in bar:
+    bar = tqdm(total=train.epochs, desc="train", unit="epoch", disable=not progress)
+    for epoch in range(1, train.epochs + 1):
         perm = torch.randperm(len(x_train), generator=generator)
         total = 0.0
         for i in range(0, len(x_train), train.batch_size):
@@ -257,7 +257,8 @@ def _train(
         v = val_loss()
         rows.append({"epoch": epoch, "train_loss": total / len(x_train), "val_loss": v,
                      "seconds": time.perf_counter() - start})
-        bar.set_postfix(train=f"{rows[-1]['train_loss']:.4f}", val=f"{v:.4f}")
+        bar.set_postfix(train=f"{rows[-1]['train_loss']:.4f}", val=f"{v:.4f}", refresh=False)
+        bar.update(1)  # the count moves with the losses: the bar never shows the last epoch as undone
         if v < best:
             best, best_epoch, best_state = v, epoch, copy.deepcopy(ema.state_dict())
         elif epoch - best_epoch >= train.patience:
@@ -270,7 +271,7 @@ def _train(
     result = TrainResult(policy, history, best_epoch, seconds, len(train_eps), len(val_eps))
     if out is not None:
         out = Path(out)
-        result.path = policy.save(out / POLICY_FILE)
+        result.path = policy.save(out / CHECKPOINT_FILE)
         _plot_losses(history, best_epoch, out / "loss.png")
         summary = {
             "demos": source, "env_id": policy.env_id, "flow_config": asdict(config), "train_config": asdict(train),
@@ -289,6 +290,8 @@ def _plot_losses(history: pd.DataFrame, best_epoch: int, path: Path) -> None:
     ax.plot(history["epoch"], history["val_loss"], label="validation (weight average)")
     ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch {best_epoch}")
     ax.set(xlabel="epoch", ylabel="flow-matching loss", yscale="log", title="FlowPolicy training")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    plain_log_labels(ax.yaxis, *ax.get_ylim())
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

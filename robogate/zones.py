@@ -4,13 +4,24 @@ A zone is a bin of one parameter or a cell of two (equal-width bins in the
 parameter's unit coordinates, so log-scaled parameters are binned in log space;
 one bin per value for small integer ranges and categories).  Its failure rate
 is estimated from the **uniform** rows of a sweep only (stage 1): stage-2 rows
-over-sample the boundary and would pull every rate towards 50 %.
+over-sample the boundary and would pull every rate towards 50 %.  Rows whose
+experiment errored (the policy raised, the simulation diverged) are no
+evidence either way and are left out.
 
-Each zone gets a Clopper–Pearson interval and a class: ``danger`` when the
-interval's lower end is at least 0.7, ``safe`` when its upper end is below 0.3,
-``boundary`` otherwise.  A sweep has hundreds of cells, so by default the
-intervals are **simultaneous** (Bonferroni over every cell tested): with 95 %
-confidence, *no* zone in the table is labelled danger or safe wrongly.
+Each zone is classified twice:
+
+* **against the rest of the space** (``versus_rest``, the actionable one):
+  ``worse`` when its failure rate is surely above that of the uniform rows
+  outside it, ``better`` when surely below, ``unclear`` otherwise (Fisher's
+  exact test, one-sided each way).  When most of the space fails, a zone at the
+  base rate is no news, however high its rate;
+* **in absolute terms** (``class``): ``danger`` when the Clopper–Pearson
+  interval's lower end is at least 0.7, ``safe`` when its upper end is below
+  0.3, ``boundary`` otherwise (neither surely high nor surely low).
+
+A sweep has hundreds of cells, so by default every test and interval is
+**simultaneous** (Bonferroni over every cell tested): with 95 % confidence,
+*no* zone in the table is labelled wrongly.
 """
 
 from __future__ import annotations
@@ -23,23 +34,29 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta
+from scipy.stats import beta, hypergeom
 
 from robogate.checks import check_int, check_level
+from robogate.envs.outcomes import Outcome
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace, bin_index
 from robogate.sweep_config import STAGE_LHS
 
 __all__ = [
     "CLASSES",
+    "RELATIVE_CLASSES",
     "Bin",
     "clopper_pearson",
     "danger_zones",
+    "errored",
+    "first_error",
     "parameter_bins",
     "uniform_rows",
 ]
 
-#: Zone classes, from the most to the least dangerous.
+#: Zone classes by absolute failure rate, from the most to the least dangerous.
 CLASSES = ("danger", "boundary", "safe")
+#: Zone classes against the rest of the space, from the most to the least dangerous.
+RELATIVE_CLASSES = ("worse", "unclear", "better")
 #: Stages whose rows are a uniform sample of the whole space (the Latin Hypercube).
 UNIFORM_STAGES = (STAGE_LHS,)
 #: An integer parameter with at most this many values gets one bin per value.
@@ -97,6 +114,30 @@ def uniform_rows(df: pd.DataFrame) -> pd.DataFrame:
     if "stage" not in df:
         return df
     return df[df["stage"].isin(UNIFORM_STAGES)]
+
+
+def errored(df: pd.DataFrame) -> np.ndarray:
+    """Which rows of a sweep table errored (outcome ``"error"``: the policy raised, the simulation diverged).
+
+    Such rows are a broken harness, never evidence of safety or danger.  A
+    table without an ``outcome`` column has none.
+    """
+    if "outcome" not in df:
+        return np.zeros(len(df), dtype=bool)
+    return (df["outcome"].astype(str) == Outcome.ERROR.value).to_numpy()
+
+
+def first_error(df: pd.DataFrame) -> str | None:
+    """The first line of the error message of the first errored row (lowest ``id``), or None."""
+    rows = df[errored(df)]
+    if not len(rows):
+        return None
+    if "id" in rows:
+        rows = rows.sort_values("id")
+    message = rows["error"].iloc[0] if "error" in rows else None
+    if not isinstance(message, str) or not message.strip():
+        return "no message recorded"
+    return message.strip().splitlines()[0]
 
 
 # -------------------------------------------------------------------------------------- bins
@@ -226,32 +267,55 @@ def _cells(df: pd.DataFrame, space: ParameterSpace, bins: int, pairs: bool, min_
     return pd.DataFrame(rows, columns=["zone", "params", "envelope", "n", "failures", "outcomes"])
 
 
-def _classify(table: pd.DataFrame, confidence: float, danger: float, safe: float) -> pd.DataFrame:
-    low, high = clopper_pearson(table["failures"].to_numpy(), table["n"].to_numpy(), confidence)
-    table = table.assign(
-        failure_rate=table["failures"] / table["n"].where(table["n"] > 0), ci_low=low, ci_high=high
-    )
+def _classify(table: pd.DataFrame, total: int, total_failures: int, confidence: float, tests: int,
+              danger: float, safe: float) -> pd.DataFrame:
+    """Absolute class from Clopper–Pearson intervals; class against the rest by Fisher's exact test.
+
+    Both are Bonferroni-corrected over ``tests`` cells (1: per cell).  Fisher's
+    one-sided test of a zone against its complement is the hypergeometric
+    tail of the zone's failures given the margins; ``p_value`` is the test in
+    the direction observed, doubled for the two directions and corrected.
+    """
+    n, k = table["n"].to_numpy(dtype=np.int64), table["failures"].to_numpy(dtype=np.int64)
+    cell_confidence = 1.0 - (1.0 - confidence) / tests
+    low, high = clopper_pearson(k, n, cell_confidence)
+    rest_n, rest_k = total - n, total_failures - k
+    rate = k / np.maximum(n, 1)
+    rest_rate = np.where(rest_n > 0, rest_k / np.maximum(rest_n, 1), np.nan)
+    worse_side = rate >= np.nan_to_num(rest_rate, nan=0.0)
+    one_sided = np.where(worse_side, hypergeom.sf(k - 1, total, total_failures, n),
+                         hypergeom.cdf(k, total, total_failures, n))
+    p_value = np.where(rest_n > 0, np.minimum(1.0, 2.0 * tests * one_sided), 1.0)
+    decided = p_value <= 1.0 - confidence
+    table = table.assign(failure_rate=rate, ci_low=low, ci_high=high, rest_failure_rate=rest_rate,
+                         difference=rate - rest_rate, p_value=p_value)
+    table["versus_rest"] = np.select([decided & worse_side, decided & ~worse_side], ["worse", "better"], "unclear")
     table["class"] = np.select([low >= danger, high < safe], ["danger", "safe"], "boundary")
     return table
 
 
+def _labels(table: pd.DataFrame) -> list[tuple[str, str]]:
+    return list(zip(table["class"], table["versus_rest"]))
+
+
 def _drop_implied(table: pd.DataFrame) -> pd.DataFrame:
-    """Drop two-parameter danger / safe cells that lie inside a one-parameter zone of the same class."""
+    """Drop two-parameter cells labelled like a one-parameter zone they lie in (unless neither label says anything)."""
+    uninformative = ("boundary", "unclear")
     single = {
-        (p[0], str(env[p[0]])): cls
-        for p, env, cls in zip(table["params"], table["envelope"], table["class"]) if len(p) == 1
+        (p[0], str(env[p[0]])): label
+        for p, env, label in zip(table["params"], table["envelope"], _labels(table)) if len(p) == 1
     }
     keep = [
-        len(p) == 1 or cls == "boundary" or not any(single.get((q, str(env[q]))) == cls for q in p)
-        for p, env, cls in zip(table["params"], table["envelope"], table["class"])
+        len(p) == 1 or label == uninformative or not any(single.get((q, str(env[q]))) == label for q in p)
+        for p, env, label in zip(table["params"], table["envelope"], _labels(table))
     ]
-    return table[keep]
+    return table[np.array(keep, dtype=bool)]  # a boolean mask: an empty list would select no columns
 
 
 def _ranked(table: pd.DataFrame) -> pd.DataFrame:
-    order = table["class"].map({c: i for i, c in enumerate(CLASSES)})
-    # danger: most certain first; boundary: highest rate first; safe: most certain first
-    key = np.where(table["class"] == "safe", table["ci_high"], -np.where(table["class"] == "danger", table["ci_low"], table["failure_rate"]))
+    """Worse than the rest first (largest difference first), then unclear, then better (largest gain first)."""
+    order = table["versus_rest"].map({c: i for i, c in enumerate(RELATIVE_CLASSES)})
+    key = np.where(table["versus_rest"] == "better", table["difference"], -table["difference"])
     return (
         table.assign(_order=order, _key=key, _n=-table["n"])
         .sort_values(["_order", "_key", "_n", "zone"], kind="stable")
@@ -272,7 +336,7 @@ def danger_zones(
     min_rows: int = 10,
     simultaneous: bool = True,
 ) -> pd.DataFrame:
-    """Rank the one- and two-parameter regions of a sweep by how surely they fail.
+    """Rank the one- and two-parameter regions of a sweep by how much worse than the rest of the space they fail.
 
     Parameters
     ----------
@@ -280,14 +344,14 @@ def danger_zones(
         A sweep table (parameter columns, ``success``, and ``stage``,
         ``outcome`` if present), or several keyed by arm (e.g.
         ``{"panda": df1, "ur5e": df2}``) swept over the same space.  Only
-        uniform rows (stage 1) are used.
+        uniform rows (stage 1) that did not error are used.
     space : ParameterSpace
         The swept space (bins follow its scales and categories).
     bins : int, default 4
         Bins per continuous parameter (cells of a pair: ``bins**2``).
     pairs : bool, default True
         Also test two-parameter cells.  A pair cell inside a one-parameter
-        zone of the same class adds nothing and is left out.
+        zone with the same two labels adds nothing and is left out.
     confidence : float, default 0.95
         Confidence of the classification.
     danger, safe : float, default 0.7 and 0.3
@@ -296,24 +360,30 @@ def danger_zones(
     min_rows : int, default 10
         Cells with fewer uniform rows are not tested.
     simultaneous : bool, default True
-        Bonferroni-adjust the intervals over every cell tested (of every
-        arm), so that all of them hold together with ``confidence``: the
-        chance that any zone in the table is a false danger or safe zone is
-        at most ``1 - confidence``.  ``False`` gives per-cell intervals.
+        Bonferroni-adjust the tests and intervals over every cell tested (of
+        every arm), so that all of them hold together with ``confidence``: the
+        chance that any zone in the table is labelled wrongly is at most
+        ``1 - confidence``.  ``False`` tests each cell on its own.
 
     Returns
     -------
     pandas.DataFrame
-        One row per zone (and per arm), ranked: danger zones first (highest
-        lower bound first), then boundary (highest rate first), then safe.
+        One row per zone (and per arm), ranked: zones worse than the rest
+        first (largest difference first), then unclear, then better.
         Columns ``zone`` (readable), ``params`` (tuple of names),
         ``envelope`` (the zone as a :func:`robogate.gate.gate` envelope),
         ``n``, ``failures``, ``failure_rate``, ``ci_low``, ``ci_high``,
-        ``class``, ``outcomes`` (outcome -> count, most frequent first); with
-        several arms also ``arm`` and ``universal`` (the zone has the same
-        danger or safe class on every arm).  ``attrs["tests"]`` holds the
-        number of cells tested and ``attrs["cell_confidence"]`` the
-        per-cell confidence used.
+        ``rest_failure_rate`` (the uniform rows outside the zone),
+        ``difference`` (zone minus rest), ``p_value`` (Fisher's exact test
+        against the rest, corrected), ``versus_rest`` (worse / unclear /
+        better), ``class`` (danger / boundary / safe), ``outcomes`` (outcome
+        -> count, most frequent first); with several arms also ``arm`` and
+        ``universal`` (the zone has the same labels on every arm, and they
+        say something).  ``attrs`` holds ``tests`` (cells tested),
+        ``cell_confidence`` (of each interval), ``rows`` (uniform rows used,
+        per arm) and ``errors`` (uniform rows left out because they errored).
+        A sweep too small for any cell to reach ``min_rows`` gives an empty
+        table with these columns.
 
     Raises
     ------
@@ -327,8 +397,8 @@ def danger_zones(
     >>> space = ParameterSpace([Continuous("friction", 0.05, 1.2, log=True)])
     >>> friction = np.geomspace(0.05, 1.2, 400)
     >>> df = pd.DataFrame({"friction": friction, "success": friction > 0.15})
-    >>> danger_zones(df, space)[["zone", "class"]].iloc[0].tolist()
-    ['friction 0.05–0.111', 'danger']
+    >>> danger_zones(df, space)[["zone", "versus_rest", "class"]].iloc[0].tolist()
+    ['friction 0.05–0.111', 'worse', 'danger']
     """
     confidence = check_level(confidence, "confidence")
     danger, safe = check_level(danger, "danger"), check_level(safe, "safe")
@@ -341,31 +411,33 @@ def danger_zones(
     arms = dict(data) if several else {None: data}
     if not arms:
         raise ValueError("danger_zones needs at least one sweep table")
-    tables = {}
+    tables, margins, rows, errors = {}, {}, {}, {}
     for arm, df in arms.items():
         df = uniform_rows(_check_table(df, space, "data" if arm is None else f"data[{arm!r}]"))
+        broken = errored(df)
+        df = df[~broken]
         tables[arm] = _cells(df, space, bins, pairs, min_rows)
+        margins[arm] = (len(df), int((~df["success"].astype(bool)).sum()))
+        rows[arm], errors[arm] = len(df), int(broken.sum())
     tests = sum(len(t) for t in tables.values())
-    cell_confidence = 1.0 - (1.0 - confidence) / max(tests, 1) if simultaneous else confidence
-    classified = {arm: _classify(t, cell_confidence, danger, safe) for arm, t in tables.items()}
+    adjust = max(tests, 1) if simultaneous else 1
+    classified = {arm: _classify(t, *margins[arm], confidence, adjust, danger, safe) for arm, t in tables.items()}
     if not several:
         out = _ranked(_drop_implied(classified[None]))
     else:
-        per_arm = []
+        out = pd.concat([_drop_implied(t).assign(arm=arm) for arm, t in classified.items()], ignore_index=True)
+        labels: dict[str, dict[Any, tuple[str, str]]] = {}
         for arm, t in classified.items():
-            per_arm.append(_drop_implied(t).assign(arm=arm))
-        out = pd.concat(per_arm, ignore_index=True)
-        classes = {}
-        for arm, t in classified.items():
-            for zone, cls in zip(t["zone"], t["class"]):
-                classes.setdefault(zone, {})[arm] = cls
+            for zone, label in zip(t["zone"], _labels(t)):
+                labels.setdefault(zone, {})[arm] = label
         out["universal"] = [
-            len(classes[z]) == len(arms) and len(set(classes[z].values())) == 1 and cls != "boundary"
-            for z, cls in zip(out["zone"], out["class"])
+            len(labels[z]) == len(arms) and len(set(labels[z].values())) == 1 and label != ("boundary", "unclear")
+            for z, label in zip(out["zone"], _labels(out))
         ]
         out = _ranked(out)
     columns = ["zone", "params", "envelope", "n", "failures", "failure_rate", "ci_low", "ci_high",
-               "class", "outcomes"] + (["arm", "universal"] if several else [])
-    out = out[columns]
-    out.attrs.update(tests=tests, cell_confidence=cell_confidence)
+               "rest_failure_rate", "difference", "p_value", "versus_rest", "class", "outcomes"]
+    out = out[columns + (["arm", "universal"] if several else [])]
+    out.attrs.update(tests=tests, cell_confidence=1.0 - (1.0 - confidence) / adjust,
+                     rows=rows if several else rows[None], errors=errors if several else errors[None])
     return out

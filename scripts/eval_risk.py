@@ -40,7 +40,8 @@ from robogate.risk import FlexibleRiskModel, RiskModel
 from robogate.runner import Trial, trial_seed
 from robogate.sampling import TwoStageSampler
 from robogate.space import default_space
-from robogate.sweep import run_sweep
+from robogate.sweep import RESUME_ALLOW, run_sweep
+from robogate.zones import errored, first_error
 
 MODELS = {"logistic": RiskModel, "flexible": FlexibleRiskModel}
 
@@ -86,7 +87,11 @@ def sweeps(args: Args, executor: LocalExecutor) -> dict[str, pd.DataFrame]:
     out = {}
     for name, plan in plans.items():
         print(f"sweep {name}: {plan}", file=sys.stderr)
-        out[name] = run_sweep(args.env, "scripted", Path(args.runs) / name, executor=executor, resume=True, **plan)
+        out[name] = run_sweep(args.env, "scripted", Path(args.runs) / name, executor=executor,
+                              resume=RESUME_ALLOW, **plan)
+        if errored(out[name]).any():  # a broken harness would pass for failures of the controller
+            sys.exit(f"{int(errored(out[name]).sum())} experiments of sweep {name} errored; first: "
+                     f"{first_error(out[name])}")
     return out
 
 

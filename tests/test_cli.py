@@ -50,9 +50,44 @@ def test_cli_sweep_prints_the_summary_and_no_banner(cli_run):
     assert any(line.startswith("elapsed: ") for line in lines)
     assert lines[-1] == f"results: {out}"
     assert BANNER not in res.stdout and BANNER not in res.stderr
-    assert "Traceback" not in res.stderr
-    assert "sweep" in res.stderr and "ep/s" in res.stderr and "fail" in res.stderr  # the progress bar
+    # stderr is a pipe here, not a terminal: no progress bar redrawn with carriage returns
+    assert res.stderr == ""
     assert len(SweepStore.open(out)) == 8
+
+
+def on_a_terminal(argv, timeout=300):
+    """Run the console script with stderr on a pseudo-terminal (80 columns); return what it drew there."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    cmd = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "robogate.cli"]
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen([*cmd, *argv], cwd=REPO, stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(controller)
+    assert proc.wait(timeout=timeout) == 0
+    return drawn.decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_the_progress_bar_shows_on_a_terminal_with_one_rate(tmp_path):
+    drawn = on_a_terminal(sweep_args(tmp_path / "s", "--workers", "2"))
+    frames = [f for f in drawn.replace("\n", "\r").split("\r") if f.startswith("sweep")]
+    assert frames and "8/8" in frames[-1] and "fail" in frames[-1]
+    assert all(f.count("ep/s") <= 1 for f in frames)  # tqdm's rate only, no second one in the postfix
 
 
 @pytest.mark.slow
@@ -197,3 +232,138 @@ def test_every_command_reads_one_envelope_syntax(tmp_path, capsys, argv, used):
     assert err.count("\n") == 1
     code, out, err = run_main(capsys, argv(tmp_path / "twice", ["shape=box", "shape=sphere"]))
     assert code == 2 and "envelope: parameter 'shape' is given twice" in err
+
+# ------------------------------------------------------------------ what a new user meets
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"robogate {robogate.__version__}"
+
+
+def test_sweep_help_shows_what_is_required_and_every_policy_spec(capsys):
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    text = capsys.readouterr().out
+    assert text.startswith("usage: robogate sweep --env ENV_ID --n-lhs N --n-boundary M --out DIR [options]")
+    assert "robogate sweep --out DIR --resume" in text
+    assert "'flow:PATH'" in " ".join(text.split()) and "'flow'" in text
+
+
+@pytest.mark.parametrize("holds, why", [
+    (None, "there is no such folder"),
+    ([], "the folder is empty"),
+    (["rollouts.parquet"], "the folder holds no robogate sweep (no manifest.json)"),  # a rollouts folder
+])
+def test_resume_of_a_folder_without_a_sweep_names_it(tmp_path, capsys, holds, why):
+    folder = tmp_path / "runs"
+    if holds is not None:
+        folder.mkdir()
+        for name in holds:
+            (folder / name).write_text("x")
+    for extra in ([], ["--env", ENV_ID, "--n-lhs", "2", "--n-boundary", "0"]):  # with the flags too: never afresh
+        code, stdout, err = run_main(capsys, ["sweep", "--out", str(folder), "--resume", *extra])
+        assert code == 2 and stdout == ""
+        assert err == f"robogate: error: cannot resume {folder}: {why}; check the path, or leave out --resume " \
+                      "(resume=False) to start a new sweep there\n"
+    assert not (folder / "manifest.json").exists()
+
+
+def test_report_envelope_needs_the_gate_limit(tmp_path, capsys):
+    from tests.test_report import make_sweep
+
+    sweep = make_sweep(tmp_path / "s")
+    code, _, err = run_main(capsys, ["report", str(sweep), "--envelope", "friction=0.4:1.2"])
+    assert code == 2 and err == "robogate: error: --envelope needs --max-failure-rate (the gate's limit, e.g. 0.05)\n"
+    code, _, err = run_main(capsys, ["report", str(sweep), "--max-failure-rate", "0.05"])
+    assert code == 2 and "give the envelope to gate with --envelope" in err
+
+
+def test_policy_train_on_a_folder_without_demos_names_the_file(tmp_path, capsys):
+    code, _, err = run_main(capsys, ["policy", "train", str(tmp_path / "nope"), "--out", str(tmp_path / "t")])
+    assert code == 2 and err.count("\n") == 1
+    assert f"expected {tmp_path / 'nope' / 'demos.parquet'}" in err
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("flow:README.md", "README.md is not a FlowPolicy checkpoint: torch.load cannot read it"),
+    ("flow:tests", "no FlowPolicy checkpoint in tests: expected tests/policy.pt"),
+])
+def test_bad_checkpoint_specs_are_one_short_line(tmp_path, capsys, monkeypatch, spec, words):
+    monkeypatch.chdir(REPO)
+    code, _, err = run_main(capsys, sweep_args(tmp_path / "s", policy=spec))
+    assert code == 2 and err.count("\n") == 1 and words in err
+    assert len(err) < 400 and "weights_only" not in err
+
+
+@pytest.fixture(scope="module")
+def raising_sweep(tmp_path_factory):
+    """A sweep of a policy whose act() raises, through the console script (so its stderr is what a user sees)."""
+    out = tmp_path_factory.mktemp("raising") / "sweep"
+    cmd = [sys.executable, "-m", "robogate.cli"]  # -m puts the repository on the path: tests.helpers imports
+    res = subprocess.run([*cmd, "sweep", "--env", ENV_ID, "--policy", "tests.helpers:RaisingPolicy", "--n-lhs", "6",
+                          "--n-boundary", "4", "--batch-size", "2", "--workers", "2", "--out", str(out)],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    return out, res
+
+
+@pytest.mark.slow
+def test_a_sweep_where_everything_errored_exits_4_with_the_first_error(raising_sweep):
+    out, res = raising_sweep
+    assert res.returncode == 4
+    errors = [line for line in res.stdout.splitlines() if line.startswith("errors: ")]
+    assert errors == ["errors: 10 of 10 experiments errored (the policy raised or the simulation diverged: a broken "
+                      "harness, not a failure of the policy); first: RuntimeError: policy exploded on purpose"]
+    lines = res.stderr.splitlines()
+    assert lines[-1] == ("robogate: error: every one of the 10 experiments errored, so the sweep says nothing about "
+                         "the policy; first error: RuntimeError: policy exploded on purpose")
+    # the sampler's warning, once, in the CLI's own format: no Python source line, no repeats
+    assert lines[:-1] == ["robogate: warning: stage-2 surrogate cannot be fitted (only failures told so far); "
+                          "falling back to space-filling points"]
+
+
+@pytest.mark.slow
+def test_the_gate_on_a_broken_harness_is_no_unsafe_verdict(raising_sweep, capsys):
+    out, _ = raising_sweep
+    code, stdout, _ = run_main(capsys, ["gate", str(out), "--envelope", "size=0.02:0.12", "--max-failure-rate", "0.05"])
+    assert code == 4 and stdout.startswith("error: all 10 experiments inside the envelope errored")
+    assert "first error: RuntimeError: policy exploded on purpose" in stdout and stdout.count("\n") == 1
+    assert "fail" not in stdout.split(";")[0]
+
+
+@pytest.mark.slow
+def test_the_report_of_a_broken_harness_shows_the_errors_first(raising_sweep, capsys):
+    from tests.test_report import parse
+
+    out, _ = raising_sweep
+    code, _, err = run_main(capsys, ["report", str(out)])
+    assert code == 0, err
+    _, text = parse(out / "report" / "report.html")
+    assert text.index("Experiments that errored") < text.index("Summary")
+    assert "10 of 10 experiments errored" in text and "RuntimeError: policy exploded on purpose" in text
+    assert "cannot carry a risk map" not in text and "too few for a risk map" in text
+
+
+@pytest.mark.slow
+def test_the_demo_ends_on_a_decided_gate(tmp_path, capsys, monkeypatch):
+    """The demo's gate runs experiments in its envelope until decided (a smaller sweep here, the same gate)."""
+    from robogate import cli
+    from robogate.monitor import demo
+
+    monkeypatch.setitem(cli.DEMO, "n_lhs", 20)
+    monkeypatch.setitem(cli.DEMO, "n_boundary", 10)
+
+    class Watched:  # the monitored rollout that ends the demo has tests of its own
+        def summary(self):
+            return "monitored rollout under {...}"
+
+    monkeypatch.setattr(demo, "monitored_demo", lambda *args, **kwargs: Watched())
+    code, stdout, err = run_main(capsys, ["demo", "--out", str(tmp_path / "demo"), "--workers", "2"])
+    assert code == 0, err
+    gate_line = next(line for line in stdout.splitlines() if line.startswith("gate: "))
+    assert gate_line.startswith(("gate: pass: ", "gate: fail: ")) and "after running" in gate_line
+    assert "the envelope leaves com_offset free over its full range" in gate_line
+    assert (tmp_path / "demo" / "report" / "report.html").exists()
+    assert stdout.splitlines()[-1].startswith("monitored rollout under ")
+    assert "\r" not in err  # the test's stderr is no terminal: no progress bars

@@ -1,6 +1,7 @@
 """Tests of the learned FlowPolicy: training end to end, checkpoints, seeded sampling, bad input."""
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,8 +170,15 @@ def test_bad_checkpoints_give_clear_errors(tiny, tmp_path):
         FlowPolicy.load(tmp_path / "foreign.pt")
     data = tiny.path.read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="not a readable FlowPolicy checkpoint"):
+    with pytest.raises(ValueError, match=r"cut.pt is not a FlowPolicy checkpoint: torch.load cannot read it"):
         FlowPolicy.load(tmp_path / "cut.pt")
+    # a text file and a few bytes: one short sentence, not torch's advice to unpickle anyway
+    (tmp_path / "hello.pt").write_text("hello")
+    for path in (Path(__file__).parents[1] / "README.md", tmp_path / "hello.pt"):
+        with pytest.raises(ValueError, match="is not a FlowPolicy checkpoint") as info:
+            FlowPolicy.load(path)
+        message = str(info.value)
+        assert len(message) < 250 and "weights_only" not in message and "KeyError: 101" not in message
     with pytest.raises(ValueError, match="no FlowPolicy checkpoint"):
         FlowPolicy.load(tmp_path / "missing.pt")
     with pytest.raises(ValueError, match="no pretrained FlowPolicy"):
@@ -199,6 +207,10 @@ def test_policy_specs(tiny):
         make_policy("flow:does/not/exist.pt")
     with pytest.raises(ValueError, match="needs a checkpoint path"):
         make_policy("flow:")
+    # the folder 'robogate policy train' writes is a checkpoint spec too
+    assert make_policy(f"flow:{tiny.path.parent}").config == TINY
+    with pytest.raises(ValueError, match=r"no FlowPolicy checkpoint in .*: expected .*policy.pt"):
+        make_policy(f"flow:{Path(__file__).parent}")
     assert isinstance(make_policy("flow"), FlowPolicy)
 
 

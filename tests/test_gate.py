@@ -305,3 +305,82 @@ def test_gate_run_appends_stage3_rows_until_decided(size_sweep, capsys):
     decision = gate(after, SIZE_SPACE, {"size": (0.02, 0.06)}, 0.15)
     assert decision.verdict == "pass" and decision.method == "confidence sequence"
     assert main(args) == 0 and "after running" not in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------- what the verdict says
+
+
+def test_the_verdict_names_the_parameters_left_free():
+    rows = sweep(1500, 0, slippery)
+    d = gate(rows, SPACE, {"friction": (0.4, 1.2)}, max_failure_rate=0.05)
+    assert d.reason.endswith("; the envelope leaves obstacles and shape free over their full range.")
+    d = gate(rows, SPACE, {"friction": (0.4, 1.2), "shape": ["box"]}, max_failure_rate=0.05)
+    assert "the envelope leaves obstacles free over its full range." in d.reason
+    assert "free over" not in gate(rows, SPACE, {**ENVELOPE, "obstacles": (0, 4)}, 0.05).reason
+    assert "the envelope limits no parameter" in gate(rows, SPACE, None, 0.05).reason
+
+
+def test_a_range_may_be_a_list():
+    rows = sweep(1500, 0, slippery)
+    assert gate(rows, SPACE, {"friction": [0.4, 1.2]}, 0.05) == gate(rows, SPACE, {"friction": (0.4, 1.2)}, 0.05)
+
+
+def test_wording_at_the_edges():
+    # one failure in one experiment: the lower bound equals a 5 % limit, which decides nothing
+    d = decide(1, 1, 0.05)
+    assert d.verdict == "inconclusive" and "its lower bound at 5 %, equal to it" in d.reason
+    assert "; 1 more failure-free experiment inside" in decide(0, 58).reason
+    # a bound just under the limit is not printed as the limit itself
+    d = decide(2, 8, 0.6)
+    assert d.verdict == "pass" and "below 59.97 % with 95 % confidence, under the 60 % limit" in d.reason
+
+
+def with_errors(rows, where, message="RuntimeError: policy exploded on purpose"):
+    rows = rows.copy()
+    rows.loc[where, "outcome"], rows.loc[where, "success"] = "error", False
+    rows["error"] = np.where(rows["outcome"] == "error", f"{message}\nTraceback (most recent call last): ...", None)
+    return rows
+
+
+def test_errored_experiments_give_no_pass_or_fail():
+    rows = sweep(1500, 0, slippery)
+    inside = Envelope(SPACE, ENVELOPE).mask(rows)
+    broken = with_errors(rows, np.flatnonzero(inside)[:3])
+    d = gate(broken, SPACE, ENVELOPE, max_failure_rate=0.05)
+    assert d.verdict == "error" and d.exit_code == 4 and d.errors == 3
+    assert d.first_error == "RuntimeError: policy exploded on purpose"
+    assert d.reason.startswith(f"error: 3 of the {inside.sum()} experiments inside the envelope errored")
+    assert "first error: RuntimeError: policy exploded on purpose" in d.reason
+    # every experiment errored (what a raising policy gives): still a broken harness, never "fail"
+    assert gate(with_errors(rows, rows.index), SPACE, ENVELOPE, 0.05).verdict == "error"
+    # errors outside the envelope say nothing about it
+    outside = with_errors(rows, np.flatnonzero(~inside)[:3])
+    assert gate(outside, SPACE, ENVELOPE, 0.05).verdict == "pass"
+
+
+def test_cli_gate_on_errored_experiments_exits_4(tmp_path, capsys):
+    rows = with_errors(sweep(200, 0, slippery), slice(None))
+    path = stored_sweep(tmp_path / "sweep", rows)
+    for extra in ([], ["--run", "--no-progress"]):  # --run runs nothing on a broken harness
+        code = main(["gate", str(path), "--envelope", "friction=0.4:1.2", "--max-failure-rate", "0.05", *extra])
+        out = capsys.readouterr().out
+        assert code == 4 and out.startswith("error: ") and out.count("\n") == 1
+        assert "first error: RuntimeError: policy exploded on purpose" in out
+    assert len(SweepStore.open(path).read()) == 200
+
+
+@pytest.mark.slow
+def test_gate_run_stops_at_the_first_errored_batch(tmp_path, capsys):
+    """A policy that raises, swept where it was never tried: --run stops after one batch with exit 4."""
+    config = SweepConfig(env_id="robogate/PickPlace-Panda-v0", policy="tests.helpers:RaisingPolicy", seed=0,
+                         space=SIZE_SPACE, n_lhs=4, n_boundary=0, band=(0.3, 0.7), batch_size=1, n_candidates=1000)
+    store = SweepStore.create(tmp_path / "s", {**config.to_manifest(), "complete": True})
+    store.append([{"id": i, "stage": 1, "batch": 0, "size": 0.1 + 0.005 * i, "seed": i, "outcome": "collision",
+                   "success": False} for i in range(4)])
+    args = ["gate", str(tmp_path / "s"), "--envelope", "size=0.02:0.06", "--max-failure-rate", "0.1", "--run",
+            "--batch-size", "5", "--workers", "2", "--no-progress"]
+    assert main(args) == 4
+    out = capsys.readouterr().out
+    assert out.startswith("error: all 5 experiments inside the envelope errored")
+    assert "RuntimeError: policy exploded on purpose" in out and "(after running 5 experiments)" in out
+    assert (SweepStore.open(tmp_path / "s").read()["stage"] == STAGE_GATE).sum() == 5  # stored, not lost

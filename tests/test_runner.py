@@ -15,7 +15,7 @@ from robogate.runner import (
     validate_env_id,
     validate_policy_spec,
 )
-from tests.helpers import ENV_ID
+from tests.helpers import ENV_ID, NotAPolicy
 
 PARAMS = {"friction": 0.9, "mass": 0.3, "size": 0.05, "placement": "left"}
 
@@ -126,3 +126,21 @@ def test_good_policy_specs():
     assert isinstance(make_policy("scripted"), robogate.policies.ScriptedPolicy)
     # a dotted attribute path works too
     assert type(make_policy("robogate:policies.ScriptedPolicy")).__name__ == "ScriptedPolicy"
+
+
+def test_run_episode_takes_a_policy_spec():
+    record = robogate.run_episode(ENV_ID, "scripted", seed=0)
+    assert record["outcome"] == "success" and record["error"] is None
+
+
+@pytest.mark.parametrize("policy, message", [
+    ("nosuch:Policy", "bad policy spec 'nosuch:Policy'"),
+    (NotAPolicy(), r"not a policy: a NotAPolicy without act\(\)"),
+    (object(), r"not a policy: a object without reset\(\) and act\(\)"),
+])
+def test_run_episode_refuses_an_unusable_policy_before_it_starts(policy, message, monkeypatch):
+    import gymnasium
+
+    monkeypatch.setattr(gymnasium, "make", lambda *a, **k: pytest.fail("an env was made for an unusable policy"))
+    with pytest.raises(ValueError, match=message):
+        robogate.run_episode(ENV_ID, policy, seed=0)

@@ -104,9 +104,25 @@ def test_resuming_keeps_the_rows_a_gate_run_added(tmp_path, local_pool):
     pd.testing.assert_frame_equal(again.iloc[:4].drop(columns="envelope"), df)
 
 
-def test_resume_without_a_stored_sweep_starts_one(tmp_path):
-    df = sweep(tmp_path / "new", "local", workers=1, n_lhs=2, n_boundary=0, resume=True)
-    assert df["id"].tolist() == [0, 1]
+def test_resume_needs_a_stored_sweep(tmp_path):
+    """resume=True never silently starts afresh: a mistyped folder is an error naming it."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "rollouts").mkdir()
+    (tmp_path / "rollouts" / "rollouts.parquet").write_bytes(b"PAR1")
+    for folder, why in (("missing", "there is no such folder"), ("empty", "the folder is empty"),
+                        ("rollouts", r"the folder holds no robogate sweep \(no manifest.json\)")):
+        with pytest.raises(ValueError, match=f"cannot resume .*{folder}: {why}; check the path, or leave out"):
+            sweep(tmp_path / folder, "local", workers=1, n_lhs=2, n_boundary=0, resume=True)
+    assert not (tmp_path / "missing").exists() and not any((tmp_path / "empty").iterdir())
+
+
+def test_resume_allow_continues_or_starts(tmp_path, local_pool):
+    first = sweep(tmp_path / "new", local_pool, n_lhs=2, n_boundary=0, resume="allow")
+    assert first["id"].tolist() == [0, 1] and not first.attrs["resumed"]
+    again = sweep(tmp_path / "new", local_pool, n_lhs=2, n_boundary=0, resume="allow")
+    assert again.attrs["resumed"] and again["id"].tolist() == [0, 1]
+    with pytest.raises(ValueError, match="resume must be True, False or 'allow'"):
+        sweep(tmp_path / "other", local_pool, n_lhs=2, n_boundary=0, resume="yes")
 
 
 # ---------------------------------------------------------------------- kill and resume
@@ -335,7 +351,11 @@ def test_raising_policy_gives_error_rows_and_the_sweep_goes_on(tmp_path, local_p
                n_lhs=4, n_boundary=2, batch_size=2)
     assert len(df) == 6 and (df["outcome"] == "error").all() and not df["success"].any()
     assert df["error"].str.contains("RuntimeError: policy exploded on purpose").all()
-    assert summarize(df)["errors"] == 6
+    summary = summarize(df)
+    assert summary["errors"] == 6 and summary["first_error"] == "RuntimeError: policy exploded on purpose"
+    line = [t for t in format_summary(summary).splitlines() if t.startswith("errors: ")]
+    assert line == ["errors: 6 of 6 experiments errored (the policy raised or the simulation diverged: a broken "
+                    "harness, not a failure of the policy); first: RuntimeError: policy exploded on purpose"]
 
 
 # ------------------------------------------------------------------------------ summary
@@ -349,13 +369,14 @@ def test_summarize():
         "outcome": ["success", "grasp_miss", "grasp_miss", "success", "success", "error"],
     })
     s = summarize(df, elapsed=3.0)
-    assert s["rows"] == 6 and s["success_rate"] == 0.5
-    assert s["success_rate_by_stage"] == {1: 0.5, 2: 0.5}
+    assert s["rows"] == 6 and s["success_rate"] == 0.6  # the errored experiment is neither success nor failure
+    assert s["success_rate_by_stage"] == {1: 0.5, 2: 1.0}
     assert s["rows_by_stage"] == {1: 4, 2: 2}
     assert s["outcomes"] == {"success": 3, "grasp_miss": 2, "error": 1}
     assert s["errors"] == 1 and s["elapsed"] == 3.0 and s["episodes_per_second"] == 2.0
     text = format_summary(s)
-    assert "rows: 6" in text and "stage 2: 50.0% of 2" in text and "grasp_miss 2 (33%)" in text
+    assert "rows: 6" in text and "stage 2: 100.0% of 2" in text and "grasp_miss 2 (33%)" in text
+    assert "success rate: 60.0% (errored experiments left out)" in text
     assert "elapsed: 3.0 s" in text
     empty = summarize(df.iloc[:0])
     assert empty["rows"] == 0 and empty["outcomes"] == {} and empty["elapsed"] is None

@@ -98,14 +98,76 @@ def test_universal_zones_across_arms():
     assert sorted(hit["arm"]) == ["panda", "ur5e"] and hit["universal"].all()
     others = two[two["zone"] != PLANTED]
     assert not others.loc[others["class"] == "danger", "universal"].any()
-    # with 15 % failures elsewhere, some cells are safe on both arms: universally safe
-    assert (others.loc[others["universal"], "class"] == "safe").all() and others["universal"].any()
+    # with 15 % failures elsewhere, some cells are safe on both arms: universally safe; the others that are
+    # universal are worse than the rest on both arms because they hold part of the planted region
+    universal = others[others["universal"]]
+    assert (universal["class"] == "safe").any()
+    worse = universal[universal["class"] != "safe"]
+    assert (worse["versus_rest"] == "worse").all()
+    assert all("friction 0.05–0.111" in z or "mass 0.795–2" in z for z in worse["zone"])
     three = danger_zones({"panda": a, "ur5e": b, "xarm6": c}, space)
     hit = three[three["zone"] == PLANTED]
     assert sorted(hit.loc[hit["class"] == "danger", "arm"]) == ["panda", "ur5e"]
     assert not hit["universal"].any()
     # three arms are three times the tests: the per-cell confidence is corrected for all of them
     assert three.attrs["tests"] > two.attrs["tests"]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_base_rate_is_no_zone(seed):
+    """88 % failure everywhere: many regions are "danger" in absolute terms, none is worse than the rest."""
+    space, rows = uniform_sweep(900, seed, lambda r: np.full(len(r), 0.88))
+    zones = danger_zones(rows, space)
+    assert (zones["class"] == "danger").sum() > 5  # surely high, as the whole space is
+    assert (zones["versus_rest"] == "unclear").all(), zones[zones["versus_rest"] != "unclear"]
+    assert (zones["p_value"] > 0.05).all()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_region_worse_than_a_high_base_rate_ranks_first(seed):
+    """Friction below 0.111 fails always, the rest 80 % of the time: only that region is actionable."""
+    space, rows = uniform_sweep(900, seed, lambda r: np.where(r["friction"] < 0.111, 1.0, 0.8))
+    zones = danger_zones(rows, space)
+    top = zones.iloc[0]
+    assert top["zone"] == "friction 0.05–0.111" and top["versus_rest"] == "worse" and top["class"] == "danger"
+    assert top["failure_rate"] == 1.0 and 0.75 < top["rest_failure_rate"] < 0.85
+    assert top["difference"] == pytest.approx(top["failure_rate"] - top["rest_failure_rate"])
+    worse = zones[zones["versus_rest"] == "worse"]
+    assert all("friction 0.05–0.111" in z for z in worse["zone"])
+    better = zones[zones["versus_rest"] == "better"]
+    assert not any("friction 0.05–0.111" in z for z in better["zone"])
+
+
+def test_the_test_against_the_rest_is_fishers():
+    from scipy.stats import fisher_exact
+
+    space, rows = uniform_sweep(400, 0, planted)
+    zones = danger_zones(rows, space, pairs=False, simultaneous=False)
+    total, failures = len(rows), int((~rows["success"]).sum())
+    for z in zones.itertuples():
+        table = [[z.failures, z.n - z.failures], [failures - z.failures, total - z.n - failures + z.failures]]
+        side = "greater" if z.failure_rate >= z.rest_failure_rate else "less"
+        assert z.p_value == pytest.approx(min(1.0, 2 * fisher_exact(table, alternative=side).pvalue), rel=1e-6)
+
+
+def test_a_small_sweep_gives_an_empty_table_not_an_error():
+    space, rows = uniform_sweep(20, 0, planted)
+    for data in (rows, rows[:0], {"panda": rows, "ur5e": rows[:5]}):
+        zones = danger_zones(data, space)
+        assert zones.empty and {"zone", "versus_rest", "class", "ci_low"} <= set(zones.columns)
+        assert zones.attrs["tests"] == 0
+    assert danger_zones(rows, space).attrs["rows"] == 20
+
+
+def test_errored_rows_are_no_evidence():
+    """A policy that raised in the planted region must not make it a danger zone: errors are left out."""
+    space, rows = uniform_sweep(900, 0, lambda r: np.full(len(r), 0.15))
+    region = ((rows["friction"] < 0.111) & (rows["mass"] > 0.795)).to_numpy()
+    rows.loc[region, "outcome"], rows.loc[region, "success"] = "error", False
+    zones = danger_zones(rows, space)
+    assert zones.attrs["errors"] == region.sum() and zones.attrs["rows"] == 900 - region.sum()
+    assert PLANTED not in set(zones["zone"])
+    assert not (zones["versus_rest"] == "worse").any() and not (zones["class"] == "danger").any()
 
 
 def test_parameter_bins():
