@@ -30,6 +30,7 @@ from torch import nn
 
 from robogate.checks import check_int
 from robogate.envelope import Envelope
+from robogate.networks import mlp
 from robogate.envs.pick_place_env import OBS_SIZE, OBS_SLICES
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_FORMAT", "PRETRAINED", "FlowConfig", "FlowNet", "FlowPolicy"]
@@ -107,15 +108,6 @@ def _features(obs: torch.Tensor) -> torch.Tensor:
     return torch.cat([obs, obj - tcp, target - obj], dim=1)
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.SiLU())
-    return nn.Sequential(*layers)
-
-
 class FlowNet(nn.Module):
     """Observation encoder and the velocity field of the flow, with their normalisation statistics.
 
@@ -133,8 +125,8 @@ class FlowNet(nn.Module):
         self.register_buffer("action_mean", torch.zeros(c.action_size))
         self.register_buffer("action_std", torch.ones(c.action_size))
         self.register_buffer("frequencies", torch.exp(torch.linspace(0.0, math.log(1000.0), TIME_FEATURES)))
-        self.encoder = _mlp([c.feature_size, c.hidden, c.hidden, c.embed_dim])
-        self.velocity = _mlp([c.chunk_size + c.embed_dim + 2 * TIME_FEATURES] + [c.hidden] * c.depth + [c.chunk_size])
+        self.encoder = mlp([c.feature_size, c.hidden, c.hidden, c.embed_dim])
+        self.velocity = mlp([c.chunk_size + c.embed_dim + 2 * TIME_FEATURES] + [c.hidden] * c.depth + [c.chunk_size])
 
     def set_normalization(self, observations: torch.Tensor, actions: torch.Tensor) -> None:
         """Fit the input and action standardisation to training data (constant columns keep scale 1)."""
@@ -336,6 +328,16 @@ class FlowPolicy:
             raise ValueError(f"no pretrained FlowPolicy for {env_id!r}; available: {', '.join(PRETRAINED)}")
         with resources.as_file(resources.files("robogate.policies") / "checkpoints" / PRETRAINED[env_id]) as p:
             return cls.load(p)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Plain containers only (config, tensors, env id, envelope), so the policy pickles to worker
+        processes; the sampling generators start afresh on the other side (``reset`` seeds them)."""
+        return {"config": asdict(self.config), "state_dict": self.net.state_dict(), "env_id": self.env_id,
+                "envelope": None if self.envelope is None else self.envelope.to_dict()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(FlowConfig(**state["config"]), env_id=state["env_id"], envelope=state["envelope"])
+        self.net.load_state_dict(state["state_dict"])
 
     def __repr__(self) -> str:
         return f"FlowPolicy(env_id={self.env_id!r}, config={self.config})"

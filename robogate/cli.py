@@ -67,6 +67,15 @@ def _add_envelope(parser: argparse.ArgumentParser, rest: str) -> None:
                              f"or allowed values (shape=box,cylinder, obstacles=0,2); repeat for more. {rest}")
 
 
+def _add_executor_flags(p: argparse.ArgumentParser) -> None:
+    """``--executor``, ``--workers`` and ``--address``: where a command's episodes run."""
+    p.add_argument("--executor", default="local", metavar="NAME",
+                   help="where episodes run: 'local' (a process pool, default), 'ray', or an executor "
+                        "registered with robogate.executors.register or an entry point")
+    p.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
+    p.add_argument("--address", metavar="ADDR", help="where the executor runs, e.g. a Ray cluster address")
+
+
 # ------------------------------------------------------------------------------------ sweep
 
 
@@ -355,7 +364,7 @@ def add_policy(subparsers: Any) -> None:
     d.add_argument("--out", required=True, metavar="DIR", help="folder for demos.parquet")
     _add_envelope(d, "Replaces that entry of the default training envelope; the others keep theirs.")
     d.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
-    d.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
+    _add_executor_flags(d)
     d.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     d.set_defaults(handler=_policy_demos)
     t = sub.add_parser(
@@ -383,7 +392,8 @@ def _policy_demos(args: argparse.Namespace) -> int:
     from robogate.demos import load_demos, record_demos
 
     path = record_demos(args.env_id, args.episodes, args.out, envelope=_training_envelope(args.envelope),
-                        seed=args.seed, workers=args.workers, progress=args.progress)
+                        seed=args.seed, executor=args.executor, workers=args.workers, address=args.address,
+                        progress=args.progress)
     episodes, _ = load_demos(path)
     successes = sum(e.success for e in episodes)
     print(f"{len(episodes)} episodes, {successes} successes ({successes / len(episodes):.0%}), "
@@ -419,24 +429,26 @@ def add_rollouts(subparsers: Any) -> None:
     """Register ``robogate rollouts record``."""
     p = subparsers.add_parser(
         "rollouts",
-        help="record a policy's rollouts (embeddings, sampled action chunks, outcomes) for the monitor",
-        description="Rollouts of a policy that exposes embed(obs) and sample_chunks(obs, n), stored as Parquet.",
+        help="record a policy's rollouts (observations, embeddings, sampled action chunks, outcomes) for the monitor",
+        description=("Rollouts of any policy, stored as Parquet: its observations always, its embedding and "
+                     "sampled action chunks when it has embed(obs) and sample_chunks(obs, n)."),
     )
     sub = p.add_subparsers(dest="rollouts_command", metavar="ACTION", required=True)
     r = sub.add_parser(
         "record",
         help="run a policy and store every step as DIR/rollouts.parquet",
         description=(
-            "Run a policy for N episodes and store, per control step, the observation, action, embedding "
-            "and B sampled action chunks, with each episode's outcome, parameters and failure step. "
+            "Run a policy for N episodes and store, per control step, the observation and action and, when "
+            "the policy offers them, its embedding and B sampled action chunks, with each episode's outcome, "
+            "parameters and failure step. "
             "Scenarios: by default spread over the policy's training envelope (--envelope overrides "
             "entries of it); --shifted moves one parameter at a time just outside it; --params fixes "
             "them; --from-sweep replays a sweep's scenarios and seeds."
         ),
     )
     r.add_argument("--policy", default="flow", metavar="SPEC",
-                   help="'flow' (default), 'flow:PATH' (a checkpoint or a 'policy train' folder) or "
-                        "'package.module:Factory'")
+                   help="'flow' (default), 'flow:PATH' (a checkpoint or a 'policy train' folder), 'scripted' "
+                        "or 'package.module:Factory'")
     r.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id")
     r.add_argument("--episodes", type=_positive_int, required=True, metavar="N", help="episodes to record")
     source = r.add_mutually_exclusive_group()
@@ -445,10 +457,15 @@ def add_rollouts(subparsers: Any) -> None:
     source.add_argument("--shifted", action="store_true",
                         help="scenarios just outside the training envelope, one parameter at a time in turn")
     source.add_argument("--from-sweep", metavar="DIR", help="replay the scenarios (and seeds) of a stored sweep")
-    r.add_argument("--failures-only", action="store_true", help="with --from-sweep: only its failed experiments")
-    r.add_argument("--chunks", type=_non_negative_int, default=32, metavar="B", help="chunks sampled per step (default 32)")
+    pick = r.add_mutually_exclusive_group()
+    pick.add_argument("--failures-only", action="store_true", help="with --from-sweep: only its failed experiments")
+    pick.add_argument("--balanced", action="store_true",
+                      help="with --from-sweep: a training set for 'monitor train': failures and successes in equal "
+                           "numbers where the sweep has them, boundary (stage-2) rows first")
+    r.add_argument("--chunks", type=_non_negative_int, metavar="B",
+                   help="chunks sampled per step (default 32 for a policy that samples chunks, else 0)")
     r.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
-    r.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
+    _add_executor_flags(r)
     r.add_argument("--out", required=True, metavar="DIR", help="folder for rollouts.parquet")
     r.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     r.set_defaults(handler=_rollouts_record)
@@ -462,8 +479,9 @@ def _rollouts_record(args: argparse.Namespace) -> int:
     from robogate.monitor.recording import ROLLOUTS_FILE, record_rollouts
     from robogate.runner import make_policy
 
-    if args.failures_only and not args.from_sweep:
-        raise CLIError("--failures-only needs --from-sweep")
+    for flag, given in (("--failures-only", args.failures_only), ("--balanced", args.balanced)):
+        if given and not args.from_sweep:
+            raise CLIError(f"{flag} needs --from-sweep")
     params: Any = None
     if args.params:
         try:
@@ -485,12 +503,16 @@ def _rollouts_record(args: argparse.Namespace) -> int:
         params = load_sweep(args.from_sweep)
         if args.failures_only:
             params = params[~params["success"].astype(bool)]
+        elif args.balanced:
+            from robogate.monitor.recording import training_rows
+
+            params = training_rows(params, args.episodes, args.seed)
         if len(params) < args.episodes:
             raise CLIError(f"the sweep in {args.from_sweep} has {len(params)} matching experiments, "
                            f"fewer than --episodes {args.episodes}")
     rollouts = record_rollouts(
-        args.env_id, args.policy, args.episodes, params, args.seed, args.chunks,
-        workers=args.workers, progress=args.progress, out=args.out,
+        args.env_id, args.policy, args.episodes, params, args.seed, args.chunks, executor=args.executor,
+        workers=args.workers, address=args.address, progress=args.progress, out=args.out,
     )
     counts = Counter(r.outcome for r in rollouts)
     print(f"{len(rollouts)} rollouts: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
@@ -504,13 +526,17 @@ def _rollouts_record(args: argparse.Namespace) -> int:
 def add_monitor(subparsers: Any) -> None:
     """Register ``robogate monitor calibrate|eval``.
 
-    Setting names are checked by :class:`robogate.monitor.FailureMonitor` (their one owner), so
-    building the parser does not import PyTorch.
+    Choices and defaults come from :mod:`robogate.monitor.settings` and
+    :mod:`robogate.monitor.conformal`, which load without PyTorch; score names are checked
+    against the registry before any rollout is read.
     """
+    from robogate.monitor.conformal import THRESHOLD_STYLES
+    from robogate.monitor.settings import COMBINES, DEFAULT_SCORES, DEFAULTS, MODELS, TARGETS
+
     p = subparsers.add_parser(
         "monitor",
         help="calibrate the runtime failure monitor on recorded rollouts and evaluate it",
-        description="The conformal failure monitor (RND novelty + action-chunk entropy), fitted on successes only.",
+        description="The conformal failure monitor: plug-in failure scores calibrated on successful rollouts only.",
     )
     sub = p.add_subparsers(dest="monitor_command", metavar="ACTION", required=True)
     c = sub.add_parser(
@@ -518,43 +544,65 @@ def add_monitor(subparsers: Any) -> None:
         help="fit and calibrate a FailureMonitor on successful rollouts and save it",
         description=(
             "Fit the monitor's scores on one share of the successful episodes of ROLLOUTS and calibrate its "
-            "conformal thresholds on the rest (or on --calibration). With --validation, window, alpha and "
-            "threshold style are chosen on those rollouts (successes and failures) by balanced accuracy."
+            "conformal thresholds on the rest (or on --calibration). The defaults are the monitor that won on "
+            "validation rollouts of the shipped flow policy. With --validation (successes and failures, in and "
+            "out of the training envelope), the scores, their combination, the window, alpha and the threshold "
+            "style are chosen on those rollouts by balanced accuracy; any of them given here is kept fixed."
         ),
     )
     c.add_argument("rollouts", nargs="+", metavar="ROLLOUTS", help="rollout files or folders ('robogate rollouts record')")
     c.add_argument("--out", required=True, metavar="DIR", help="folder to save the monitor in")
-    c.add_argument("--alpha", type=_probability, default=0.05, metavar="A", help="false-alarm rate (default 0.05)")
-    c.add_argument("--window", type=_positive_int, default=5, metavar="W", help="steps summed (default 5)")
-    c.add_argument("--combine", default="and", metavar="HOW", help="'and' (default): all scores over threshold; 'or': any")
-    c.add_argument("--threshold", default="constant", metavar="STYLE",
-                   help="'constant' (default), 'time_varying' or 'functional'")
+    c.add_argument("--alpha", type=_probability, metavar="A", help=f"false-alarm rate (default {DEFAULTS['alpha']})")
+    c.add_argument("--window", type=_positive_int, metavar="W", help=f"steps summed (default {DEFAULTS['window']})")
+    c.add_argument("--combine", choices=COMBINES,
+                   help=f"'or': any score over its threshold, 'and': all (default {DEFAULTS['combine']})")
+    c.add_argument("--threshold", choices=THRESHOLD_STYLES, help=f"threshold style (default {DEFAULTS['threshold']})")
     c.add_argument("--scores", nargs="+", metavar="SCORE",
-                   help="rnd and/or ace (default: both when the rollouts carry action chunks)")
+                   help="registered score names, e.g. rnd obs_rnd ace consistency density "
+                        f"(default: {' and '.join(DEFAULT_SCORES)}, those the rollouts carry signals for)")
+    c.add_argument("--predictor", metavar="DIR",
+                   help="a FailurePredictor written by 'robogate monitor train', used as one more score "
+                        "(its threshold is calibrated here; keep its training rollouts apart from ROLLOUTS)")
     c.add_argument("--calibration", nargs="+", metavar="ROLLOUTS", help="separate calibration rollouts")
-    c.add_argument("--validation", nargs="+", metavar="ROLLOUTS", help="rollouts to choose window/alpha/style on")
-    c.add_argument("--windows", type=_positive_int, nargs="+", metavar="W",
-                   help="windows tried with --validation (default: the evaluation grid)")
-    c.add_argument("--alphas", type=_probability, nargs="+", metavar="A",
-                   help="alphas tried with --validation (default: the evaluation grid)")
-    c.add_argument("--thresholds", nargs="+", metavar="STYLE",
-                   help="threshold styles tried with --validation (default: all)")
-    c.add_argument("--epochs", type=_positive_int, metavar="N", help="RND training epochs")
-    c.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
+    c.add_argument("--validation", nargs="+", metavar="ROLLOUTS", help="rollouts to choose the settings on")
+    c.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed of the split (default 0)")
     c.set_defaults(handler=_monitor_calibrate)
+    t = sub.add_parser(
+        "train",
+        help="train a FailurePredictor on labelled rollouts (successes and failures)",
+        description=(
+            "Train a FailurePredictor, a failure score learnt from rollouts of both outcomes (e.g. replayed from "
+            "a sweep with 'robogate rollouts record --from-sweep DIR --balanced'), and write DIR/predictor.json, "
+            "DIR/predictor.pt and DIR/loss.png. Use it with 'robogate monitor calibrate --predictor DIR': its "
+            "conformal threshold comes from successful rollouts kept apart from these."
+        ),
+    )
+    t.add_argument("rollouts", nargs="+", metavar="ROLLOUTS", help="labelled rollout files or folders")
+    t.add_argument("--out", required=True, metavar="DIR", help="folder to save the predictor in")
+    t.add_argument("--target", choices=TARGETS, default=TARGETS[0],
+                   help="label of a step: its episode fails, or it fails within --horizon steps (default episode)")
+    t.add_argument("--horizon", type=_non_negative_int, default=10, metavar="K",
+                   help="with --target horizon: steps before the failure event (default 10)")
+    t.add_argument("--model", choices=MODELS, default=MODELS[0], help="network (default mlp)")
+    t.add_argument("--epochs", type=_positive_int, default=200, metavar="N", help="most epochs (default 200)")
+    t.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
+    t.set_defaults(handler=_monitor_train)
     e = sub.add_parser(
         "eval",
         help="evaluate a saved monitor on test rollouts and write an HTML report",
         description=(
-            "Evaluate the monitor saved in DIR, and its variants (AND, OR, RND alone, ACE alone) at the same "
-            "settings, on each TEST_ROLLOUTS file (e.g. in-distribution and shifted): TPR, TNR, accuracy, "
-            "balanced accuracy, ROC-AUC, detection and lead time, time-weighted accuracy. With --validation "
-            "each variant chooses its settings on those rollouts first. Writes --report (default DIR/report)."
+            "Evaluate the monitor saved in DIR on each TEST_ROLLOUTS file (e.g. shifted scenes) and each "
+            "--in-envelope file (held-out rollouts drawn like the calibration ones: their successes test the "
+            "false-alarm guarantee): TPR, TNR, accuracy, balanced accuracy, ROC-AUC, detection and lead time, "
+            "per failure type. With --validation, variants (each score alone, FIPER's AND, the best score set) "
+            "choose their settings on those rollouts first. Writes --report (default DIR/report)."
         ),
     )
     e.add_argument("monitor", metavar="DIR", help="a folder written by 'robogate monitor calibrate'")
-    e.add_argument("tests", nargs="+", metavar="TEST_ROLLOUTS", help="rollout files or folders, one test set each")
-    e.add_argument("--validation", nargs="+", metavar="ROLLOUTS", help="rollouts each variant chooses settings on")
+    e.add_argument("tests", nargs="*", metavar="TEST_ROLLOUTS", help="rollout files or folders, one test set each")
+    e.add_argument("--in-envelope", nargs="+", default=[], metavar="ROLLOUTS",
+                   help="held-out test rollouts from the calibration distribution")
+    e.add_argument("--validation", nargs="+", metavar="ROLLOUTS", help="rollouts the variants choose settings on")
     e.add_argument("--report", metavar="OUT", help="report folder (default DIR/report)")
     e.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     e.set_defaults(handler=_monitor_eval)
@@ -566,27 +614,65 @@ def _load_rollout_files(paths: Sequence[str]) -> list:
     return [r for path in paths for r in load_rollouts(path)]
 
 
-def _monitor_calibrate(args: argparse.Namespace) -> int:
-    from robogate.monitor import FailureMonitor, RNDScorer
-    from robogate.monitor.evaluation import ScoredSet, select_settings
+def _set_name(path: str) -> str:
+    from pathlib import Path
 
+    p = Path(path)
+    return p.name if p.is_dir() else (p.parent.name or p.stem)
+
+
+def _monitor_calibrate(args: argparse.Namespace) -> int:
+    from robogate.episode_file import resolve_episode_file
+    from robogate.monitor import FailureMonitor, FailurePredictor
+    from robogate.monitor import scores as registry
+    from robogate.monitor.evaluation import ScoredSet, search_grid, select_settings
+    from robogate.monitor.settings import DEFAULT_SCORES
+
+    given = {k: getattr(args, k) for k in ("alpha", "window", "combine", "threshold") if getattr(args, k) is not None}
+    FailureMonitor(**given, scores=args.scores)  # settings and score names are checked before any rollout is read
+    predictor = FailurePredictor.load(args.predictor) if args.predictor else None
+    for path in [*args.rollouts, *(args.calibration or []), *(args.validation or [])]:
+        resolve_episode_file(path)
     rollouts = _load_rollout_files(args.rollouts)
     calibration = _load_rollout_files(args.calibration) if args.calibration else None
-    rnd = RNDScorer(seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))
-    monitor = FailureMonitor(alpha=args.alpha, window=args.window, combine=args.combine, threshold=args.threshold,
-                             scores=args.scores, rnd=rnd, seed=args.seed).fit(rollouts, calibration)
+    candidates = args.scores
+    if (args.validation or predictor) and candidates is None:
+        # With validation rollouts, every score the rollouts carry signals for is a candidate.
+        candidates = registry.usable([r for r in rollouts if r.success]) if args.validation else list(DEFAULT_SCORES)
+    if predictor is not None:
+        candidates = [*candidates, predictor]
+    monitor = FailureMonitor(**given, scores=candidates, seed=args.seed).fit(rollouts, calibration)
     if args.validation:
         validation = ScoredSet.score(monitor, "validation", _load_rollout_files(args.validation))
-        grid = {key: value for key, value in
-                (("window", args.windows), ("alpha", args.alphas), ("threshold", args.thresholds)) if value}
-        monitor, table = select_settings(monitor, validation, {"combine": args.combine}, grid)
+        grid = search_grid(monitor, fixed_scores=args.scores is not None, **given)
+        monitor, table = select_settings(monitor, validation, grid=grid)
         row = table[table["chosen"]].iloc[0]
-        print(f"chosen on {len(validation.rollouts)} validation rollouts: window {monitor.window}, alpha "
-              f"{monitor.alpha:g}, {monitor.threshold} thresholds (TPR {row['tpr']:.2f}, TNR {row['tnr']:.2f}, "
-              f"balanced accuracy {row['balanced_accuracy']:.2f})")
+        print(f"chosen on {validation.describe()}: {monitor.describe()} (there TPR {row['tpr']:.2f}, "
+              f"TNR {row['tnr']:.2f}, balanced accuracy {row['balanced_accuracy']:.2f})")
     path = monitor.save(args.out)
-    print(f"{monitor!r}: fitted on {monitor.n_fit_} and calibrated on {monitor.n_calibration_} successful rollouts")
-    print(f"monitor: {path}")
+    print(f"monitor: {monitor.describe()}")
+    print(f"saved: {path}")
+    return 0
+
+
+def _monitor_train(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from robogate.episode_file import resolve_episode_file
+    from robogate.monitor import FailurePredictor
+
+    predictor = FailurePredictor(target=args.target, horizon=args.horizon, model=args.model, epochs=args.epochs,
+                                 seed=args.seed)
+    for path in args.rollouts:
+        resolve_episode_file(path)
+    rollouts = _load_rollout_files(args.rollouts)
+    outcomes = Counter("success" if r.success else "failure" for r in rollouts)
+    predictor.fit(rollouts)
+    path = predictor.save(args.out)
+    best = min(predictor.history_, key=lambda h: h["val_loss"])
+    print(f"{predictor!r}: trained on {outcomes['success']} successes and {outcomes['failure']} failures, best "
+          f"epoch {best['epoch']} of {len(predictor.history_)} (validation loss {best['val_loss']:.4f})")
+    print(f"predictor: {path}")
     return 0
 
 
@@ -598,29 +684,23 @@ def _monitor_eval(args: argparse.Namespace) -> int:
     from robogate.monitor.recording import load_rollouts
     from robogate.monitor.report import COLUMNS, write_monitor_report
 
+    if not args.tests and not args.in_envelope:
+        raise CLIError("give at least one test set: TEST_ROLLOUTS or --in-envelope ROLLOUTS")
     monitor = FailureMonitor.load(args.monitor)
-    names = [Path(p).name if Path(p).is_dir() else Path(p).parent.name or Path(p).stem for p in args.tests]
-    tests = [ScoredSet.score(monitor, name, load_rollouts(p)) for name, p in zip(names, args.tests)]
+    tests = [ScoredSet.score(monitor, _set_name(p), load_rollouts(p), in_envelope=True) for p in args.in_envelope]
+    tests += [ScoredSet.score(monitor, _set_name(p), load_rollouts(p)) for p in args.tests]
     validation = (ScoredSet.score(monitor, "validation", _load_rollout_files(args.validation))
                   if args.validation else None)
     chosen, results, grids = evaluate(monitor, tests, validation, progress=args.progress)
     print(results[[c for c in COLUMNS if c in results.columns]].to_string(index=False, float_format="{:.3f}".format))
     out = Path(args.report) if args.report else Path(args.monitor) / "report"
     path = write_monitor_report(out, chosen, results, grids, tests, title=f"Failure monitor: {args.monitor}",
-                                notes=[f"Test sets: {', '.join(args.tests)}."])
+                                notes=["Test sets: " + "; ".join(t.describe() for t in tests) + "."])
     print(f"report: {path}")
     return 0
 
 
 # ------------------------------------------------------------------------------------ suite
-
-
-def _add_executor_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
-    parser.add_argument("--executor", default="local", metavar="NAME",
-                        help="where episodes run: 'local' (default), 'ray', or a registered executor")
-    parser.add_argument("--address", metavar="ADDR", help="where the executor runs, e.g. a Ray cluster address")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
 
 
 def add_suite(subparsers: Any) -> None:
@@ -648,7 +728,8 @@ def add_suite(subparsers: Any) -> None:
                    help="a shipped suite (robogate suite list) or a .toml / .json suite file (default robogate-68)")
     r.add_argument("--out", required=True, metavar="DIR", help="the run's folder")
     r.add_argument("--resume", action="store_true", help="continue the run stored in --out")
-    _add_executor_options(r)
+    _add_executor_flags(r)
+    r.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     r.set_defaults(handler=_suite_run)
     ls = sub.add_parser("list", help="list the shipped suites", description="The suites shipped with robogate.")
     ls.set_defaults(handler=_suite_list)
@@ -713,7 +794,8 @@ def add_compare(subparsers: Any) -> None:
                                                 "and the report (DIR/report); default CANDIDATE/comparison")
     p.add_argument("--batch-size", type=_positive_int, default=40, metavar="B",
                    help="paired episodes run between looks of the sequential test (default 40)")
-    _add_executor_options(p)
+    _add_executor_flags(p)
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(handler=_compare)
 
 

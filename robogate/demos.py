@@ -9,7 +9,7 @@ upright shapes and the flat place targets — where the scripted controller
 succeeds about 97 % of the time. :func:`record_demos` runs the scripted
 controller there (scenarios from a Latin Hypercube over the envelope) and
 stores every episode in ``DIR/demos.parquet``, in the rollout layout of
-:mod:`robogate.monitor.recording`; training keeps the successes.
+:mod:`robogate.episode_file`; training keeps the successes.
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ def record_demos(
     *,
     envelope: Envelope | Mapping[str, Any] | None = None,
     seed: int = 0,
+    executor: str = "local",
     workers: int | None = None,
+    address: str | None = None,
     progress: bool = True,
 ) -> Path:
     """Record scripted-controller episodes over a training envelope to ``out/demos.parquet``.
@@ -105,8 +107,12 @@ def record_demos(
         The training envelope (see :func:`training_envelope`); default :data:`TRAINING_ENVELOPE`.
     seed : int
         Seed of the scenario design and of every episode (``trial_seed(seed, i)``).
+    executor : str
+        Where the episodes run (``"local"``, ``"ray"`` or a registered executor).
     workers : int, optional
-        Parallel worker processes (default: all cores).
+        Parallel episodes (default: all cores).
+    address : str, optional
+        For executors that take one (e.g. a Ray cluster).
     progress : bool
         Show a progress bar.
 
@@ -115,15 +121,16 @@ def record_demos(
     Path
         The demonstrations file.
     """
-    from robogate.monitor.recording import record_episodes, write_episodes
+    from robogate.episode_file import write_episodes
+    from robogate.recording import check_no_errors, record_episodes
 
     env_id = validate_env_id(env_id)
     episodes, seed = check_int(episodes, "episodes", minimum=1), check_seed(seed)
     env = training_envelope(envelope)
     scenarios = [(p, trial_seed(seed, i)) for i, p in enumerate(env.sample(episodes, seed))]
-    recordings = record_episodes(
-        env_id, "scripted", scenarios, workers=workers, progress=progress, desc="demos"
-    )
+    recordings = record_episodes(env_id, "scripted", scenarios, executor=executor, workers=workers, address=address,
+                                 progress=progress, desc="demos")
+    check_no_errors(recordings, "demonstrations")
     meta = {"env_id": env_id, "policy": "scripted", "seed": seed, "envelope": env.to_dict()}
     return write_episodes(Path(out) / DEMOS_FILE, recordings, meta)
 
@@ -141,7 +148,7 @@ def load_demos(path: str | Path) -> tuple[list, dict[str, Any]]:
     ValueError
         If the folder holds no demonstrations file, or the file is unreadable.
     """
-    from robogate.monitor.recording import read_episodes
+    from robogate.episode_file import read_episodes
 
     path = Path(path)
     file = path if path.is_file() or path.suffix == ".parquet" else path / DEMOS_FILE

@@ -1,4 +1,10 @@
-"""Run one episode of a policy in an env and return its flat record (one row of a sweep)."""
+"""One episode of a policy in an env: its flat record (one row of a sweep) and, when asked, every step.
+
+:func:`run_episode` returns the flat record. :func:`record_episode` runs the same episode and
+also keeps what a runtime monitor and behaviour cloning read of each step (observation,
+action, and optionally the policy's embedding and sampled action chunks), as an
+:class:`EpisodeRecording`; :class:`Capture` says which of those to keep.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,18 @@ import inspect
 import time
 import traceback
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
+from robogate.checks import check_int
 from robogate.policies import Policy
+
+
+RECORD_FIELDS = ("env_id", "seed", "outcome", "success", "steps", "sim_time", "wall_time", "physics_time", "error")
+"""The keys :func:`run_episode` adds after the scenario parameters."""
 
 
 def run_episode(
@@ -140,4 +153,136 @@ def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None, on_step: 
     return record
 
 
-__all__ = ["as_policy", "missing_policy_methods", "reset_policy", "run_episode"]
+@dataclass(frozen=True)
+class Capture:
+    """What :func:`record_episode` keeps of each step beyond the observation and the action.
+
+    Parameters
+    ----------
+    embed : bool
+        The policy's ``embed(obs)``.
+    n_chunks : int
+        ``policy.sample_chunks(obs, n_chunks)`` (0: none).
+    """
+
+    embed: bool = False
+    n_chunks: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "embed", bool(self.embed))
+        object.__setattr__(self, "n_chunks", check_int(self.n_chunks, "n_chunks"))
+
+    def check(self, policy: Any) -> None:
+        """Raise ``ValueError`` when ``policy`` lacks a method this capture calls."""
+        needed = (["embed"] if self.embed else []) + (["sample_chunks"] if self.n_chunks else [])
+        missing = [m for m in needed if not callable(getattr(policy, m, None))]
+        if missing:
+            raise ValueError(f"policy {type(policy).__name__} has no {' or '.join(m + '()' for m in missing)}; "
+                             "record it without embeddings or with n_chunks=0")
+
+
+@dataclass(frozen=True, eq=False)
+class EpisodeRecording:
+    """Everything recorded about one episode.
+
+    Parameters
+    ----------
+    observations : array (T, obs_size)
+        The observation the policy acted on at each control step.
+    actions : array (T, A)
+        The action it took.
+    outcome : str
+        How the episode ended.
+    params : dict
+        Its scenario parameters.
+    seed : int or None
+        Its seed.
+    failure_step : int or None
+        The control step of the failure event; None for a success.
+    embeddings : array (T, d), optional
+        The policy's observation embedding at each step.
+    action_chunks : array (T, B, H, A), optional
+        The B chunks the policy sampled at each step.
+    error : str or None
+        The message of a policy that raised or a diverged simulation.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    outcome: str
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    failure_step: int | None = None
+    embeddings: np.ndarray | None = None
+    action_chunks: np.ndarray | None = None
+    error: str | None = None
+
+    @property
+    def success(self) -> bool:
+        return self.outcome == "success"
+
+    @property
+    def steps(self) -> int:
+        return int(self.observations.shape[0])
+
+
+def record_episode(
+    env: str | gym.Env, policy: Policy, params: Mapping[str, Any] | None = None, seed: int | None = None,
+    capture: Capture = Capture(),
+) -> tuple[dict[str, Any], EpisodeRecording]:
+    """Run one episode with :func:`run_episode` and record every step.
+
+    Parameters
+    ----------
+    env : str or gymnasium.Env
+    policy : Policy
+        With ``embed(obs)`` if ``capture.embed``, with ``sample_chunks(obs, n)`` if ``capture.n_chunks``.
+    params, seed
+        The scenario and the episode seed.
+    capture : Capture
+        What to keep of each step beyond the observation and the action.
+
+    Returns
+    -------
+    (dict, EpisodeRecording)
+        The flat record of :func:`run_episode` and the recording. ``failure_step`` is the
+        env's (``info["failure_step"]``); for a policy error, the last recorded step.
+    """
+    capture.check(policy)
+    obs, actions, embeddings, chunks = [], [], [], []
+    last_info: dict[str, Any] = {}
+
+    def on_step(o: np.ndarray, action: np.ndarray, info: dict) -> None:
+        if capture.embed:
+            embeddings.append(policy.embed(o))
+        if capture.n_chunks:
+            chunks.append(policy.sample_chunks(o, capture.n_chunks))
+        obs.append(np.asarray(o, dtype=np.float32))
+        actions.append(np.asarray(action, dtype=np.float32))
+        last_info.update(info)
+
+    record = run_episode(env, policy, params, seed, on_step=on_step)
+    steps = len(obs)
+    failure_step = last_info.get("failure_step")
+    if record["outcome"] != "success" and failure_step is None and steps:
+        failure_step = steps - 1
+    params_out = {k: v for k, v in record.items() if k not in RECORD_FIELDS}
+    def rows(values: list) -> np.ndarray:  # (steps, n); (0, 0) for an episode that never stepped
+        return np.array(values, dtype=np.float32).reshape(steps, -1) if steps else np.zeros((0, 0), np.float32)
+
+    recording = EpisodeRecording(
+        observations=rows(obs),
+        actions=rows(actions),
+        outcome=record["outcome"],
+        params=params_out,
+        seed=seed,
+        failure_step=None if failure_step is None else int(failure_step),
+        embeddings=rows(embeddings) if capture.embed else None,
+        action_chunks=np.array(chunks, dtype=np.float32) if capture.n_chunks and steps else None,
+        error=record.get("error"),
+    )
+    return record, recording
+
+
+__all__ = ["RECORD_FIELDS", "Capture", "EpisodeRecording", "as_policy", "missing_policy_methods", "record_episode",
+           "reset_policy", "run_episode"]

@@ -16,11 +16,17 @@ Policy specs are strings, so they travel to any worker:
 * ``"package.module:Factory"`` -- ``Factory`` imported from ``package.module``
   and called with no arguments; it must return an object with ``reset()`` and
   ``act(obs)``.
+
+A policy *object* travels as a :class:`PolicyPayload`: pickled once by the caller, unpickled
+once per worker and cached there by its digest, so a policy built in a script runs on any
+executor and any number of workers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,13 +34,17 @@ import numpy as np
 
 import robogate
 from robogate.checks import check_int
-from robogate.episode import missing_policy_methods, run_episode
+from robogate.episode import Capture, missing_policy_methods, record_episode, run_episode
 
 __all__ = [
     "BUILTIN_POLICIES",
+    "PolicyPayload",
     "Trial",
+    "cached_policy",
     "check_seed",
     "make_policy",
+    "policy_label",
+    "policy_reference",
     "run_trial",
     "trial_seed",
     "validate_env_id",
@@ -52,6 +62,57 @@ _POLICIES: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
+class PolicyPayload:
+    """A policy object packed to travel to worker processes (see the module docstring).
+
+    Attributes
+    ----------
+    blob : bytes
+        The pickled policy.
+    key : str
+        Its SHA-256 digest: workers cache the unpacked policy under it.
+    label : str
+        The policy's class name, stored in records as the ``policy`` column.
+    """
+
+    blob: bytes = field(repr=False)
+    key: str
+    label: str
+
+    @classmethod
+    def of(cls, policy: Any) -> PolicyPayload:
+        """Pack ``policy``; a ``ValueError`` says so when it cannot be pickled."""
+        try:
+            blob = pickle.dumps(policy, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            raise ValueError(
+                f"policy {type(policy).__name__} cannot be sent to worker processes ({type(exc).__name__}: "
+                f"{exc}); run with workers=1, or pass a spec such as 'package.module:Factory'"
+            ) from None
+        return cls(blob, hashlib.sha256(blob).hexdigest(), type(policy).__name__)
+
+    def unpack(self) -> Any:
+        """The policy (a fresh copy)."""
+        return pickle.loads(self.blob)
+
+
+def policy_reference(policy: Any) -> str | PolicyPayload:
+    """What a :class:`Trial` carries for ``policy``: a spec string as it is, an object packed."""
+    if isinstance(policy, str):
+        return policy
+    missing = missing_policy_methods(policy)
+    if missing:
+        raise ValueError(f"policy must be a spec string or an object with reset() and act(obs); "
+                         f"{type(policy).__name__} has no {' or '.join(missing)}")
+    return PolicyPayload.of(policy)
+
+
+def policy_label(policy: str | PolicyPayload) -> str:
+    """The ``policy`` column of a record: the spec, or the packed policy's class name."""
+    return policy if isinstance(policy, str) else policy.label
+
+
+@dataclass(frozen=True)
 class Trial:
     """One experiment of a sweep.
 
@@ -61,8 +122,8 @@ class Trial:
         Sequential experiment id, unique within the sweep.
     env_id : str
         A registered robogate env id (see ``robogate.ENV_IDS``).
-    policy : str
-        A policy spec (``"scripted"`` or ``"package.module:Factory"``).
+    policy : str or PolicyPayload
+        A policy spec (``"scripted"``, ``"flow"``, ``"package.module:Factory"``) or a packed object.
     params : dict
         Scenario parameters; omitted ones take their nominal values.
     seed : int
@@ -71,15 +132,19 @@ class Trial:
         Sampler stage (1 = Latin Hypercube, 2 = boundary-focused).
     batch : int
         Index of the sampler batch the trial belongs to.
+    capture : Capture, optional
+        Record every step too (see :func:`robogate.episode.record_episode`): the record then
+        carries the :class:`~robogate.episode.EpisodeRecording` under ``"recording"``.
     """
 
     id: int
     env_id: str
-    policy: str
+    policy: str | PolicyPayload
     params: dict = field(hash=False)
     seed: int
     stage: int
     batch: int
+    capture: Capture | None = None
 
     def plan_row(self) -> dict[str, Any]:
         """The trial as a flat row of a sweep plan (``id``, ``stage``, ``batch``, ``seed``, params)."""
@@ -213,14 +278,16 @@ def validate_policy_spec(spec: Any) -> str:
     ValueError
         Naming the spec and what is wrong with it.
     """
-    _get_policy(spec)
+    cached_policy(spec)
     return spec
 
 
-def _get_policy(spec: str) -> Any:
-    policy = _POLICIES.get(spec)
+def cached_policy(spec: str | PolicyPayload) -> Any:
+    """The policy of ``spec`` built once per process (a worker reuses it for every trial)."""
+    key = spec if isinstance(spec, str) else spec.key
+    policy = _POLICIES.get(key)
     if policy is None:
-        policy = _POLICIES[spec] = make_policy(spec)
+        policy = _POLICIES[key] = make_policy(spec) if isinstance(spec, str) else spec.unpack()
     return policy
 
 
@@ -248,8 +315,9 @@ def run_trial(trial: Trial) -> dict[str, Any]:
         ``id``, ``stage``, ``batch``, then the :func:`robogate.run_episode`
         record (parameters, ``env_id``, ``seed``, ``outcome``, ``success``,
         ``steps``, ``sim_time``, ``wall_time``, ``physics_time``, ``error``)
-        and ``policy``.  A policy that raises gives an ``outcome == "error"``
-        record with the message in ``error``.
+        and ``policy``, plus ``recording`` when the trial captures its steps.  A
+        policy that raises gives an ``outcome == "error"`` record with the
+        message in ``error``.
 
     Raises
     ------
@@ -257,9 +325,13 @@ def run_trial(trial: Trial) -> dict[str, Any]:
         For an unknown env id, a bad policy spec or invalid parameters.
     """
     env = _get_env(trial.env_id)
-    policy = _get_policy(trial.policy)
+    policy = cached_policy(trial.policy)
+    recording = None
     try:
-        record = run_episode(env, policy, trial.params, trial.seed)
+        if trial.capture is None:
+            record = run_episode(env, policy, trial.params, trial.seed)
+        else:
+            record, recording = record_episode(env, policy, trial.params, trial.seed, trial.capture)
     except ValueError:
         raise
     except BaseException:
@@ -275,6 +347,8 @@ def run_trial(trial: Trial) -> dict[str, Any]:
     for key, value in record.items():
         out[key] = value
         if key == "env_id":
-            out["policy"] = trial.policy
+            out["policy"] = policy_label(trial.policy)
+    if recording is not None:
+        out["recording"] = recording
     return out
 

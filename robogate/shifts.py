@@ -126,8 +126,8 @@ class Shift:
         One factor: scene ``i`` moves the ``i mod k``-th region's parameter, and each
         parameter's scenes are a Latin Hypercube of :meth:`envelopes` (seeded
         ``trial_seed(seed, j)``). Several: every scene is a Latin Hypercube scene of the
-        envelope with a random number (in ``factors``) of random parameters drawn uniformly
-        from their regions.
+        envelope with ``factors`` random parameters (a random number of them when ``factors``
+        is a range) drawn uniformly from their regions.
         """
         n, seed = check_int(n, "n"), check_int(seed, "seed")
         if self.factors == 1:
@@ -139,7 +139,8 @@ class Shift:
         space, names, scenes = self.envelope.space, list(self.regions), []
         for base in self.envelope.sample(n, seed):
             scene = dict(base)
-            for name in rng.choice(names, size=int(rng.integers(low, high + 1)), replace=False):
+            count = low if low == high else int(rng.integers(low, high + 1))
+            for name in rng.choice(names, size=count, replace=False):
                 dim, region = space[name], self.regions[name]
                 if isinstance(dim, Categorical):
                     scene[name] = str(rng.choice(region))

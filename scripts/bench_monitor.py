@@ -1,12 +1,11 @@
 """Per-step cost of the failure monitor in a live control loop, on one core, against the simulation step.
 
-Fits a monitor (RND + ACE, default settings) on recorded rollouts of the learned policy, then
-runs fresh episodes and times, at every control step and in the same loop: the policy's own
-signals (``embed(obs)`` and ``sample_chunks(obs, B)``, measured separately: they belong to
-the policy), ``monitor.update(embedding, chunks)`` (the monitor's own work: target <= 1 ms),
-and ``env.step`` (the baseline: one 0.1 s control step of simulation). Interleaving keeps the
-ratios fair when the machine's load changes. The RND and ACE parts of an update and an
-RND-only monitor on the raw observation (a policy with no sampler) are timed too.
+Fits every registered score on recorded rollouts of the learned policy, then runs fresh
+episodes and times, at every control step and in the same loop: the policy's own signals
+(``embed(obs)`` and ``sample_chunks(obs, B)``, which belong to the policy), each score's
+``update`` alone, ``monitor.update`` of the default monitor and of the monitor with every
+score (the monitor's own work: target <= 1 ms), and ``env.step`` (the baseline: one 0.1 s
+control step of simulation). Interleaving keeps the ratios fair when the machine's load changes.
 
     python scripts/bench_monitor.py [--episodes 30] [--chunks 32]
 """
@@ -22,8 +21,8 @@ import numpy as np
 import torch
 
 import robogate  # noqa: F401  (registers the envs)
-from robogate.monitor import FailureMonitor, Rollout
-from robogate.monitor.recording import record_episodes, rollout_scenarios
+from robogate.monitor import FailureMonitor, record_rollouts, scores
+from robogate.monitor.scores import Step
 from robogate.runner import make_policy
 
 ENV_ID = "robogate/PickPlace-Panda-v0"
@@ -48,65 +47,66 @@ def parse_args() -> Args:
     return Args(**vars(parser.parse_args()))
 
 
-def clock(fn, *args):
+def clock(fn, *args, **kwargs):
     start = time.perf_counter()
-    out = fn(*args)
+    out = fn(*args, **kwargs)
     return out, time.perf_counter() - start
 
 
 def describe(name: str, seconds: list[float] | np.ndarray) -> str:
     us = np.asarray(seconds) * 1e6
-    return f"{name:<44} median {np.median(us):8.0f} us   p95 {np.percentile(us, 95):8.0f} us   (n={us.size})"
+    return f"{name:<48} median {np.median(us):8.0f} us   p95 {np.percentile(us, 95):8.0f} us   (n={us.size})"
 
 
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(1)
     policy = make_policy(args.policy)
-    scenarios = rollout_scenarios(args.calibration, None, 0, getattr(policy, "envelope", None))
-    recorded = record_episodes(ENV_ID, policy, scenarios, embed=True, n_chunks=args.chunks, progress=True)
-    monitor = FailureMonitor().fit([e.to_rollout() for e in recorded])
-    plain = FailureMonitor(scores=("rnd",)).fit([Rollout(embeddings=e.observations, success=e.success)
-                                                 for e in recorded])
-    print(f"{monitor!r} fitted on {monitor.n_fit_} + {monitor.n_calibration_} successes; chunks {monitor.chunk_shape_}")
+    calibration = record_rollouts(ENV_ID, policy, args.calibration, None, 0, args.chunks, workers=1)
+    everything = FailureMonitor(scores=scores.usable([r for r in calibration if r.success])).fit(calibration)
+    default = everything.as_default()
+    print(f"scores {list(everything.score_objects_)} fitted on {everything.n_fit_} + {everything.n_calibration_} "
+          f"successes; default monitor: {default.describe()}")
 
     env = gym.make(ENV_ID)
-    times: dict[str, list[float]] = {k: [] for k in ("signals", "update", "update_obs", "step", "rnd", "ace")}
+    names = list(everything.score_objects_)
+    times: dict[str, list[float]] = {k: [] for k in ("signals", "default", "all", "step", *names)}
     for episode in range(args.episodes):
         seed = 10_000 + episode
         obs, _ = env.reset(seed=seed)
         policy.reset(seed=seed)
-        monitor.reset()
-        plain.reset()
-        done = False
+        default.reset()
+        everything.reset()
+        streams = {name: everything.score_objects_[name].stream() for name in names}
+        done, step = False, 0
         while not done:
             start = time.perf_counter()
             embedding = policy.embed(obs)
             chunks = policy.sample_chunks(obs, args.chunks)
             times["signals"].append(time.perf_counter() - start)
-            _, spent = clock(monitor.update, embedding, chunks)
-            times["update"].append(spent)
-            _, spent = clock(plain.update, obs)
-            times["update_obs"].append(spent)
-            _, spent = clock(monitor.rnd.score, embedding[None])
-            times["rnd"].append(spent)
-            _, spent = clock(monitor.ace.score, chunks)
-            times["ace"].append(spent)
+            _, spent = clock(default.update, embedding, observation=obs)
+            times["default"].append(spent)
+            _, spent = clock(everything.update, embedding, chunks, observation=obs)
+            times["all"].append(spent)
+            signals = Step(step, observations=obs, embeddings=embedding, action_chunks=chunks)
+            for name in names:
+                _, spent = clock(streams[name].update, signals)
+                times[name].append(spent)
             action = policy.act(obs)
             (obs, _, terminated, truncated, _), spent = clock(env.step, action)
             times["step"].append(spent)
-            done = terminated or truncated
+            done, step = terminated or truncated, step + 1
     env.close()
 
-    print(describe("monitor.update, RND + ACE (the monitor's work)", times["update"]))
-    print(describe("  of which RND score (embedding)", times["rnd"]))
-    print(describe(f"  of which ACE score ({args.chunks} chunks)", times["ace"]))
-    print(describe("monitor.update, RND on the observation only", times["update_obs"]))
+    print(describe(f"monitor.update, default ({' + '.join(default.scores_)})", times["default"]))
+    print(describe(f"monitor.update, all {len(names)} scores", times["all"]))
+    for name in names:
+        print(describe(f"  score {name} alone", times[name]))
     print(describe(f"policy.embed + sample_chunks(obs, {args.chunks})", times["signals"]))
     print(describe("env.step (baseline: one 0.1 s control step)", times["step"]))
-    update, step, signals = (float(np.median(times[k])) for k in ("update", "step", "signals"))
-    print(f"monitor.update / env.step: {update / step:.3f}; monitor.update / policy signals: {update / signals:.3f}; "
-          f"target <= 1 ms: {'met' if np.median(times['update']) <= 1e-3 else 'NOT met'}")
+    update, step, signals = (float(np.median(times[k])) for k in ("default", "step", "signals"))
+    print(f"default monitor.update / env.step: {update / step:.3f}; / policy signals: {update / signals:.3f}; "
+          f"target <= 1 ms: {'met' if update <= 1e-3 else 'NOT met'}")
 
 
 if __name__ == "__main__":

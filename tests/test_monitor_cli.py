@@ -1,18 +1,21 @@
 """robogate monitor calibrate | eval, on rollout files in the recorded layout."""
 
+import sys
+
 import numpy as np
 import pytest
 
 from robogate.cli import main
+from robogate.episode import EpisodeRecording
+from robogate.episode_file import write_episodes
 from robogate.monitor import FailureMonitor
-from robogate.monitor.recording import EpisodeRecording, write_episodes
 from tests.monitor_synthetic import rollouts
 
 
 def write(path, items):
-    """Store synthetic rollouts as a rollout file (their embeddings stand in for observations)."""
+    """Store synthetic rollouts as a rollout file."""
     episodes = [
-        EpisodeRecording(observations=r.embeddings, actions=np.zeros((r.steps, 5), dtype=np.float32),
+        EpisodeRecording(observations=r.observations, actions=np.zeros((r.steps, 5), dtype=np.float32),
                          outcome=r.outcome, failure_step=r.failure_step, embeddings=r.embeddings,
                          action_chunks=r.action_chunks)
         for r in items
@@ -26,44 +29,98 @@ def files(tmp_path_factory):
     return {
         "cal": write(root / "cal", rollouts(10, 60)),
         "val": write(root / "val", rollouts(11, 30) + rollouts(12, 15, shifted=True)),
-        "in": write(root / "in-distribution", rollouts(13, 40)),
+        "in": write(root / "in-envelope", rollouts(13, 40)),
         "shifted": write(root / "shifted", rollouts(14, 20, shifted=True)),
     }
 
 
-def test_calibrate_then_eval_writes_the_monitor_and_the_report(files, tmp_path, capsys):
+def test_calibrate_with_defaults_saves_the_default_monitor(files, tmp_path, capsys):
+    assert main(["monitor", "calibrate", files["cal"], "--out", str(tmp_path / "mon")]) == 0
+    assert "rnd OR obs_rnd" in capsys.readouterr().out
+    monitor = FailureMonitor.load(tmp_path / "mon")
+    default = FailureMonitor()
+    assert monitor.scores_ == ("rnd", "obs_rnd") and monitor.selection_ is None
+    assert (monitor.alpha, monitor.window, monitor.combine) == (default.alpha, default.window, default.combine)
+
+
+def test_calibrate_chooses_scores_and_settings_on_validation_then_eval_reports_them(files, tmp_path, capsys):
     out = tmp_path / "mon"
-    assert main(["monitor", "calibrate", files["cal"], "--out", str(out), "--alpha", "0.1", "--epochs", "5",
-                 "--validation", files["val"], "--windows", "1", "5", "--alphas", "0.1", "0.2"]) == 0
+    assert main(["monitor", "calibrate", files["cal"], "--out", str(out), "--alpha", "0.1",
+                 "--validation", files["val"]]) == 0
     printed = capsys.readouterr().out
-    assert "chosen on 45 validation rollouts" in printed and "calibrated on 30 successful rollouts" in printed
+    assert "chosen on validation: 45 rollouts (15 failures)" in printed
     monitor = FailureMonitor.load(out)
-    assert monitor.window in (1, 5) and monitor.alpha in (0.1, 0.2)
+    assert monitor.alpha == 0.1  # given, so kept
+    assert monitor.selection_["validation"] == {"name": "validation", "rollouts": 45, "failures": 15}
+    assert len(monitor.selection_["searched"]["scores"]) > 10  # score sets and combinations were searched
     report = tmp_path / "report"
-    assert main(["monitor", "eval", str(out), files["in"], files["shifted"], "--report", str(report),
-                 "--no-progress"]) == 0
+    assert main(["monitor", "eval", str(out), files["shifted"], "--in-envelope", files["in"], "--report",
+                 str(report), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    for variant in ("AND", "OR", "RND", "ACE"):
-        assert variant in printed
-    assert "in-distribution" in printed and "shifted" in printed and "all test rollouts" in printed
+    assert "as saved" in printed and "in-envelope" in printed and "shifted" in printed
     html = (report / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3 and "FIPER" in html
+    assert "Chosen on 45 validation rollouts (15 failures)" in html
+    assert "False alarms on held-out in-envelope successes" in html and "Successful rollouts of in-envelope" in html
+    assert html.count("data:image/png;base64,") == 3 and "FIPER" in html and "SAFE" in html
+
+
+def test_eval_without_validation_says_the_settings_were_given(files, tmp_path, capsys):
+    out = tmp_path / "mon"
+    assert main(["monitor", "calibrate", files["cal"], "--out", str(out), "--scores", "rnd", "ace",
+                 "--combine", "and"]) == 0
+    assert main(["monitor", "eval", str(out), files["shifted"], "--report", str(tmp_path / "r"), "--no-progress"]) == 0
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert "chosen on the validation" not in html and "were given, not chosen" in html
+    assert "rnd AND ace" in html  # the saved monitor is what the report describes and draws
+    assert "guarantee is not checked here" in html  # no in-envelope test set: no guarantee claimed
+
+
+@pytest.mark.parametrize("extra", [["--combine", "xor"], ["--threshold", "adaptive"]])
+def test_calibrate_choices_are_checked_by_the_parser(files, tmp_path, capsys, extra):
+    with pytest.raises(SystemExit) as exited:
+        main(["monitor", "calibrate", files["cal"], "--out", str(tmp_path / "m"), *extra])
+    assert exited.value.code == 2 and f"invalid choice: '{extra[1]}'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--combine", "xor"], "combine must be one of"),
-        (["--threshold", "adaptive"], "threshold must be one of"),
-        (["--alpha", "0.01"], "too few for alpha"),
+        (["--scores", "rnd", "entropy"], "unknown score 'entropy'"),
+        (["--alpha", "0.01"], "too few for alpha=0.01"),
     ],
 )
 def test_calibrate_reports_bad_settings_in_one_line(files, tmp_path, capsys, extra, message):
-    assert main(["monitor", "calibrate", files["cal"], "--out", str(tmp_path / "m"), "--epochs", "1", *extra]) == 2
+    assert main(["monitor", "calibrate", files["cal"], "--out", str(tmp_path / "m"), *extra]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("robogate: error:") and message in err
+    assert err.startswith("robogate: error:") and message in err and err.count("\n") == 1
 
 
-def test_calibrate_on_failures_only_is_an_error(files, tmp_path, capsys):
+def test_a_bad_score_name_is_refused_before_any_rollout_is_read(tmp_path, capsys):
+    missing = str(tmp_path / "nowhere")
+    assert main(["monitor", "calibrate", missing, "--out", str(tmp_path / "m"), "--scores", "rnd", "entropy"]) == 2
+    assert "unknown score 'entropy'" in capsys.readouterr().err  # not "no recorded episodes at nowhere"
+
+
+def test_calibrate_on_failures_only_or_a_sweep_folder_is_an_error(files, tmp_path, capsys):
     assert main(["monitor", "calibrate", files["shifted"], "--out", str(tmp_path / "m")]) == 2
     assert "none is successful" in capsys.readouterr().err
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "manifest.json").write_text("{}")
+    assert main(["monitor", "calibrate", str(tmp_path / "sweep"), "--out", str(tmp_path / "m")]) == 2
+    assert "is a sweep folder, not recorded episodes" in capsys.readouterr().err
+
+
+def test_eval_of_a_damaged_monitor_is_one_line(files, tmp_path, capsys):
+    out = tmp_path / "mon"
+    assert main(["monitor", "calibrate", files["cal"], "--out", str(out)]) == 0
+    (out / "arrays.npz").write_bytes(b"hello")
+    assert main(["monitor", "eval", str(out), files["shifted"]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "damaged FailureMonitor" in err
+
+
+def test_building_the_parser_does_not_import_torch():
+    import subprocess
+
+    code = "import sys, robogate.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -9,6 +9,7 @@ from robogate.monitor.conformal import (
     THRESHOLD_STYLES,
     Threshold,
     calibrate_threshold,
+    calibrate_thresholds,
     conformal_quantile,
     conformal_rank,
     window_sums,
@@ -57,22 +58,21 @@ def test_unknown_threshold_style_is_an_error():
 
 
 def _false_alarm_rates(seed: int, style: str, window: int = 5) -> tuple[float, float, float, float]:
-    """Average episode-level false-alarm rates of score 1, score 2, their AND and their OR (each at
-    alpha / 2) over REPEATS fresh calibrations, each tested on N_TEST fresh episodes."""
+    """Average episode-level false-alarm rates of score 1, score 2, their AND (each at alpha) and their
+    OR (one joint calibration at alpha) over REPEATS fresh calibrations, each tested on N_TEST fresh episodes."""
     rng = np.random.default_rng(seed)
     tallies = np.zeros(4)
     for _ in range(REPEATS):
         fit, cal, test = ([[window_sums(s, window) for s in streams] for streams in score_streams(rng, n)]
                           for n in (N_FIT, N_CAL, N_TEST))
-        alarms = []
-        for alpha in (ALPHA, ALPHA / 2):
-            thresholds = [calibrate_threshold(fit[k], cal[k], alpha, style) for k in (0, 1)]
-            alarms.append([[y > thresholds[k].along(y.size) for y in test[k]] for k in (0, 1)])
-        single, half = alarms
-        first = np.array([a.any() for a in single[0]])
-        second = np.array([a.any() for a in single[1]])
-        both = np.array([(a & b).any() for a, b in zip(*single)])
-        either = np.array([(a | b).any() for a, b in zip(*half)])
+        single = [calibrate_threshold(fit[k], cal[k], ALPHA, style) for k in (0, 1)]
+        joint = calibrate_thresholds({k: fit[k] for k in (0, 1)}, {k: cal[k] for k in (0, 1)}, ALPHA, style, "or")
+        above = [[y > single[k].along(y.size) for y in test[k]] for k in (0, 1)]
+        above_joint = [[y > joint[k].along(y.size) for y in test[k]] for k in (0, 1)]
+        first = np.array([a.any() for a in above[0]])
+        second = np.array([a.any() for a in above[1]])
+        both = np.array([(a & b).any() for a, b in zip(*above)])
+        either = np.array([(a | b).any() for a, b in zip(*above_joint)])
         tallies += [first.mean(), second.mean(), both.mean(), either.mean()]
     return tuple(tallies / REPEATS)
 
@@ -87,8 +87,9 @@ def test_false_alarm_rate_on_exchangeable_successes_stays_within_alpha(style, se
     slack = 0.035
     for rate in (first, second, either):
         assert rate <= ALPHA + slack
-    # ... and the thresholds are not vacuous: the rate is near alpha, not near zero.
-    assert first >= ALPHA / 2 and second >= ALPHA / 2
+    # ... and the thresholds are not vacuous: the rate is near alpha, not near zero, and the joint OR
+    # uses its alpha rather than splitting it over the scores.
+    assert first >= ALPHA / 2 and second >= ALPHA / 2 and either >= ALPHA / 2
     # AND needs both scores over their thresholds at one step: never more alarms than either alone.
     assert both <= min(first, second)
 
@@ -116,3 +117,21 @@ def test_threshold_round_trips_through_its_dict(style):
     assert np.array_equal(again.values, threshold.values) and again.scale == threshold.scale
     assert again.at(10_000) == threshold.values[-1]  # beyond the calibrated steps: the last value
     assert math.isfinite(again.at(0))
+
+
+@pytest.mark.parametrize("style", THRESHOLD_STYLES)
+def test_one_score_joint_calibration_is_the_single_score_threshold(style):
+    rng = np.random.default_rng(2)
+    fit, cal = score_streams(rng, 30)
+    joint = calibrate_thresholds({"a": fit}, {"a": cal}, 0.1, style, "or")["a"]
+    single = calibrate_threshold(fit, cal, 0.1, style)
+    assert np.array_equal(joint.values, single.values) and joint.scale == single.scale
+
+
+def test_joint_or_shares_one_factor_and_keeps_each_scores_profile():
+    rng = np.random.default_rng(3)
+    fit, cal = (score_streams(rng, 30) for _ in range(2))
+    scaled = {"fit": [10 * s for s in fit[1]], "cal": [10 * s for s in cal[1]]}
+    joint = calibrate_thresholds({"a": fit[0], "b": scaled["fit"]}, {"a": cal[0], "b": scaled["cal"]}, 0.1, "constant")
+    assert joint["a"].scale == joint["b"].scale  # one h for every score
+    assert joint["b"].values[0] > 5 * joint["a"].values[0]  # each on its own scale

@@ -6,9 +6,9 @@ import pytest
 
 import robogate
 from robogate.envs.pick_place_env import OBS_SLICES
-from robogate.monitor import FailureMonitor, MonitoredEnv, MonitoredPolicy, RetreatPolicy, RNDScorer, Rollout
-from robogate.monitor.recording import record_episodes
-from robogate.policies import ScriptedPolicy
+from robogate.monitor import FailureMonitor, MonitoredEnv, MonitoredPolicy, RetreatPolicy, record_rollouts
+from robogate.monitor.scores import ObservationRND
+from robogate.policies import FlowPolicy, ScriptedPolicy
 from tests.helpers import ENV_ID
 
 # A heavy object with its centre of mass far off-centre: once lifted it tilts in the grasp, and
@@ -19,11 +19,11 @@ SEED = 100
 
 @pytest.fixture(scope="module")
 def monitor() -> FailureMonitor:
-    """RND on the observation alone (the scripted controller has no encoder or sampler),
-    calibrated on 12 nominal episodes."""
-    episodes = record_episodes(ENV_ID, "scripted", [({}, seed) for seed in range(12)])
-    rollouts = [Rollout(embeddings=e.observations, success=e.success) for e in episodes]
-    return FailureMonitor(alpha=0.25, window=3, rnd=RNDScorer(epochs=30)).fit(rollouts)
+    """RND on the observation (the scripted controller has no encoder or sampler), calibrated on 12
+    nominal episodes recorded as a user would."""
+    rollouts = record_rollouts(ENV_ID, ScriptedPolicy(), episodes=12, params={}, seed=0, progress=False)
+    assert rollouts[0].embeddings is None and rollouts[0].action_chunks is None
+    return FailureMonitor(alpha=0.25, window=3, scores=[ObservationRND(epochs=30)]).fit(rollouts)
 
 
 def run(env: gym.Env, policy, seed: int = SEED, params=SHIFT):
@@ -52,7 +52,7 @@ def test_flag_records_the_alarm_and_leaves_the_episode_as_it_was(monitor):
     assert all(i["action_source"] == "policy" for i in infos[1:])
     first = infos[last["alarm_step"] + 1]["monitor"]  # info of the step the alarm was raised at
     assert first.alarm and first.step == last["alarm_step"]
-    assert first.scores["rnd"] > first.thresholds["rnd"]
+    assert first.scores["obs_rnd"] > first.thresholds["obs_rnd"] and first.above == ("obs_rnd",)
 
 
 def test_nominal_episode_runs_without_alarm_to_success(monitor):
@@ -121,3 +121,11 @@ def test_wrappers_reject_bad_setups(monitor):
         MonitoredPolicy(object(), monitor)
     with pytest.raises(RuntimeError, match="not fitted"):
         MonitoredPolicy(ScriptedPolicy(), FailureMonitor())
+
+
+def test_a_monitor_reading_embeddings_refuses_a_policy_without_them():
+    flow = FlowPolicy.pretrained(ENV_ID)
+    rollouts = record_rollouts(ENV_ID, flow, episodes=4, params={}, seed=0, n_chunks=0, progress=False)
+    monitor = FailureMonitor(alpha=0.5, scores=["rnd"]).fit(rollouts)
+    with pytest.raises(ValueError, match=r"scores \['rnd'\] read the policy's embed\(\)"):
+        MonitoredEnv(gym.make(ENV_ID), ScriptedPolicy(), monitor)

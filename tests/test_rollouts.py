@@ -9,16 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from robogate.cli import main
+from robogate.episode import Capture, EpisodeRecording, record_episode
+from robogate.episode_file import read_episodes, write_episodes
 from robogate.monitor import Rollout, load_rollouts, record_rollouts
-from robogate.monitor.recording import (
-    ROLLOUTS_FILE,
-    read_episodes,
-    record_episode,
-    record_episodes,
-    rollout_scenarios,
-    write_episodes,
-)
+from robogate.monitor.recording import ROLLOUTS_FILE, rollout_scenarios
 from robogate.policies import FlowPolicy, ScriptedPolicy
+from robogate.recording import record_episodes
 from robogate.runner import trial_seed
 from tests.helpers import ENV_ID
 
@@ -31,7 +27,8 @@ def flow():
 @pytest.fixture(scope="module")
 def recorded(flow, tmp_path_factory):
     out = tmp_path_factory.mktemp("rollouts")
-    rollouts = record_rollouts(ENV_ID, flow, episodes=2, params={"size": 0.04}, seed=3, n_chunks=4, out=out)
+    rollouts = record_rollouts(ENV_ID, flow, episodes=2, params={"size": 0.04}, seed=3, n_chunks=4, out=out,
+                               progress=False)
     return rollouts, out / ROLLOUTS_FILE
 
 
@@ -51,6 +48,7 @@ def test_rollouts_carry_what_the_monitor_reads(recorded, flow):
         T = r.steps
         assert r.embeddings.shape == (T, flow.config.embed_dim)
         assert r.action_chunks.shape == (T, 4, flow.config.horizon, 5)
+        assert r.observations.shape == (T, 43) and r.actions.shape == (T, 5)
         assert r.params["size"] == 0.04 and r.params["friction"] == 0.8
         assert (r.failure_step is None) == r.success
         if not r.success:
@@ -58,7 +56,7 @@ def test_rollouts_carry_what_the_monitor_reads(recorded, flow):
 
 
 def test_recording_is_reproducible(recorded, flow):
-    again = record_rollouts(ENV_ID, flow, episodes=2, params={"size": 0.04}, seed=3, n_chunks=4)
+    again = record_rollouts(ENV_ID, flow, episodes=2, params={"size": 0.04}, seed=3, n_chunks=4, progress=False)
     for a, b in zip(recorded[0], again):
         np.testing.assert_array_equal(a.embeddings, b.embeddings)
         np.testing.assert_array_equal(a.action_chunks, b.action_chunks)
@@ -87,8 +85,6 @@ def test_file_reloads_to_the_same_arrays(recorded, flow):
 
 def test_write_read_round_trip_exact(tmp_path):
     rng = np.random.default_rng(0)
-    from robogate.monitor.recording import EpisodeRecording
-
     eps = [EpisodeRecording(
         observations=rng.normal(size=(T, 43)).astype(np.float32), actions=rng.normal(size=(T, 5)).astype(np.float32),
         outcome=outcome, params={"friction": 0.5}, seed=s, failure_step=fs,
@@ -121,13 +117,30 @@ def test_damaged_files_give_clear_errors(recorded, tmp_path):
     pq.write_table(pa.table({"x": [1, 2]}), tmp_path / "other.parquet")
     with pytest.raises(ValueError, match="not a robogate rollout file"):
         load_rollouts(tmp_path / "other.parquet")
-    with pytest.raises(ValueError, match="no rollout file"):
+    with pytest.raises(ValueError, match="no recorded episodes at .*missing.parquet: no such file"):
         load_rollouts(tmp_path / "missing.parquet")
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "manifest.json").write_text("{}")
+    with pytest.raises(ValueError, match="is a sweep folder, not recorded episodes; .*--from-sweep"):
+        load_rollouts(tmp_path / "sweep")
 
 
-def test_policy_without_embedding_is_refused():
-    with pytest.raises(ValueError, match=r"no embed\(\) or sample_chunks\(\)"):
-        record_rollouts(ENV_ID, ScriptedPolicy(), episodes=1)
+def test_scripted_rollouts_carry_observations_only():
+    (r,) = record_rollouts(ENV_ID, ScriptedPolicy(), episodes=1, progress=False)
+    assert r.observations.shape == (r.steps, 43) and r.embeddings is None and r.action_chunks is None
+    with pytest.raises(ValueError, match=r"has no sample_chunks\(obs, n\), so it cannot record 8 action chunks"):
+        record_rollouts(ENV_ID, ScriptedPolicy(), episodes=1, n_chunks=8)
+
+
+class Raising(ScriptedPolicy):
+    def act(self, obs):
+        raise RuntimeError("gripper driver offline")
+
+
+def test_a_policy_that_raises_is_a_broken_harness_not_a_failure(tmp_path):
+    with pytest.raises(ValueError, match="2 of 2 rollouts ended in error .* first: RuntimeError: gripper driver"):
+        record_rollouts(ENV_ID, Raising(), episodes=2, progress=False, out=tmp_path)
+    assert not (tmp_path / ROLLOUTS_FILE).exists()
 
 
 def test_scenarios(flow):
@@ -166,12 +179,13 @@ def test_failure_step_is_the_failure_event(seed):
 
     env = gym.make(ENV_ID)
     try:
-        ok = record_episode(env, ScriptedPolicy(), {}, seed)
+        _, ok = record_episode(env, ScriptedPolicy(), {}, seed)
         assert ok.success and ok.failure_step is None
-        crash = record_episode(env, ScriptedPolicy(), {"size": 0.12}, seed)  # too wide: presses on it
+        _, crash = record_episode(env, ScriptedPolicy(), {"size": 0.12}, seed)  # too wide: presses on it
         assert crash.outcome == "collision" and crash.failure_step == crash.steps - 1
         policy = ReleaseMidway()
-        dropped = record_episode(env, policy, {}, seed)
+        record, dropped = record_episode(env, policy, {}, seed)
+        assert record["outcome"] == dropped.outcome and record["steps"] == dropped.steps
     finally:
         env.close()
     assert dropped.outcome == "placement_error"
@@ -183,11 +197,42 @@ def test_failure_step_is_the_failure_event(seed):
 @pytest.mark.slow
 def test_parallel_recording_matches_serial():
     cases = [({"size": 0.04 + 0.01 * i}, trial_seed(9, i)) for i in range(3)]
-    serial = record_episodes(ENV_ID, "flow", cases, embed=True, n_chunks=4, workers=1)
-    parallel = record_episodes(ENV_ID, "flow", cases, embed=True, n_chunks=4, workers=2)
+    capture = Capture(embed=True, n_chunks=4)
+    serial = record_episodes(ENV_ID, "flow", cases, capture=capture, workers=1)
+    parallel = record_episodes(ENV_ID, "flow", cases, capture=capture, workers=2)
     for a, b in zip(serial, parallel):
         same_arrays(a, b)
         assert (a.outcome, a.failure_step, a.seed) == (b.outcome, b.failure_step, b.seed)
+
+
+SCRIPT = """
+import sys
+import numpy as np
+from robogate.monitor import record_rollouts
+from robogate.policies import FlowPolicy
+
+if __name__ == "__main__":
+    flow = FlowPolicy.pretrained("robogate/PickPlace-Panda-v0")
+    rollouts = record_rollouts("robogate/PickPlace-Panda-v0", flow, episodes=3, seed=4, n_chunks=2,
+                               workers=int(sys.argv[2]), progress=False)
+    np.savez(sys.argv[1], *[r.action_chunks for r in rollouts], outcomes=[r.outcome for r in rollouts])
+"""
+
+
+@pytest.mark.slow
+def test_a_policy_object_records_with_two_workers_from_a_script(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "record.py"
+    script.write_text(SCRIPT)
+    for workers in (1, 2):
+        subprocess.run([sys.executable, str(script), str(tmp_path / f"w{workers}.npz"), str(workers)], check=True,
+                       capture_output=True, timeout=600)
+    one, two = np.load(tmp_path / "w1.npz"), np.load(tmp_path / "w2.npz")
+    assert list(one["outcomes"]) == list(two["outcomes"])
+    for key in ("arr_0", "arr_1", "arr_2"):
+        np.testing.assert_array_equal(one[key], two[key])
 
 
 def test_cli_records_rollouts(tmp_path, capsys):

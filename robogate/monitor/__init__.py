@@ -1,28 +1,37 @@
-"""Runtime failure prediction: recorded rollouts, the conformal failure monitor, and its wrappers."""
+"""Runtime failure prediction: recorded rollouts, plug-in failure scores, the conformal failure monitor
+and its wrappers.
 
-from robogate.monitor.ace import ActionChunkEntropy
-from robogate.monitor.conformal import THRESHOLD_STYLES
-from robogate.monitor.fallback import RetreatPolicy
-from robogate.monitor.monitor import COMBINES, SCORES, FailureMonitor, MonitorDecision, MonitorTrace
-from robogate.monitor.recording import load_rollouts, record_rollouts
-from robogate.monitor.rnd import RNDScorer
-from robogate.monitor.rollout import Rollout
-from robogate.monitor.wrappers import ON_ALARM, MonitoredEnv, MonitoredPolicy
+Names are imported on first use, so ``robogate.monitor.settings`` and
+``robogate.monitor.conformal`` load without PyTorch.
+"""
 
-__all__ = [
-    "COMBINES",
-    "ON_ALARM",
-    "SCORES",
-    "THRESHOLD_STYLES",
-    "ActionChunkEntropy",
-    "FailureMonitor",
-    "MonitorDecision",
-    "MonitorTrace",
-    "MonitoredEnv",
-    "MonitoredPolicy",
-    "RNDScorer",
-    "RetreatPolicy",
-    "Rollout",
-    "load_rollouts",
-    "record_rollouts",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "COMBINES": "robogate.monitor.settings",
+    "DEFAULTS": "robogate.monitor.settings",
+    "DEFAULT_SCORES": "robogate.monitor.settings",
+    "THRESHOLD_STYLES": "robogate.monitor.conformal",
+    "FailureMonitor": "robogate.monitor.monitor",
+    "FailurePredictor": "robogate.monitor.predictor",
+    "MonitorDecision": "robogate.monitor.monitor",
+    "MonitorTrace": "robogate.monitor.monitor",
+    "MonitoredEnv": "robogate.monitor.wrappers",
+    "MonitoredPolicy": "robogate.monitor.wrappers",
+    "ON_ALARM": "robogate.monitor.wrappers",
+    "RetreatPolicy": "robogate.monitor.fallback",
+    "Rollout": "robogate.monitor.rollout",
+    "load_rollouts": "robogate.monitor.recording",
+    "record_rollouts": "robogate.monitor.recording",
+}
+
+__all__ = sorted([*_EXPORTS, "scores"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name == "scores":
+        return importlib.import_module("robogate.monitor.scores")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

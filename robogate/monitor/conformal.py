@@ -4,10 +4,13 @@ A score stream is one episode's per-step failure score. It is summed over a trai
 of ``w`` steps, and a threshold is calibrated so that a new successful episode, exchangeable
 with the calibration episodes, crosses it *at any step* with probability at most ``alpha``.
 
-Three threshold styles, all with that episode-level guarantee:
+Each score gets a profile from the *fitting* episodes: a centre ``c_t`` and a scale ``s_t``
+per step. A factor ``h`` is then calibrated on the separate *calibration* episodes, and the
+threshold is ``c_t + h * s_t``. Three threshold styles, all with that episode-level guarantee:
 
 ``"constant"``
-    One value: the conformal quantile of the calibration episodes' maxima.
+    One value: the conformal quantile of the calibration episodes' maxima (``c = 0``, ``s``
+    the fitting maxima's ``1 - alpha`` quantile, which only sets the scale between scores).
 ``"time_varying"``
     A per-step profile ``q_t`` (the per-step ``1 - alpha`` quantile of the fitting
     episodes) scaled by ``h``, the conformal quantile of ``max_t y_j(t) / q_t`` over the
@@ -17,14 +20,15 @@ Three threshold styles, all with that episode-level guarantee:
     episodes), ``h`` the conformal quantile of ``R_j = max_t (y_j(t) - mu_t) / rho_t``.
     A score *above* the mean is the dangerous side.
 
-The per-step profiles come from the *fitting* episodes and the conformal quantile from the
-separate *calibration* episodes, so the guarantee is exact in finite samples.
+The profiles come from the fitting episodes and the conformal quantile from the calibration
+episodes, so the guarantee is exact in finite samples. Several scores combined by OR share one
+``h`` (:func:`calibrate_thresholds`): the OR alarm has level ``alpha`` itself.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +40,7 @@ __all__ = [
     "THRESHOLD_STYLES",
     "Threshold",
     "calibrate_threshold",
+    "calibrate_thresholds",
     "check_style",
     "conformal_quantile",
     "conformal_rank",
@@ -180,19 +185,99 @@ def _floored(profile: np.ndarray) -> np.ndarray:
     return np.maximum(profile, _FLOOR * max(float(np.max(profile)), 0.0) + _TINY)
 
 
+def _profile(style: str, fitting: list[np.ndarray], alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """A score's centre and scale per step, from its fitting streams (see the module docstring)."""
+    if style == "constant":
+        scale = _floored(np.array([np.quantile([s.max() for s in fitting], 1.0 - alpha)]))
+        return np.zeros(1), scale
+    table = _per_step(fitting)
+    if style == "time_varying":
+        profile = _floored(_per_step_quantile(table, 1.0 - alpha))
+        return np.zeros_like(profile), profile
+    return np.nanmean(table, axis=0), _floored(np.nanstd(table, axis=0))
+
+
+def _normalised(stream: np.ndarray, centres: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    index = np.minimum(np.arange(stream.size), centres.size - 1)
+    return (stream - centres[index]) / scales[index]
+
+
+def _streams(streams: Sequence[np.ndarray], what: str) -> list[np.ndarray]:
+    out = [np.asarray(s, dtype=float).reshape(-1) for s in streams]
+    if not out or any(s.size == 0 for s in out):
+        raise ValueError(f"calibration needs at least one non-empty {what} stream per score")
+    return out
+
+
+def calibrate_thresholds(
+    fit_streams: Mapping[str, Sequence[np.ndarray]],
+    calibration_streams: Mapping[str, Sequence[np.ndarray]],
+    alpha: float,
+    style: str = "constant",
+    combine: str = "or",
+) -> dict[str, Threshold]:
+    """Calibrate one threshold per score so that the combined alarm keeps the false-alarm guarantee.
+
+    Parameters
+    ----------
+    fit_streams, calibration_streams : mapping of name -> sequence of arrays (T_j,)
+        Windowed scores of the fitting and of the calibration episodes (kept apart), per score;
+        every score has one stream per episode, in the same episode order.
+    alpha : float in (0, 1)
+        Allowed episode-level false-alarm rate of the combined alarm.
+    style : str
+        One of :data:`THRESHOLD_STYLES`.
+    combine : {"or", "and"}
+        ``"or"`` (alarm when any score is above its threshold): the scores are put on one
+        scale (each score's profile from its fitting streams) and a single factor ``h`` is
+        calibrated on the calibration episodes' largest normalised score, so the OR alarm
+        itself has level ``alpha`` exactly, with no split of alpha over the scores.
+        ``"and"`` (alarm when every score is above): each score is calibrated at ``alpha``
+        on its own, as FIPER does; the AND then never alarms more often than any one score.
+
+    Returns
+    -------
+    dict of name -> Threshold
+        A new episode exchangeable with the calibration ones raises the combined alarm at some
+        step with probability at most ``alpha``.
+    """
+    alpha = check_level(alpha, "alpha")
+    style = check_style(style)
+    if combine not in ("or", "and"):
+        raise ValueError(f"combine must be 'or' or 'and', got {combine!r}")
+    names = list(calibration_streams)
+    if not names:
+        raise ValueError("calibration needs at least one score")
+    if combine == "and" and len(names) > 1:
+        return {name: calibrate_thresholds({name: fit_streams[name]}, {name: calibration_streams[name]},
+                                           alpha, style)[name] for name in names}
+    calibration = {name: _streams(calibration_streams[name], "calibration") for name in names}
+    n = len(calibration[names[0]])
+    conformal_rank(n, alpha)  # fail early, with the message about n
+    profiles = {name: _profile(style, _streams(fit_streams[name], "fitting"), alpha) for name in names}
+    peaks = [max(float(np.max(_normalised(calibration[name][j], *profiles[name]))) for name in names)
+             for j in range(n)]
+    scale = conformal_quantile(peaks, alpha)
+    if style == "functional":
+        # A band below the mean is never asked for; a larger h only lowers the alarm rate.
+        scale = max(scale, 0.0)
+    return {name: Threshold(style, centres + scale * scales, centres, scale)
+            for name, (centres, scales) in profiles.items()}
+
+
 def calibrate_threshold(
     fit_streams: Sequence[np.ndarray],
     calibration_streams: Sequence[np.ndarray],
     alpha: float,
     style: str = "constant",
 ) -> Threshold:
-    """Calibrate a threshold on windowed score streams of successful episodes.
+    """Calibrate the threshold of one score on windowed streams of successful episodes.
 
     Parameters
     ----------
     fit_streams : sequence of arrays of shape (T_j,)
         Windowed scores of the fitting episodes; they shape the per-step profiles
-        of the ``"time_varying"`` and ``"functional"`` styles (unused by ``"constant"``).
+        of the ``"time_varying"`` and ``"functional"`` styles.
     calibration_streams : sequence of arrays of shape (T_j,)
         Windowed scores of the calibration episodes, kept apart from the fitting ones.
     alpha : float in (0, 1)
@@ -206,32 +291,4 @@ def calibrate_threshold(
         A new episode exchangeable with the calibration ones rises above it at some
         step with probability at most ``alpha``.
     """
-    alpha = check_level(alpha, "alpha")
-    style = check_style(style)
-    calibration = [np.asarray(s, dtype=float).reshape(-1) for s in calibration_streams]
-    if not calibration or any(s.size == 0 for s in calibration):
-        raise ValueError("calibrate_threshold needs at least one non-empty calibration stream")
-    conformal_rank(len(calibration), alpha)  # fail early, with the message about n
-    if style == "constant":
-        value = conformal_quantile([s.max() for s in calibration], alpha)
-        return Threshold(style, np.array([value]), np.zeros(1), value)
-    fitting = [np.asarray(s, dtype=float).reshape(-1) for s in fit_streams]
-    if not fitting or any(s.size == 0 for s in fitting):
-        raise ValueError(f"the {style!r} threshold needs at least one non-empty fitting stream")
-    table = _per_step(fitting)
-    if style == "time_varying":
-        profile = _floored(_per_step_quantile(table, 1.0 - alpha))
-        centres = np.zeros_like(profile)
-    else:
-        centres = np.nanmean(table, axis=0)
-        profile = _floored(np.nanstd(table, axis=0))
-    last = profile.size - 1
-    ratios = []
-    for stream in calibration:
-        index = np.minimum(np.arange(stream.size), last)
-        ratios.append(np.max((stream - centres[index]) / profile[index]))
-    scale = conformal_quantile(ratios, alpha)
-    if style == "functional":
-        # A band below the mean is never asked for; a larger h only lowers the alarm rate.
-        scale = max(scale, 0.0)
-    return Threshold(style, centres + scale * profile, centres, scale)
+    return calibrate_thresholds({"score": fit_streams}, {"score": calibration_streams}, alpha, style)["score"]

@@ -1,7 +1,8 @@
 """The monitored rollout that ends ``robogate demo``: the learned policy under a shift, watched by the monitor.
 
 :func:`monitored_demo` records the shipped flow policy in its training envelope, calibrates
-a :class:`FailureMonitor` on those rollouts (saved beside the demo's sweep), then runs one
+a :class:`FailureMonitor` with its default settings on those rollouts (saved beside the demo's
+sweep), then runs one
 episode of a scenario outside the envelope — the place target on a high platform, which the
 policy never saw — through :class:`MonitoredEnv` with ``on_alarm="flag"``, so the episode runs
 on and both the alarm and the failure it warned of are seen.
@@ -20,10 +21,8 @@ from robogate.monitor.recording import record_rollouts
 from robogate.monitor.wrappers import MonitoredEnv
 from robogate.shifts import DEMO_SHIFT
 
-__all__ = ["DEMO_SETTINGS", "DEMO_SHIFT", "MonitoredDemo", "monitored_demo"]
+__all__ = ["DEMO_SHIFT", "MonitoredDemo", "monitored_demo"]
 
-DEMO_SETTINGS = {"alpha": 0.2, "window": 5, "combine": "and", "threshold": "functional"}
-"""The AND monitor's settings as ``scripts/eval_monitor.py`` chose them on validation rollouts (Panda)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,8 @@ class MonitoredDemo:
         The failure event's step (None for a success).
     monitor_path : Path
         Where the calibrated monitor was saved.
+    triggered : tuple of str
+        The scores above their thresholds at the first alarm.
     """
 
     outcome: str
@@ -49,13 +50,16 @@ class MonitoredDemo:
     alarm_step: int | None
     failure_step: int | None
     monitor_path: Path
+    triggered: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One sentence for the terminal."""
         def at(step: int) -> str:
-            return f"step {step} ({step / CONTROL_HZ:.1f} s)"
+            return f"step {step}, {step / CONTROL_HZ:.1f} s"
 
-        alarm = f"alarm at {at(self.alarm_step)}" if self.alarm_step is not None else "no alarm"
+        alarm = "no alarm"
+        if self.alarm_step is not None:
+            alarm = f"alarm at {at(self.alarm_step)} ({' and '.join(self.triggered)} over threshold)"
         if self.failure_step is None:
             return f"monitored rollout under {DEMO_SHIFT}: {self.outcome} after {self.steps} steps, {alarm}"
         ending = f"{self.outcome} at {at(self.failure_step)}"
@@ -93,18 +97,20 @@ def monitored_demo(
     from robogate.policies import FlowPolicy
 
     flow = FlowPolicy.pretrained(env_id)
-    calibration = record_rollouts(env_id, "flow", calibration_episodes, None, 0, 32, workers=workers,
-                                  progress=progress)
-    monitor = FailureMonitor(**DEMO_SETTINGS).fit(calibration)
+    calibration = record_rollouts(env_id, flow, calibration_episodes, None, 0, workers=workers, progress=progress)
+    monitor = FailureMonitor().fit(calibration)
     path = monitor.save(out)
     env = MonitoredEnv(gym.make(env_id), flow, monitor, on_alarm="flag")
+    triggered: tuple[str, ...] = ()
     try:
         obs, info = env.reset(seed=seed, options={"params": DEMO_SHIFT})
         steps, done = 0, False
         while not done:
             obs, _, terminated, truncated, info = env.step(flow.act(obs))
+            if not triggered and info["alarm_step"] is not None:
+                triggered = info["monitor"].above
             steps += 1
             done = terminated or truncated
     finally:
         env.close()
-    return MonitoredDemo(info["outcome"], steps, info["alarm_step"], info.get("failure_step"), path)
+    return MonitoredDemo(info["outcome"], steps, info["alarm_step"], info.get("failure_step"), path, triggered)

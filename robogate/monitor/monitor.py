@@ -1,10 +1,10 @@
-"""The conformal failure monitor: RND and ACE scores, calibrated on successful rollouts only.
+"""The conformal failure monitor: plug-in failure scores, calibrated on successful rollouts only.
 
-:class:`FailureMonitor` fits its scores on one share of the successful rollouts (RND's
-predictor, ACE's histogram cells, the per-step profiles of time-varying thresholds) and
-calibrates split-conformal thresholds on the rest, so that a new successful episode raises
-an alarm with probability at most ``alpha``. At run time :meth:`FailureMonitor.update`
-takes one step's embedding and sampled chunks and returns a :class:`MonitorDecision`.
+:class:`FailureMonitor` fits its scores (entries of :mod:`robogate.monitor.scores`) on one
+share of the successful rollouts and calibrates split-conformal thresholds on the rest, so
+that a new successful episode raises an alarm with probability at most ``alpha``. At run time
+:meth:`FailureMonitor.update` takes one step's signals (the observation, the policy's
+embedding, its sampled action chunks) and returns a :class:`MonitorDecision`.
 """
 
 from __future__ import annotations
@@ -12,38 +12,27 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections import deque
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from robogate.checks import check_int
-from robogate.monitor.ace import ActionChunkEntropy
-from robogate.monitor.conformal import (
-    Threshold,
-    calibrate_threshold,
-    check_style,
-    conformal_rank,
-    window_sums,
-)
-from robogate.monitor.rnd import RNDScorer
-from robogate.monitor.rollout import Rollout
-from robogate.checks import check_level
+from robogate.checks import check_int, check_level
+from robogate.monitor import scores as registry
+from robogate.monitor.conformal import Threshold, calibrate_thresholds, check_style, conformal_rank, window_sums
+from robogate.monitor.rollout import SIGNALS, Rollout
+from robogate.monitor.scores import Step
+from robogate.monitor.settings import COMBINES, DEFAULT_SCORES, DEFAULTS
 
-__all__ = ["COMBINES", "SCORES", "FailureMonitor", "MonitorDecision", "MonitorTrace"]
+__all__ = ["COMBINES", "DEFAULTS", "DEFAULT_SCORES", "FailureMonitor", "MonitorDecision", "MonitorTrace"]
 
-SCORES = ("rnd", "ace")
-"""Failure scores: RND novelty of the embedding, entropy of the sampled action chunks."""
-COMBINES = ("and", "or")
-"""How the scores' alarms combine: all of them above threshold, or any."""
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _CONFIG_FILE = "monitor.json"
-_WEIGHTS_FILE = "rnd.pt"
-_STREAMS_FILE = "scores.npz"
+_ARRAYS_FILE = "arrays.npz"
+_SIGNAL_WORDS = {"observations": "observation", "embeddings": "embedding", "action_chunks": "chunks"}
 
 
 @dataclass(frozen=True)
@@ -55,9 +44,9 @@ class MonitorDecision:
     step : int
         Control step since :meth:`FailureMonitor.reset` (0-based).
     alarm : bool
-        The combined test at this step ("and": every score above its threshold; "or": any).
+        The combined test at this step ("or": some score above its threshold; "and": every one).
     scores : dict
-        Each score summed over the window, by name (``"rnd"``, ``"ace"``).
+        Each score summed over the window, by name.
     thresholds : dict
         Each score's threshold at this step.
     normalized : dict
@@ -70,6 +59,11 @@ class MonitorDecision:
     thresholds: dict[str, float]
     normalized: dict[str, float]
 
+    @property
+    def above(self) -> tuple[str, ...]:
+        """The scores above their thresholds at this step: why the monitor alarmed."""
+        return tuple(name for name, value in self.normalized.items() if value > 1.0)
+
 
 @dataclass(frozen=True, eq=False)
 class MonitorTrace:
@@ -81,7 +75,7 @@ class MonitorTrace:
     scores, thresholds, normalized : dict of arrays
         As in :class:`MonitorDecision`, one entry per step.
     combined : array
-        The combined normalised score (minimum over scores for "and", maximum for "or");
+        The combined normalised score (maximum over scores for "or", minimum for "and");
         an alarm is ``combined > 1``.
     alarms : array of bool
         The combined test at each step.
@@ -111,15 +105,26 @@ def _check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     return value
 
 
-def _check_scores(scores: Sequence[str] | None) -> tuple[str, ...] | None:
+def _resolve_scores(scores: Any) -> list[tuple[str, Any]] | None:
+    """``scores`` as (name, score object) pairs; names are looked up in the registry."""
     if scores is None:
         return None
-    names = (scores,) if isinstance(scores, str) else tuple(scores)
-    if not names:
-        raise ValueError(f"scores must name at least one of {list(SCORES)}, got none")
-    for name in names:
-        _check_choice(name, "scores entry", SCORES)
-    return tuple(n for n in SCORES if n in names)
+    items = [scores] if isinstance(scores, str) or not isinstance(scores, Sequence) else list(scores)
+    if not items:
+        raise ValueError(f"scores must name at least one score (registered: {', '.join(registry.names())}), got none")
+    out: list[tuple[str, Any]] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append((item, registry.make(item)))
+        else:
+            name = registry.name_of(item)
+            registry.check_score(item, name)
+            out.append((name, item))
+    names = [name for name, _ in out]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"scores names {duplicates} more than once; give each score once")
+    return out
 
 
 def _check_rollouts(rollouts: Any, name: str) -> list[Rollout]:
@@ -132,89 +137,88 @@ def _check_rollouts(rollouts: Any, name: str) -> list[Rollout]:
     return items
 
 
+def minimum_successes(alpha: float, fit_fraction: float = 0.5) -> int:
+    """Successful rollouts :meth:`FailureMonitor.fit` needs (without separate calibration rollouts) for
+    ``alpha``: the calibration share must hold ``ceil(1 / alpha) - 1`` of them."""
+    alpha, fit_fraction = check_level(alpha, "alpha"), check_level(fit_fraction, "fit_fraction")
+    needed = int(np.ceil(1.0 / alpha - 1e-9)) - 1
+    n = needed + 1
+    while n - min(max(int(round(fit_fraction * n)), 1), n - 1) < needed:
+        n += 1
+    return n
+
+
 class FailureMonitor:
     """A runtime failure monitor calibrated on successful rollouts only.
 
     Parameters
     ----------
     alpha : float in (0, 1)
-        Allowed rate of false alarms on successful episodes (episode level). With
-        ``combine="or"`` each score is calibrated at ``alpha / len(scores)``, so the
-        combined rate stays within ``alpha`` too.
+        Allowed rate of false alarms on successful episodes (episode level), for the
+        combined alarm.
     window : int
         Steps each score is summed over.
-    combine : {"and", "or"}
-        Alarm when every score is above its threshold, or when any is.
+    combine : {"or", "and"}
+        Alarm when any score is above its threshold (one calibration for all scores, at
+        level ``alpha``), or when every one is (FIPER's AND: each score at ``alpha``).
     threshold : {"constant", "time_varying", "functional"}
         Threshold style (see :mod:`robogate.monitor.conformal`).
-    scores : sequence of {"rnd", "ace"}, optional
-        Which scores to use; default: RND, plus ACE when the rollouts carry action chunks.
+    scores : sequence of str or score objects, optional
+        Registered score names (see :mod:`robogate.monitor.scores`) or score objects, such
+        as a configured ``RND(epochs=30)`` or a trained :class:`~robogate.monitor.FailurePredictor`
+        (a score whose ``prefitted`` is true is not fitted again, only calibrated: keep the
+        rollouts it was trained on apart from the calibration ones).
+        Default :data:`DEFAULT_SCORES`, those of them the rollouts carry signals for.
     fit_fraction : float in (0, 1)
         Share of the successful rollouts that fit the scores when :meth:`fit` gets no
         separate calibration rollouts; the rest calibrate the thresholds.
-    rnd : RNDScorer, optional
-        The RND scorer to train (default ``RNDScorer(seed=seed)``).
-    ace : ActionChunkEntropy, optional
-        The ACE scorer (default ``ActionChunkEntropy()``).
     seed : int
-        Seeds the split of the rollouts and the default RND scorer.
+        Seeds the split of the rollouts.
 
     Attributes
     ----------
     scores_ : tuple of str
         The scores in use after :meth:`fit`.
-    embedding_dim_ : int
-        Size of the embeddings ``update`` takes.
-    chunk_shape_ : tuple (B, H, A) or None
-        Shape of one step's action chunks (None without ACE).
+    signals_ : dict
+        The shape of each signal :meth:`update` reads, by signal name.
     thresholds_ : dict of Threshold
         The calibrated threshold of each score.
     n_fit_, n_calibration_ : int
         Successful rollouts used to fit the scores and to calibrate the thresholds.
+    selection_ : dict or None
+        How the settings were chosen on validation rollouts (see
+        :func:`robogate.monitor.evaluation.select_settings`), or None.
 
     Examples
     --------
     >>> from robogate.monitor import FailureMonitor
-    >>> monitor = FailureMonitor(alpha=0.05, window=5, combine="and").fit(rollouts)  # doctest: +SKIP
-    >>> monitor.reset()                                                              # doctest: +SKIP
-    >>> monitor.update(policy.embed(obs), policy.sample_chunks(obs, 32)).alarm       # doctest: +SKIP
+    >>> monitor = FailureMonitor(alpha=0.1).fit(rollouts)                         # doctest: +SKIP
+    >>> monitor.reset()                                                           # doctest: +SKIP
+    >>> monitor.update(policy.embed(obs), observation=obs).alarm                  # doctest: +SKIP
     False
     """
 
     def __init__(
         self,
-        alpha: float = 0.05,
-        window: int = 5,
-        combine: str = "and",
-        threshold: str = "constant",
+        alpha: float = DEFAULTS["alpha"],
+        window: int = DEFAULTS["window"],
+        combine: str = DEFAULTS["combine"],
+        threshold: str = DEFAULTS["threshold"],
         *,
-        scores: Sequence[str] | None = None,
+        scores: Sequence[Any] | None = None,
         fit_fraction: float = 0.5,
-        rnd: RNDScorer | None = None,
-        ace: ActionChunkEntropy | None = None,
         seed: int = 0,
     ) -> None:
         self.alpha = check_level(alpha, "alpha")
         self.window = check_int(window, "window", minimum=1)
         self.combine = _check_choice(combine, "combine", COMBINES)
         self.threshold = check_style(threshold)
-        self.scores = _check_scores(scores)
+        self.scores = _resolve_scores(scores)
         self.fit_fraction = check_level(fit_fraction, "fit_fraction")
         self.seed = check_int(seed, "seed")
-        self.rnd = rnd if rnd is not None else RNDScorer(seed=self.seed)
-        self.ace = ace if ace is not None else ActionChunkEntropy()
-        if not isinstance(self.rnd, RNDScorer):
-            raise ValueError(f"rnd must be an RNDScorer, got {type(self.rnd).__name__}")
-        if not isinstance(self.ace, ActionChunkEntropy):
-            raise ValueError(f"ace must be an ActionChunkEntropy, got {type(self.ace).__name__}")
+        self.selection_: dict | None = None
 
     # ------------------------------------------------------------------------- fitting
-    @property
-    def score_alpha(self) -> float:
-        """The level each score is calibrated at (``alpha``, split over the scores for "or")."""
-        n = len(self.scores_) if hasattr(self, "scores_") else len(self.scores or SCORES)
-        return self.alpha / n if self.combine == "or" else self.alpha
-
     def _split(self, successes: list[Rollout]) -> tuple[list[Rollout], list[Rollout]]:
         order = np.random.default_rng(self.seed).permutation(len(successes))
         n_fit = min(max(int(round(self.fit_fraction * len(successes))), 1), len(successes) - 1)
@@ -241,83 +245,97 @@ class FailureMonitor:
         Raises
         ------
         ValueError
-            No rollouts, no successful ones, too few calibration successes for
-            ``alpha``, inconsistent embedding sizes or chunk shapes, or ACE asked
-            for on rollouts without action chunks.
+            No rollouts, no successful ones, too few calibration successes for ``alpha``
+            (the message counts the split), signals of different shapes, or a score that
+            reads a signal the rollouts do not carry.
         """
         rollouts = _check_rollouts(rollouts, "rollouts")
         if not rollouts:
             raise ValueError("fit needs recorded rollouts, got none")
         successes = [r for r in rollouts if r.success]
         if not successes:
-            raise ValueError(
-                f"fit got {len(rollouts)} rollouts and none is successful: the monitor calibrates "
-                "on successful rollouts only"
-            )
+            raise ValueError(f"fit got {len(rollouts)} rollouts and none is successful: the monitor calibrates "
+                             "on successful rollouts only")
         if calibration is None:
-            if len(successes) < 2:
-                raise ValueError("fit needs at least 2 successful rollouts: one share fits the scores, "
-                                 "the rest calibrates the thresholds")
+            needed = minimum_successes(self.alpha, self.fit_fraction)
+            if len(successes) < needed:
+                share = 1.0 - self.fit_fraction
+                raise ValueError(
+                    f"{len(successes)} successful rollouts are too few for alpha={self.alpha:g}: {share:.0%} of them "
+                    f"calibrate the thresholds (the rest fit the scores), and the conformal quantile needs "
+                    f"{int(np.ceil(1.0 / self.alpha - 1e-9)) - 1} calibration rollouts; record at least {needed} "
+                    "successful rollouts, or use a larger alpha")
             fit_set, cal_set = self._split(successes)
         else:
             cal_all = _check_rollouts(calibration, "calibration")
             fit_set, cal_set = successes, [r for r in cal_all if r.success]
             if not cal_set:
                 raise ValueError(f"calibration holds {len(cal_all)} rollouts and none is successful")
-        self.scores_ = self._scores_for(fit_set + cal_set)
-        conformal_rank(len(cal_set), self.score_alpha)
-        self._check_shapes(fit_set + cal_set)
-        if "rnd" in self.scores_:
-            self.rnd.fit(np.concatenate([r.embeddings for r in fit_set]))
-        if "ace" in self.scores_:
-            self.ace.fit([r.action_chunks for r in fit_set])
-        self.fit_scores_ = {name: [self._step_scores(name, r) for r in fit_set] for name in self.scores_}
-        self.calibration_scores_ = {name: [self._step_scores(name, r) for r in cal_set] for name in self.scores_}
+            conformal_rank(len(cal_set), self.alpha)
+        chosen = self._scores_for(fit_set + cal_set)
+        self.signals_ = self._signal_shapes(fit_set + cal_set, chosen)
+        # A score that arrives trained (e.g. a FailurePredictor) is used as it is: only calibrated.
+        self.score_objects_ = {name: score if getattr(score, "prefitted", False) else score.fit(fit_set)
+                               for name, score in chosen}
+        self.scores_ = tuple(self.score_objects_)
+        self.fit_scores_ = {name: [self._score(name, r) for r in fit_set] for name in self.scores_}
+        self.calibration_scores_ = {name: [self._score(name, r) for r in cal_set] for name in self.scores_}
         self.n_fit_, self.n_calibration_ = len(fit_set), len(cal_set)
         self._calibrate()
         return self
 
-    def _scores_for(self, rollouts: list[Rollout]) -> tuple[str, ...]:
-        with_chunks = all(r.action_chunks is not None for r in rollouts)
+    def _scores_for(self, rollouts: list[Rollout]) -> list[tuple[str, Any]]:
         if self.scores is None:
-            return ("rnd", "ace") if with_chunks else ("rnd",)
-        if "ace" in self.scores and not with_chunks:
-            missing = sum(r.action_chunks is None for r in rollouts)
-            raise ValueError(f"scores include 'ace' but {missing} of the successful rollouts carry no "
-                             "action chunks; record them with n_chunks > 0 or use scores=('rnd',)")
-        return self.scores
+            available = [name for name in registry.usable(rollouts) if name in DEFAULT_SCORES]
+            if not available:
+                raise ValueError("the rollouts carry neither embeddings nor observations for the default scores "
+                                 f"{list(DEFAULT_SCORES)}; pass scores=[...] for the signals they have")
+            return [(name, registry.make(name)) for name in available]
+        chosen = [(name, copy.deepcopy(score)) for name, score in self.scores]
+        for name, score in chosen:
+            for signal in score.signals:
+                missing = sum(not r.has(signal) for r in rollouts)
+                if missing:
+                    raise ValueError(
+                        f"score {name!r} reads {signal}, but {missing} of the {len(rollouts)} successful rollouts "
+                        f"carry none; record them with it (action chunks: n_chunks > 0; embeddings: a policy "
+                        f"with embed(obs)) or leave {name!r} out")
+        return chosen
 
-    def _check_shapes(self, rollouts: list[Rollout]) -> None:
-        dims = {r.embeddings.shape[1] for r in rollouts}
-        if len(dims) > 1:
-            raise ValueError(f"rollouts have embeddings of different sizes {sorted(dims)}")
-        self.embedding_dim_ = dims.pop()
-        self.chunk_shape_ = None
-        if "ace" in self.scores_:
-            shapes = {r.action_chunks.shape[1:] for r in rollouts}
-            if len(shapes) > 1:
-                raise ValueError(f"rollouts have action chunks of different shapes (B, H, A) {sorted(shapes)}")
-            self.chunk_shape_ = tuple(int(n) for n in shapes.pop())
-            if self.chunk_shape_[2] <= max(self.ace.dims):
-                raise ValueError(f"action chunks have {self.chunk_shape_[2]} components, ACE reads "
-                                 f"components {list(self.ace.dims)}")
+    @staticmethod
+    def _signal_shapes(rollouts: list[Rollout], chosen: list[tuple[str, Any]]) -> dict[str, tuple[int, ...]]:
+        shapes = {}
+        for signal in SIGNALS:
+            if any(signal in score.signals for _, score in chosen):
+                found = {getattr(r, signal).shape[1:] for r in rollouts}
+                if len(found) > 1:
+                    raise ValueError(f"rollouts have {signal} of different shapes {sorted(found)}")
+                shapes[signal] = tuple(int(n) for n in found.pop())
+        return shapes
 
-    def _step_scores(self, name: str, rollout: Rollout) -> np.ndarray:
-        if name == "rnd":
-            return self.rnd.score(rollout.embeddings)
-        return np.asarray(self.ace.score(rollout.action_chunks), dtype=float)
+    def _score(self, name: str, rollout: Rollout) -> np.ndarray:
+        values = np.asarray(self.score_objects_[name].score(rollout), dtype=float).reshape(-1)
+        if values.size != rollout.steps or not np.all(np.isfinite(values)):
+            raise ValueError(f"score {name!r} gave {values.size} values for a rollout of {rollout.steps} steps"
+                             + ("" if values.size != rollout.steps else ", some of them not finite"))
+        return values
 
     def _calibrate(self) -> None:
-        self.thresholds_ = {
-            name: calibrate_threshold(
-                [window_sums(s, self.window) for s in self.fit_scores_[name]],
-                [window_sums(s, self.window) for s in self.calibration_scores_[name]],
-                self.score_alpha,
-                self.threshold,
-            )
-            for name in self.scores_
-        }
+        windowed = {part: {name: [window_sums(s, self.window) for s in streams[name]] for name in self.scores_}
+                    for part, streams in (("fit", self.fit_scores_), ("cal", self.calibration_scores_))}
+        self.thresholds_ = calibrate_thresholds(windowed["fit"], windowed["cal"], self.alpha, self.threshold,
+                                                self.combine)
         self.reset()
+
+    def as_default(self) -> FailureMonitor:
+        """A copy with the settings of ``FailureMonitor()`` (:data:`DEFAULTS`, and those of
+        :data:`DEFAULT_SCORES` that were fitted), sharing the fitted scores."""
+        self._check_fitted()
+        names = [n for n in DEFAULT_SCORES if n in self.score_objects_]
+        if not names:
+            raise ValueError(f"none of the default scores {list(DEFAULT_SCORES)} was fitted; "
+                             f"fitted: {list(self.score_objects_)}")
+        return self.recalibrate(**DEFAULTS, scores=names)
 
     def recalibrate(self, **settings: Any) -> FailureMonitor:
         """A copy with other conformal settings, sharing the fitted scores (no retraining).
@@ -326,7 +344,7 @@ class FailureMonitor:
         ----------
         **settings
             Any of ``alpha``, ``window``, ``combine``, ``threshold`` and ``scores``
-            (a subset of the fitted ``scores_``).
+            (names among the fitted ``scores_``).
         """
         self._check_fitted()
         allowed = {"alpha", "window", "combine", "threshold", "scores"}
@@ -338,13 +356,15 @@ class FailureMonitor:
         other.window = check_int(settings.get("window", self.window), "window", minimum=1)
         other.combine = _check_choice(settings.get("combine", self.combine), "combine", COMBINES)
         other.threshold = check_style(settings.get("threshold", self.threshold))
+        other.selection_ = None
         if "scores" in settings:
-            names = _check_scores(settings["scores"])
-            absent = [n for n in names if n not in self.scores_]
-            if absent:
-                raise ValueError(f"scores {absent} were not fitted; fitted: {list(self.scores_)}")
-            other.scores = other.scores_ = names
-        conformal_rank(other.n_calibration_, other.score_alpha)
+            wanted = settings["scores"]
+            names = (wanted,) if isinstance(wanted, str) else tuple(wanted)
+            absent = [n for n in names if n not in self.score_objects_]
+            if absent or not names:
+                raise ValueError(f"scores {list(absent or names)} were not fitted; fitted: {list(self.score_objects_)}")
+            other.scores_ = tuple(n for n in self.score_objects_ if n in names)
+        conformal_rank(other.n_calibration_, other.alpha)
         other._calibrate()
         return other
 
@@ -353,94 +373,100 @@ class FailureMonitor:
         if not hasattr(self, "thresholds_"):
             raise RuntimeError("this FailureMonitor is not fitted yet; call fit(rollouts) or load(path)")
 
-    def reset(self) -> None:
-        """Start a new episode: clear the windows and the step counter."""
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The signals the scores in use read (among :data:`robogate.monitor.rollout.SIGNALS`)."""
         self._check_fitted()
-        self._windows = {name: deque(maxlen=self.window) for name in self.scores_}
+        used = {s for name in self.scores_ for s in self.score_objects_[name].signals}
+        return tuple(s for s in SIGNALS if s in used)
+
+    @property
+    def n_chunks(self) -> int:
+        """Action chunks B the monitor reads per step (0 when no score reads chunks)."""
+        return self.signals_["action_chunks"][0] if "action_chunks" in self.reads else 0
+
+    def reset(self) -> None:
+        """Start a new episode: fresh score streams, empty windows, step 0."""
+        self._check_fitted()
+        self._streams = {name: self.score_objects_[name].stream() for name in self.scores_}
+        self._recent = {name: [] for name in self.scores_}
         self._step = 0
         self.alarm_step: int | None = None
 
-    def _check_embedding(self, embedding: Any) -> np.ndarray:
-        e = np.asarray(embedding, dtype=np.float32)
-        if e.shape != (self.embedding_dim_,):
-            raise ValueError(f"embedding must have shape ({self.embedding_dim_},), got {e.shape}")
-        if not np.all(np.isfinite(e)):
-            raise ValueError("embedding holds NaN or infinite values")
-        return e
+    def _check_signal(self, signal: str, value: Any) -> np.ndarray | None:
+        if signal not in self.reads:
+            return None
+        word = _SIGNAL_WORDS[signal]
+        if value is None:
+            users = [n for n in self.scores_ if signal in self.score_objects_[n].signals]
+            raise ValueError(f"this monitor's scores {users} read the {word}: pass {word}= to update "
+                             f"(shape {self.signals_[signal]})")
+        array = np.asarray(value, dtype=np.float32)
+        if array.shape != self.signals_[signal]:
+            raise ValueError(f"{word} must have shape {self.signals_[signal]}, got {array.shape}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{word} holds NaN or infinite values")
+        return array
 
-    def _check_chunks(self, chunks: Any) -> np.ndarray:
-        if chunks is None:
-            raise ValueError(f"this monitor uses ACE: update needs the step's action chunks of shape "
-                             f"{self.chunk_shape_}, got None")
-        c = np.asarray(chunks, dtype=np.float64)
-        if c.shape != self.chunk_shape_:
-            raise ValueError(f"chunks must have shape (B, H, A) = {self.chunk_shape_}, got {c.shape}")
-        if not np.all(np.isfinite(c)):
-            raise ValueError("chunks hold NaN or infinite values")
-        return c
-
-    def update(self, embedding: np.ndarray, chunks: np.ndarray | None = None) -> MonitorDecision:
+    def update(self, embedding: Any = None, chunks: Any = None, *, observation: Any = None) -> MonitorDecision:
         """Score one control step and decide whether to raise an alarm.
 
         Parameters
         ----------
-        embedding : array of shape (d,)
-            The policy's embedding of the current observation (the observation
-            itself for a policy with no encoder).
+        embedding : array of shape (d,), optional
+            The policy's embedding of the current observation (needed by ``"rnd"``).
         chunks : array of shape (B, H, A), optional
-            The action chunks the policy sampled at this step; required when the
-            monitor uses ACE, ignored otherwise.
+            The action chunks the policy sampled at this step (needed by ``"ace"``, ``"consistency"``).
+        observation : array of shape (o,), optional
+            The current observation (needed by ``"obs_rnd"``).
+
+        Signals no score reads are ignored.
 
         Returns
         -------
         MonitorDecision
         """
         self._check_fitted()
-        raw = {}
-        if "rnd" in self.scores_:
-            raw["rnd"] = float(self.rnd.score(self._check_embedding(embedding)[None])[0])
-        else:
-            self._check_embedding(embedding)
-        if "ace" in self.scores_:
-            raw["ace"] = self.ace.score(self._check_chunks(chunks))
-        step = self._step
-        scores, thresholds, normalized, above = {}, {}, {}, []
-        for name, value in raw.items():
-            window = self._windows[name]
-            window.append(value)
+        step = Step(self._step, observations=self._check_signal("observations", observation),
+                    embeddings=self._check_signal("embeddings", embedding),
+                    action_chunks=self._check_signal("action_chunks", chunks))
+        scores, thresholds, normalized = {}, {}, {}
+        for name in self.scores_:
+            recent = self._recent[name]
+            recent.append(float(self._streams[name].update(step)))
+            del recent[:-self.window]
             total = 0.0
-            for v in window:  # oldest first, the order window_sums adds in
+            for v in recent:  # oldest first, the order window_sums adds in
                 total += v
             threshold = self.thresholds_[name]
             scores[name] = total
-            thresholds[name] = threshold.at(step)
-            normalized[name] = float(threshold.normalize(np.array([total]), start=step)[0])
-            above.append(total > thresholds[name])
-        alarm = all(above) if self.combine == "and" else any(above)
+            thresholds[name] = threshold.at(step.step)
+            normalized[name] = float(threshold.normalize(np.array([total]), start=step.step)[0])
+        above = [scores[n] > thresholds[n] for n in self.scores_]
+        alarm = any(above) if self.combine == "or" else all(above)
         if alarm and self.alarm_step is None:
-            self.alarm_step = step
+            self.alarm_step = step.step
         self._step += 1
-        return MonitorDecision(step=step, alarm=bool(alarm), scores=scores, thresholds=thresholds,
+        return MonitorDecision(step=step.step, alarm=bool(alarm), scores=scores, thresholds=thresholds,
                                normalized=normalized)
 
     def step_scores(self, rollout: Rollout) -> dict[str, np.ndarray]:
-        """Each score of every step of a recorded rollout, before windowing: arrays of shape (T,).
+        """Each fitted score at every step of a recorded rollout, before windowing: arrays of shape (T,).
 
-        They depend only on the fitted scorers, so one computation serves every
+        They depend only on the fitted scores, so one computation serves every
         :meth:`recalibrate` variant (pass it to :meth:`trace`).
         """
         self._check_fitted()
         (rollout,) = _check_rollouts([rollout], "rollout")
-        if rollout.embeddings.shape[1] != self.embedding_dim_:
-            raise ValueError(f"rollout embeddings have size {rollout.embeddings.shape[1]}, the monitor "
-                             f"was fitted on {self.embedding_dim_}")
-        if "ace" in self.scores_ and (rollout.action_chunks is None
-                                      or rollout.action_chunks.shape[1:] != self.chunk_shape_):
-            got = None if rollout.action_chunks is None else rollout.action_chunks.shape[1:]
-            raise ValueError(f"rollout action chunks must have shape (T, {self.chunk_shape_}), got (T, {got})")
-        return {name: self._step_scores(name, rollout) for name in self.scores_}
+        for signal, shape in self.signals_.items():
+            value = getattr(rollout, signal)
+            if value is None or value.shape[1:] != shape:
+                got = None if value is None else value.shape[1:]
+                raise ValueError(f"rollout {signal} must have shape (T, {', '.join(map(str, shape))}), "
+                                 f"got (T, {got})")
+        return {name: self._score(name, rollout) for name in self.score_objects_}
 
-    def trace(self, rollout: Rollout, step_scores: dict[str, np.ndarray] | None = None) -> MonitorTrace:
+    def trace(self, rollout: Rollout, step_scores: Mapping[str, np.ndarray] | None = None) -> MonitorTrace:
         """Run a recorded rollout through the monitor offline (batched; the decisions of ``update``).
 
         Parameters
@@ -459,10 +485,10 @@ class FailureMonitor:
             normalized[name] = threshold.normalize(scores[name])
             above.append(scores[name] > thresholds[name])
         stack = np.vstack(list(normalized.values()))
-        if self.combine == "and":
-            combined, alarms = stack.min(axis=0), np.logical_and.reduce(above)
-        else:
+        if self.combine == "or":
             combined, alarms = stack.max(axis=0), np.logical_or.reduce(above)
+        else:
+            combined, alarms = stack.min(axis=0), np.logical_and.reduce(above)
         return MonitorTrace(scores, thresholds, normalized, combined, np.asarray(alarms, dtype=bool))
 
     # ------------------------------------------------------------------------- persistence
@@ -473,16 +499,14 @@ class FailureMonitor:
             "window": self.window,
             "combine": self.combine,
             "threshold": self.threshold,
-            "scores": list(self.scores) if self.scores is not None else None,
             "fit_fraction": self.fit_fraction,
             "seed": self.seed,
-            "rnd": self.rnd.get_config(),
-            "ace": self.ace.get_config(),
+            "selection": self.selection_,
             "fitted": {
-                "scores": list(self.scores_),
-                "embedding_dim": self.embedding_dim_,
-                "chunk_shape": list(self.chunk_shape_) if self.chunk_shape_ else None,
-                "ace_widths": self.ace.widths_.tolist() if "ace" in self.scores_ else None,
+                "scores": [{"name": name, "kind": _kind(name, score), "config": score.get_config()}
+                           for name, score in self.score_objects_.items()],
+                "in_use": list(self.scores_),
+                "signals": {k: list(v) for k, v in self.signals_.items()},
                 "n_fit": self.n_fit_,
                 "n_calibration": self.n_calibration_,
                 "thresholds": {name: t.to_dict() for name, t in self.thresholds_.items()},
@@ -490,66 +514,103 @@ class FailureMonitor:
         }
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the fitted monitor to folder ``path``: JSON settings and thresholds, the RND
-        state dict, and the calibration score streams (``.npz``); no pickle anywhere."""
+        """Write the fitted monitor to folder ``path``: JSON settings and thresholds, and one ``.npz``
+        of plain arrays (each score's fitted state and the calibration score streams); no pickle."""
         self._check_fitted()
+        config = self._config()
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        if "rnd" in self.scores_:
-            torch.save(self.rnd.state_dict(), folder / _WEIGHTS_FILE)
         arrays = {}
+        for name, score in self.score_objects_.items():
+            for key, value in score.get_state().items():
+                arrays[f"state/{name}/{key}"] = np.asarray(value)
         for part, streams in (("fit", self.fit_scores_), ("cal", self.calibration_scores_)):
             for name, series in streams.items():
                 arrays[f"{part}/{name}/values"] = np.concatenate(series)
                 arrays[f"{part}/{name}/lengths"] = np.array([s.size for s in series])
-        np.savez(folder / _STREAMS_FILE, **arrays)
+        np.savez(folder / _ARRAYS_FILE, **arrays)
         # The JSON goes last: a folder with monitor.json is complete.
-        (folder / _CONFIG_FILE).write_text(json.dumps(self._config(), indent=2))
+        (folder / _CONFIG_FILE).write_text(json.dumps(config, indent=2))
         return folder
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FailureMonitor:
-        """Read a monitor written by :meth:`save` (``torch.load(weights_only=True)``, no pickle)."""
+        """Read a monitor written by :meth:`save` (JSON and ``np.load(allow_pickle=False)``).
+
+        Raises
+        ------
+        ValueError
+            In one line, naming the folder: no saved monitor there, another format version,
+            a score that is not registered, or damaged files.
+        """
         folder = Path(path)
         config_path = folder / _CONFIG_FILE
         if not config_path.is_file():
-            raise ValueError(f"{folder} holds no saved FailureMonitor ({_CONFIG_FILE} is missing)")
+            raise ValueError(f"{folder} holds no saved FailureMonitor ({_CONFIG_FILE} is missing; save one with "
+                             "'robogate monitor calibrate')")
         try:
             config = json.loads(config_path.read_text())
             version = config["format_version"]
-            fitted = config["fitted"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{config_path} is not a FailureMonitor description: {exc}") from None
         if version != FORMAT_VERSION:
-            raise ValueError(f"{config_path} has format version {version}; this robogate reads {FORMAT_VERSION}")
-        monitor = cls(
-            alpha=config["alpha"], window=config["window"], combine=config["combine"],
-            threshold=config["threshold"], scores=config["scores"], fit_fraction=config["fit_fraction"],
-            rnd=RNDScorer(**config["rnd"]), ace=ActionChunkEntropy(**config["ace"]), seed=config["seed"],
-        )
-        monitor.scores_ = tuple(fitted["scores"])
-        monitor.embedding_dim_ = int(fitted["embedding_dim"])
-        monitor.chunk_shape_ = tuple(fitted["chunk_shape"]) if fitted["chunk_shape"] else None
-        monitor.n_fit_, monitor.n_calibration_ = int(fitted["n_fit"]), int(fitted["n_calibration"])
-        if "rnd" in monitor.scores_:
-            state = torch.load(folder / _WEIGHTS_FILE, weights_only=True)
-            monitor.rnd = RNDScorer.from_state(config["rnd"], monitor.embedding_dim_, state)
-        if "ace" in monitor.scores_:
-            monitor.ace.widths_ = np.asarray(fitted["ace_widths"], dtype=float)
-        with np.load(folder / _STREAMS_FILE, allow_pickle=False) as data:
-            streams = {}
-            for part in ("fit", "cal"):
-                streams[part] = {
-                    name: np.split(data[f"{part}/{name}/values"], np.cumsum(data[f"{part}/{name}/lengths"])[:-1])
-                    for name in monitor.scores_
-                }
-        monitor.fit_scores_, monitor.calibration_scores_ = streams["fit"], streams["cal"]
-        monitor.thresholds_ = {name: Threshold.from_dict(t) for name, t in fitted["thresholds"].items()}
+            raise ValueError(f"{config_path} has format version {version}; this robogate reads {FORMAT_VERSION} "
+                             "(calibrate the monitor again)")
+        try:
+            fitted = config["fitted"]
+            monitor = cls(alpha=config["alpha"], window=config["window"], combine=config["combine"],
+                          threshold=config["threshold"], fit_fraction=config["fit_fraction"], seed=config["seed"])
+            entries = fitted["scores"]
+            with np.load(folder / _ARRAYS_FILE, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+            objects = {}
+            for entry in entries:
+                name = entry["name"]
+                score = registry.make(entry["kind"], **entry["config"])
+                prefix = f"state/{name}/"
+                score.set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+                objects[name] = score
+
+            def split(part: str, name: str) -> list[np.ndarray]:
+                values, lengths = arrays[f"{part}/{name}/values"], arrays[f"{part}/{name}/lengths"]
+                return np.split(values, np.cumsum(lengths)[:-1])
+
+            monitor.score_objects_ = objects
+            monitor.scores_ = tuple(fitted["in_use"])
+            monitor.signals_ = {k: tuple(v) for k, v in fitted["signals"].items()}
+            monitor.n_fit_, monitor.n_calibration_ = int(fitted["n_fit"]), int(fitted["n_calibration"])
+            monitor.fit_scores_ = {name: split("fit", name) for name in objects}
+            monitor.calibration_scores_ = {name: split("cal", name) for name in objects}
+            monitor.thresholds_ = {name: Threshold.from_dict(t) for name, t in fitted["thresholds"].items()}
+            monitor.selection_ = config.get("selection")
+        except ValueError as exc:
+            if str(exc).startswith("unknown score"):
+                raise ValueError(f"{folder}: {exc}; register it before loading") from None
+            raise ValueError(f"{folder} holds a damaged FailureMonitor: {exc}") from None
+        except (KeyError, TypeError, OSError, RuntimeError, zipfile.BadZipFile, EOFError) as exc:
+            raise ValueError(f"{folder} holds a damaged FailureMonitor ({type(exc).__name__}: {exc}); "
+                             "calibrate it again") from None
         monitor.reset()
         return monitor
+
+    def describe(self) -> str:
+        """One line: the scores, how they combine, and the settings."""
+        self._check_fitted()
+        joined = f" {self.combine.upper()} ".join(self.scores_)
+        return (f"{joined}, window {self.window}, alpha {self.alpha:g}, {self.threshold} thresholds; fitted on "
+                f"{self.n_fit_} and calibrated on {self.n_calibration_} successful rollouts")
 
     def __repr__(self) -> str:
         state = f", scores={list(self.scores_)}" if hasattr(self, "scores_") else ""
         return (f"FailureMonitor(alpha={self.alpha:g}, window={self.window}, combine={self.combine!r}, "
                 f"threshold={self.threshold!r}{state})")
+
+
+def _kind(name: str, score: Any) -> str:
+    """The registry name a saved score is rebuilt from."""
+    for key in registry.names():
+        if registry.registered(key) is type(score):
+            return key
+    raise ValueError(f"score {name!r} ({type(score).__name__}) is not registered, so a saved monitor could not "
+                     "rebuild it; call robogate.monitor.scores.register(name, its class) first")
 

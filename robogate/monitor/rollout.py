@@ -7,17 +7,37 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Rollout"]
+from robogate.episode import EpisodeRecording
+
+__all__ = ["SIGNALS", "Rollout"]
+
+SIGNALS = ("observations", "embeddings", "action_chunks")
+"""The per-step signals a rollout may carry and a failure score may read."""
+
+
+def _steps_array(value: Any, name: str, ndim: int, steps: int | None) -> np.ndarray:
+    array = np.asarray(value, dtype=np.float32)
+    shape = "(T, d)" if ndim == 2 else "(T, B, H, A)"
+    if array.ndim != ndim or array.shape[0] == 0:
+        raise ValueError(f"Rollout.{name} must have shape {shape} with T >= 1, got {array.shape}")
+    if steps is not None and array.shape[0] != steps:
+        raise ValueError(f"Rollout.{name} has {array.shape[0]} steps, the rollout's other signals {steps}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"Rollout.{name} holds NaN or infinite values")
+    return array
 
 
 @dataclass(frozen=True, eq=False)
 class Rollout:
     """The per-step signals of one episode, as the monitor sees them.
 
+    Every signal given has one row per control step T; at least the embeddings or the
+    observations are needed.
+
     Parameters
     ----------
-    embeddings : array of shape (T, d)
-        The policy's observation embedding at each of the T control steps.
+    embeddings : array of shape (T, d), optional
+        The policy's observation embedding at each step (None for a policy with no encoder).
     action_chunks : array of shape (T, B, H, A), optional
         The B action chunks of horizon H the policy sampled at each step
         (None for a policy with no sampler).
@@ -30,42 +50,55 @@ class Rollout:
     failure_step : int, optional
         The control step of the failure event (first drop, first collision
         contact, ...); None for a success.
+    observations : array of shape (T, o), optional
+        The observation the policy acted on at each step.
+    actions : array of shape (T, A), optional
+        The action it took.
     """
 
-    embeddings: np.ndarray
+    embeddings: np.ndarray | None = None
     action_chunks: np.ndarray | None = None
     success: bool = True
     outcome: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     failure_step: int | None = None
+    observations: np.ndarray | None = None
+    actions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        emb = np.asarray(self.embeddings, dtype=np.float32)
-        if emb.ndim != 2 or emb.shape[0] == 0:
-            raise ValueError(f"Rollout.embeddings must have shape (T, d) with T >= 1, got {emb.shape}")
-        if not np.all(np.isfinite(emb)):
-            raise ValueError("Rollout.embeddings holds NaN or infinite values")
-        object.__setattr__(self, "embeddings", emb)
-        if self.action_chunks is not None:
-            chunks = np.asarray(self.action_chunks, dtype=np.float32)
-            if chunks.ndim != 4 or chunks.shape[0] != emb.shape[0]:
-                raise ValueError(
-                    f"Rollout.action_chunks must have shape (T, B, H, A) with T = {emb.shape[0]}, "
-                    f"got {chunks.shape}"
-                )
-            if not np.all(np.isfinite(chunks)):
-                raise ValueError("Rollout.action_chunks holds NaN or infinite values")
-            object.__setattr__(self, "action_chunks", chunks)
+        if self.embeddings is None and self.observations is None:
+            raise ValueError("a Rollout needs its embeddings or its observations (arrays of shape (T, d))")
+        steps = None
+        for name, ndim in (("observations", 2), ("embeddings", 2), ("action_chunks", 4), ("actions", 2)):
+            value = getattr(self, name)
+            if value is not None:
+                array = _steps_array(value, name, ndim, steps)
+                steps = array.shape[0]
+                object.__setattr__(self, name, array)
         object.__setattr__(self, "success", bool(self.success))
         if self.outcome is None:
             object.__setattr__(self, "outcome", "success" if self.success else "unknown")
         if self.failure_step is not None:
             step = int(self.failure_step)
-            if not 0 <= step < emb.shape[0]:
-                raise ValueError(f"Rollout.failure_step {step} is outside the rollout's {emb.shape[0]} steps")
+            if not 0 <= step < steps:
+                raise ValueError(f"Rollout.failure_step {step} is outside the rollout's {steps} steps")
             object.__setattr__(self, "failure_step", step)
 
     @property
     def steps(self) -> int:
         """Number of control steps T."""
-        return int(self.embeddings.shape[0])
+        first = self.observations if self.observations is not None else self.embeddings
+        return int(first.shape[0])
+
+    def has(self, signal: str) -> bool:
+        """Whether the rollout carries ``signal`` (one of :data:`SIGNALS`)."""
+        return getattr(self, signal) is not None
+
+    @classmethod
+    def from_recording(cls, recording: EpisodeRecording) -> Rollout:
+        """The rollout of a recorded episode (see :func:`robogate.episode.record_episode`)."""
+        return cls(
+            embeddings=recording.embeddings, action_chunks=recording.action_chunks, success=recording.success,
+            outcome=recording.outcome, params=dict(recording.params), failure_step=recording.failure_step,
+            observations=recording.observations, actions=recording.actions,
+        )

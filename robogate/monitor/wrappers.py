@@ -1,9 +1,8 @@
 """The monitor in the control loop: a policy wrapper and a Gymnasium env wrapper that act on alarms.
 
-At every step the wrapper reads the policy's signals for the current observation (its
-``embed(obs)``, or the observation itself for a policy without one, and
-``sample_chunks(obs, B)`` when the monitor uses ACE), asks the monitor, and once an alarm is
-raised acts as configured for the rest of the episode:
+At every step the wrapper gives the monitor the signals its scores read for the current
+observation (the observation itself, the policy's ``embed(obs)``, its ``sample_chunks(obs, B)``),
+and once an alarm is raised acts as configured for the rest of the episode:
 
 ``"stop"``      end the episode at once (env wrapper only: a policy cannot end an episode);
 ``"hold"``      hold position: no motion, the gripper kept as last commanded;
@@ -40,15 +39,17 @@ def hold_action(last_action: np.ndarray | None, size: int = 5) -> np.ndarray:
     return action
 
 
-def policy_signals(policy: Any, obs: np.ndarray, monitor: FailureMonitor) -> tuple[np.ndarray, np.ndarray | None]:
-    """What ``monitor.update`` reads for ``obs``: the policy's embedding (or ``obs``) and, when the
-    monitor uses ACE, ``policy.sample_chunks(obs, B)``."""
-    embed = getattr(policy, "embed", None)
-    embedding = np.asarray(embed(obs) if embed is not None else obs)
-    chunks = None
-    if monitor.chunk_shape_ is not None:
-        chunks = np.asarray(policy.sample_chunks(obs, monitor.chunk_shape_[0]))
-    return embedding, chunks
+def policy_signals(policy: Any, obs: np.ndarray, monitor: FailureMonitor) -> dict[str, Any]:
+    """The keyword arguments of ``monitor.update`` for ``obs``: only the signals its scores read."""
+    reads = monitor.reads
+    signals: dict[str, Any] = {}
+    if "observations" in reads:
+        signals["observation"] = obs
+    if "embeddings" in reads:
+        signals["embedding"] = policy.embed(obs)
+    if "action_chunks" in reads:
+        signals["chunks"] = policy.sample_chunks(obs, monitor.n_chunks)
+    return signals
 
 
 def _check_setup(policy: Any, monitor: Any, on_alarm: str, fallback: Any, allowed: tuple[str, ...]) -> None:
@@ -64,9 +65,12 @@ def _check_setup(policy: Any, monitor: Any, on_alarm: str, fallback: Any, allowe
                          f"on_alarm='fallback' (got on_alarm={on_alarm!r}, fallback={fallback!r})")
     if fallback is not None and not isinstance(fallback, Policy):
         raise ValueError(f"fallback must have reset() and act(obs), got {type(fallback).__name__}")
-    if monitor.chunk_shape_ is not None and not callable(getattr(policy, "sample_chunks", None)):
-        raise ValueError("the monitor uses action-chunk entropy but the policy has no sample_chunks(obs, n); "
-                         "fit the monitor with scores=('rnd',) for this policy")
+    needs = {"embeddings": "embed", "action_chunks": "sample_chunks"}
+    for signal, method in needs.items():
+        if signal in monitor.reads and not callable(getattr(policy, method, None)):
+            users = [n for n in monitor.scores_ if signal in monitor.score_objects_[n].signals]
+            raise ValueError(f"the monitor's scores {users} read the policy's {method}(), which "
+                             f"{type(policy).__name__} does not have; fit a monitor without them for this policy")
 
 
 class MonitoredPolicy:
@@ -116,7 +120,7 @@ class MonitoredPolicy:
 
     def observe(self, obs: np.ndarray) -> MonitorDecision:
         """Score ``obs`` with the monitor; the first alarm is latched in ``alarm_step``."""
-        self.decision = self.monitor.update(*policy_signals(self.policy, obs, self.monitor))
+        self.decision = self.monitor.update(**policy_signals(self.policy, obs, self.monitor))
         if self.decision.alarm and self.alarm_step is None:
             self.alarm_step = self.decision.step
             if self.on_alarm == "fallback":

@@ -10,11 +10,13 @@ agree, high when the policy is unsure where to go.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from robogate.checks import check_int
+from robogate.monitor.rollout import Rollout
+from robogate.monitor.scores.base import PerStepScore
 
 __all__ = ["ActionChunkEntropy"]
 
@@ -23,7 +25,7 @@ _CELL_LIMIT = 1 << 20
 _STEPS_PER_BATCH = 2048
 
 
-class ActionChunkEntropy:
+class ActionChunkEntropy(PerStepScore):
     """Entropy of the planned end points of sampled action chunks.
 
     Parameters
@@ -42,11 +44,13 @@ class ActionChunkEntropy:
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> ace = ActionChunkEntropy().fit(rng.normal(size=(50, 32, 8, 5)))
+    >>> ace = ActionChunkEntropy().fit_chunks(rng.normal(size=(50, 32, 8, 5)))
     >>> agree = np.zeros((32, 8, 5)); spread = rng.normal(size=(32, 8, 5))
-    >>> float(ace.score(agree)), bool(ace.score(spread) > 1.0)
+    >>> float(ace.entropy(agree)), bool(ace.entropy(spread) > 1.0)
     (0.0, True)
     """
+
+    signals = ("action_chunks",)
 
     def __init__(self, *, bin_fraction: float = 0.1, dims: Sequence[int] = (0, 1, 2)) -> None:
         if not 0.0 < float(bin_fraction) <= 1.0:
@@ -73,8 +77,12 @@ class ActionChunkEntropy:
         """Integrated xyz displacements, shape (..., B, H, 3)."""
         return np.cumsum(chunks[..., list(self.dims)], axis=-2)
 
-    def fit(self, chunks: np.ndarray | Sequence[np.ndarray]) -> ActionChunkEntropy:
-        """Set the cell sizes from calibration chunks: arrays of shape (..., B, H, A)."""
+    def fit(self, rollouts: Sequence[Rollout]) -> ActionChunkEntropy:
+        """Set the cell sizes from the action chunks of successful rollouts."""
+        return self.fit_chunks([r.action_chunks for r in rollouts])
+
+    def fit_chunks(self, chunks: np.ndarray | Sequence[np.ndarray]) -> ActionChunkEntropy:
+        """Set the cell sizes from chunks: arrays of shape (..., B, H, A)."""
         parts = [chunks] if isinstance(chunks, np.ndarray) else list(chunks)
         if not parts:
             raise ValueError("ACE needs calibration action chunks, got none")
@@ -88,7 +96,16 @@ class ActionChunkEntropy:
         self.widths_ = self.bin_fraction * span
         return self
 
-    def score(self, chunks: np.ndarray) -> np.ndarray | float:
+    def score_steps(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(self.entropy(arrays["action_chunks"]), dtype=float).reshape(-1)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {"widths": self.widths_}
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        self.widths_ = np.asarray(state["widths"], dtype=float)
+
+    def entropy(self, chunks: np.ndarray) -> np.ndarray | float:
         """ACE of one step's chunks (B, H, A) as a float, or of many steps (N, B, H, A) as shape (N,)."""
         chunks = self._check(chunks)
         if chunks.ndim == 3:

@@ -1,0 +1,234 @@
+"""Does the sweep teach the monitor? The failure predictor on unseen scenes and an unseen arm, beside the
+unsupervised scores and SAFE's published figures.
+
+1. Sweep the policy (``--sweep-lhs`` + ``--sweep-boundary`` experiments of the 8-D space) and replay
+   a balanced training set of its rows as labelled rollouts (failures and successes alike,
+   boundary rows first): ``robogate rollouts record --from-sweep DIR --balanced`` from Python.
+2. Choose the predictor's target and model on a split of those training rollouts (by episode),
+   never on a test set.
+3. Unseen scenes: for each held-out region (capsules and plates; two or more obstacles; the
+   raised targets) train on the training rollouts outside it and test on scenes of that region
+   alone (the training envelope with that parameter moved into the region).
+4. Unseen arm: train on every Panda training rollout, test on the UR5e and the xArm6 (in-envelope
+   scenes and one-factor shifts) with the same policy checkpoint.
+5. Every threshold is split-conformal on successful in-envelope rollouts of the test's arm, kept
+   apart from every training set. Beside the predictor, on the same test rollouts: each
+   unsupervised score and the library's default monitor, fitted on those successes.
+6. A learning curve over 50, 100, 200 and 400 training failures, and the predictor's per-step cost.
+
+Prints every table and writes them as CSV under ``--out``.
+
+    python scripts/eval_predictor.py [--out runs/predictor_eval]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from robogate.demos import TRAINING_ENVELOPE
+from robogate.load import load_sweep
+from robogate.monitor import FailureMonitor, FailurePredictor, scores
+from robogate.monitor.metrics import episode_table, summarize
+from robogate.monitor.recording import training_rows
+from robogate.monitor.report import SAFE
+from robogate.monitor.scores import Step
+from robogate.shifts import one_factor_shifts
+from robogate.sweep import run_sweep
+from rollout_cache import cached_rollouts
+
+PANDA, OTHER_ARMS = "robogate/PickPlace-Panda-v0", ("robogate/PickPlace-UR5e-v0", "robogate/PickPlace-XArm6-v0")
+REGIONS = {
+    "capsules and plates": ("shape", ("capsule", "plate")),
+    "2+ obstacles": ("obstacles", (2, 4)),
+    "raised targets": ("placement", ("raised_low", "raised_high", "reach_limit_raised")),
+}
+"""Held-out scene regions: a parameter and where it lies in the region."""
+CANDIDATES = [{"model": "mlp", "target": "episode"}, {"model": "mlp", "target": "horizon"},
+              {"model": "gru", "target": "horizon"}]
+"""Predictor configurations compared on the training split."""
+CURVE = (50, 100, 200, 400)
+
+
+@dataclass
+class Args:
+    out: str = "runs/predictor_eval"
+    """Folder for the sweep, the rollouts and the tables."""
+    policy: str = "flow"
+    """Policy spec."""
+    sweep_lhs: int = 1200
+    """Stage-1 experiments of the sweep."""
+    sweep_boundary: int = 600
+    """Stage-2 experiments of the sweep."""
+    train: int = 1000
+    """Labelled training rollouts replayed from the sweep."""
+    calibration: int = 150
+    """In-envelope rollouts per arm whose successes calibrate every threshold."""
+    region_test: int = 150
+    """Test rollouts per held-out region."""
+    arm_test: int = 100
+    """In-envelope test rollouts per arm; one-factor shifts 1.5 times as many."""
+    workers: int = 2
+    """Parallel episodes."""
+    seed: int = 0
+    """Base seed."""
+
+
+def parse_args() -> Args:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for f in fields(Args):
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=f.default)
+    return Args(**vars(parser.parse_args()))
+
+
+def in_region(params: dict, region: str) -> bool:
+    name, where = REGIONS[region]
+    value = params[name]
+    return value in where if isinstance(where[0], str) else where[0] <= value <= where[1]
+
+
+def region_scenes(region: str, n: int, seed: int) -> list[dict]:
+    """The training envelope with the region's parameter moved into the region."""
+    name, where = REGIONS[region]
+    return TRAINING_ENVELOPE.updated({name: where}).sample(n, seed)
+
+
+def evaluate_scores(predictors: dict[str, FailurePredictor], calibration: list, test: list) -> list[dict]:
+    """Each predictor and each unsupervised score (and the default monitor), calibrated on ``calibration``."""
+    unsupervised = FailureMonitor(scores=scores.usable([r for r in calibration if r.success])).fit(calibration)
+    monitors = {name: unsupervised.as_default().recalibrate(scores=(name,)) for name in unsupervised.score_objects_}
+    monitors["default monitor (rnd OR obs_rnd)"] = unsupervised.as_default()
+    for name, predictor in predictors.items():
+        monitors[name] = FailureMonitor(scores=[predictor]).fit(calibration)
+    rows = []
+    for name, monitor in monitors.items():
+        table = episode_table(monitor, test)
+        s = summarize(table)
+        rows.append({"score": name, "episodes": s["episodes"], "failures": s["failures"], "roc_auc": s["roc_auc"],
+                     "tpr": s["tpr"], "tnr": s["tnr"], "alarm_before_failure": s["early_tpr"],
+                     "lead_time_median_s": s["lead_time_median_s"]})
+    return rows
+
+
+def auc(predictor: FailurePredictor, rollouts: list) -> float:
+    """ROC-AUC of the max-so-far predicted failure probability."""
+    return float(roc_auc_score([not r.success for r in rollouts], [predictor.score(r).max() for r in rollouts]))
+
+
+def show(title: str, rows) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    print(f"\n{title}\n{table.to_string(index=False, float_format='{:.3f}'.format)}")
+    return table
+
+
+def main() -> None:
+    args = parse_args()
+    out = Path(args.out)
+    sweep_dir = out / "sweep"
+    run_sweep(PANDA, args.policy, sweep_dir, n_lhs=args.sweep_lhs, n_boundary=args.sweep_boundary, seed=args.seed,
+              workers=args.workers, resume=(sweep_dir / "manifest.json").exists())
+    sweep = load_sweep(sweep_dir)
+    picked = training_rows(sweep, args.train, args.seed)
+    print(f"sweep: {len(sweep)} experiments, {int(sweep['success'].sum())} successes; training set: "
+          f"{int((~picked['success'].astype(bool)).sum())} failures, {int(picked['success'].sum())} successes")
+
+    def record(name: str, env_id: str, episodes: int, params, seed: int) -> list:
+        return cached_rollouts(out / "rollouts" / name, env_id, args.policy, episodes, params, seed, args.workers)
+
+    base = 1000 * args.seed
+    labelled = record("train", PANDA, len(picked), picked, base + 1)
+    calibration = {env: record(f"calibration-{env.split('-')[1]}", env, args.calibration, None, base + 2 + i)
+                   for i, env in enumerate((PANDA, *OTHER_ARMS))}
+
+    # 2. Target and model, chosen on a split of the training rollouts.
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(len(labelled))
+    cut = int(0.75 * len(labelled))
+    fit_part, val_part = [labelled[i] for i in order[:cut]], [labelled[i] for i in order[cut:]]
+    choice = []
+    for candidate in CANDIDATES:
+        start = time.perf_counter()
+        predictor = FailurePredictor(seed=args.seed, **candidate).fit(fit_part)
+        choice.append({**candidate, "validation_auc": auc(predictor, val_part),
+                       "epochs": len(predictor.history_), "train_s": time.perf_counter() - start})
+    choice = show("target and model, on a quarter of the training rollouts held out", choice)
+    chosen = CANDIDATES[int(choice["validation_auc"].idxmax())]
+    print(f"chosen: {chosen}")
+
+    # 3. Unseen scenes.
+    region_rows = []
+    for i, region in enumerate(REGIONS):
+        outside = [r for r in labelled if not in_region(r.params, region)]
+        predictor = FailurePredictor(seed=args.seed, **chosen).fit(outside)
+        test = record(f"region-{i}", PANDA, args.region_test, region_scenes(region, args.region_test, base + 10 + i),
+                      base + 10 + i)
+        for row in evaluate_scores({"predictor": predictor}, calibration[PANDA], test):
+            region_rows.append({"held out": region, "trained on": len(outside), **row})
+    regions = show("unseen scenes: trained without the region, tested on it alone", region_rows)
+
+    # 4. Unseen arm (and the Panda itself for reference).
+    predictor = FailurePredictor(seed=args.seed, **chosen).fit(labelled)
+    arm_rows, arm_tests = [], {}
+    for i, env in enumerate((PANDA, *OTHER_ARMS)):
+        arm = env.split("-")[1]
+        test = (record(f"test-in-{arm}", env, args.arm_test, None, base + 20 + i)
+                + record(f"test-shift-{arm}", env, int(1.5 * args.arm_test),
+                         one_factor_shifts(TRAINING_ENVELOPE).sample(int(1.5 * args.arm_test), base + 30 + i),
+                         base + 30 + i))
+        arm_tests[env] = test
+        for row in evaluate_scores({"predictor": predictor}, calibration[env], test):
+            arm_rows.append({"arm": arm + (" (trained on)" if env == PANDA else " (unseen)"), **row})
+    arms = show("unseen arm: trained on Panda rollouts, same checkpoint on each arm", arm_rows)
+    print(f"SAFE (published): unseen-task ROC-AUC {SAFE['roc_auc'][0]:.2f}-{SAFE['roc_auc'][1]:.2f} in simulation, "
+          "0.64-0.88 on real robots")
+
+    # 6. Learning curve and per-step cost.
+    failures = [r for r in labelled if not r.success]
+    successes = [r for r in labelled if r.success]
+    unseen = [r for env in OTHER_ARMS for r in arm_tests[env]]
+    curve = []
+    for n in CURVE:
+        if n > len(failures):
+            print(f"learning curve: only {len(failures)} training failures, {n} skipped")
+            continue
+        subset = failures[:n] + successes[:n]
+        small = FailurePredictor(seed=args.seed, **chosen).fit(subset)
+        curve.append({"failures": n, "successes": min(n, len(successes)), "auc_unseen_arms": auc(small, unseen),
+                      "auc_panda": auc(small, arm_tests[PANDA])})
+    curve = show("learning curve: ROC-AUC of the max-so-far score against training failures", curve)
+    steps = [Step(t, observations=o, embeddings=e, action_chunks=c) for r in arm_tests[PANDA][:30]
+             for t, (o, e, c) in enumerate(zip(r.observations, r.embeddings, r.action_chunks))]
+    default = FailureMonitor().fit(calibration[PANDA])
+    cost = {}
+    for name, stream_of in (("predictor", predictor.stream), ("default monitor", None)):
+        times = []
+        stream = stream_of() if stream_of else None
+        default.reset()
+        for step in steps:
+            if step.step == 0:
+                stream = stream_of() if stream_of else None
+                default.reset()
+            start = time.perf_counter()
+            if stream is not None:
+                stream.update(step)
+            else:
+                default.update(step.embeddings, observation=step.observations)
+            times.append(time.perf_counter() - start)
+        cost[name] = float(np.median(times))
+    print(f"\nper step on one core: predictor {cost['predictor'] * 1e6:.0f} us, default monitor "
+          f"{cost['default monitor'] * 1e6:.0f} us (ratio {cost['predictor'] / cost['default monitor']:.2f})")
+
+    for name, table in (("choice", choice), ("regions", regions), ("arms", arms), ("curve", curve)):
+        table.to_csv(out / f"{name}.csv", index=False)
+    predictor.save(out / "predictor")
+    print(f"\ntables: {out}/*.csv; predictor trained on every Panda rollout: {out / 'predictor'}")
+
+
+if __name__ == "__main__":
+    main()
