@@ -9,8 +9,10 @@ conditions the flow on it, so :meth:`FlowPolicy.sample_chunks` draws many
 chunks from the same flow in one batched pass: the runtime monitor reads both.
 
 Checkpoints are ``torch.save`` of plain containers (config, tensors, the
-training envelope) and load with ``torch.load(weights_only=True)``: nothing is
-unpickled.
+training envelope as :meth:`robogate.envelope.Envelope.to_dict`) and load with
+``torch.load(weights_only=True)``: nothing is unpickled. A checkpoint written by
+robogate 0.1.0 (the shipped one among them) stores the envelope as a mapping of
+every parameter to its range or values; :meth:`FlowPolicy.load` reads both.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 from torch import nn
 
 from robogate.checks import check_int
+from robogate.envelope import Envelope
 from robogate.networks import mlp
 from robogate.envs.pick_place_env import OBS_SIZE, OBS_SLICES
 
@@ -173,8 +176,9 @@ class FlowPolicy:
         Architecture; default :class:`FlowConfig()`.
     env_id : str, optional
         The env the policy was trained on (recorded in its checkpoint).
-    envelope : dict, optional
-        The training envelope of its demonstrations (see :mod:`robogate.demos`).
+    envelope : Envelope or mapping, optional
+        The training envelope of its demonstrations (see :mod:`robogate.demos`); a mapping
+        is read with :meth:`Envelope.from_dict`.
 
     Notes
     -----
@@ -197,12 +201,13 @@ class FlowPolicy:
     """
 
     def __init__(
-        self, config: FlowConfig | None = None, *, env_id: str | None = None, envelope: dict | None = None
+        self, config: FlowConfig | None = None, *, env_id: str | None = None,
+        envelope: Envelope | dict | None = None,
     ) -> None:
         self.config = config if config is not None else FlowConfig()
         self.net = FlowNet(self.config).eval()
         self.env_id = env_id
-        self.envelope = envelope
+        self.envelope = envelope if envelope is None or isinstance(envelope, Envelope) else Envelope.from_dict(envelope)
         self.reset()
 
     # -- Policy protocol -----------------------------------------------------------------------
@@ -261,7 +266,7 @@ class FlowPolicy:
             "config": asdict(self.config),
             "state_dict": {k: v.detach().clone() for k, v in self.net.state_dict().items()},
             "env_id": self.env_id,
-            "envelope": self.envelope,
+            "envelope": None if self.envelope is None else self.envelope.to_dict(),
         }
         tmp = path.with_name(path.name + ".tmp")
         torch.save(checkpoint, tmp)
@@ -305,7 +310,10 @@ class FlowPolicy:
             config = FlowConfig(**ckpt["config"])
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path}: bad FlowPolicy config: {exc}") from None
-        policy = cls(config, env_id=ckpt.get("env_id"), envelope=ckpt.get("envelope"))
+        try:
+            policy = cls(config, env_id=ckpt.get("env_id"), envelope=ckpt.get("envelope"))
+        except ValueError as exc:
+            raise ValueError(f"{path}: bad training envelope: {exc}") from None
         try:
             policy.net.load_state_dict(ckpt["state_dict"])
         except (RuntimeError, KeyError) as exc:
@@ -325,7 +333,7 @@ class FlowPolicy:
         """Plain containers only (config, tensors, env id, envelope), so the policy pickles to worker
         processes; the sampling generators start afresh on the other side (``reset`` seeds them)."""
         return {"config": asdict(self.config), "state_dict": self.net.state_dict(), "env_id": self.env_id,
-                "envelope": self.envelope}
+                "envelope": None if self.envelope is None else self.envelope.to_dict()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(FlowConfig(**state["config"]), env_id=state["env_id"], envelope=state["envelope"])

@@ -71,6 +71,17 @@ def _saved_at(out: str, file_name: str, format: str) -> str:
     return f"{out} (LeRobot v3.0 dataset)" if format == "lerobot" else str(Path(out) / file_name)
 
 
+ENVELOPE_METAVAR = "NAME=LOW:HIGH|NAME=A,B"
+
+
+def _add_envelope(parser: argparse.ArgumentParser, rest: str) -> None:
+    """The one ``--envelope`` option (see :meth:`robogate.envelope.Envelope.parse`); ``rest`` says what
+    the command does with the parameters it does not name."""
+    parser.add_argument("--envelope", action="append", metavar=ENVELOPE_METAVAR,
+                        help="limit one parameter: a range (friction=0.4:1.2, obstacles=0:2; LOW=HIGH fixes it) "
+                             f"or allowed values (shape=box,cylinder, obstacles=0,2); repeat for more. {rest}")
+
+
 def _add_executor_flags(p: argparse.ArgumentParser) -> None:
     """``--executor``, ``--workers`` and ``--address``: where a command's episodes run."""
     p.add_argument("--executor", default="local", metavar="NAME",
@@ -120,7 +131,6 @@ def add_sweep(subparsers: Any) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from robogate.sweep import check_resumable, format_summary, run_sweep, summarize
     from robogate.sweep_config import SweepConfig
@@ -196,8 +206,7 @@ def add_report(subparsers: Any) -> None:
     p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep folders written by 'robogate sweep'")
     p.add_argument("--out", metavar="OUT",
                    help="folder to write (default DIR/report, or FIRST_DIR/comparison for several)")
-    p.add_argument("--envelope", action="append", default=None, metavar="NAME=LOW:HIGH|NAME=V1,V2",
-                   help="an operating envelope to gate (repeat for several parameters)")
+    _add_envelope(p, "An operating envelope to gate; parameters left out keep their full range.")
     p.add_argument("--max-failure-rate", type=_probability, metavar="RATE",
                    help="the gate's limit with --envelope, e.g. 0.05 (required with --envelope, as for 'gate')")
     p.add_argument("--confidence", type=_probability, default=0.95, metavar="C",
@@ -238,8 +247,7 @@ def add_gate(subparsers: Any) -> None:
         ),
     )
     p.add_argument("out", metavar="DIR", help="a sweep folder written by 'robogate sweep'")
-    p.add_argument("--envelope", action="append", default=[], metavar="NAME=LOW:HIGH|NAME=V1,V2",
-                   help="limit one parameter (repeat for several); parameters left out keep their full range")
+    _add_envelope(p, "Parameters left out keep their full range.")
     p.add_argument("--max-failure-rate", type=_probability, required=True, metavar="RATE",
                    help="largest acceptable failure rate, e.g. 0.05")
     p.add_argument("--confidence", type=_probability, default=0.95, metavar="C",
@@ -257,11 +265,12 @@ def add_gate(subparsers: Any) -> None:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from robogate.gate import Envelope, gate, run_gate
+    from robogate.envelope import Envelope
+    from robogate.gate import gate, run_gate
     from robogate.load import load_sweep
 
     df = load_sweep(args.out)
-    envelope = Envelope.parse(args.envelope, df.attrs["settings"]["space"])
+    envelope = Envelope.parse(args.envelope or [], df.attrs["settings"]["space"])
     if args.run:
         decision = run_gate(
             args.out, envelope, args.max_failure_rate, args.confidence, max_experiments=args.max_experiments,
@@ -310,8 +319,9 @@ def add_demo(subparsers: Any) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from robogate.envelope import Envelope
     from robogate.executors import make_executor
-    from robogate.gate import Envelope, run_gate
+    from robogate.gate import run_gate
     from robogate.monitor.demo import monitored_demo
     from robogate.report import write_report
     from robogate.space import default_space
@@ -338,36 +348,13 @@ def _demo(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------- policy
 
 
-def _envelope_item(text: str) -> tuple[str, Any]:
-    """``name=low:high`` (a numeric range), ``name=value`` or ``name=a,b,c`` (allowed values)."""
-    name, sep, value = text.partition("=")
-    if not sep or not name or not value:
-        raise argparse.ArgumentTypeError(f"expected NAME=LOW:HIGH or NAME=A,B,..., got {text!r}")
+def _training_envelope(texts: list[str] | None, base: Any = None) -> Any:
+    """``base`` (default: the default training envelope) with the ``--envelope`` entries replacing its own."""
+    from robogate.demos import training_envelope
+    from robogate.envelope import Envelope
 
-    def number(v: str) -> Any:
-        try:
-            return int(v)
-        except ValueError:
-            try:
-                return float(v)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{name}: expected a number, got {v!r}") from None
-
-    if ":" in value:
-        low, _, high = value.partition(":")
-        return name, (number(low), number(high))
-    parts = value.split(",")
-    try:
-        single = number(value)
-    except argparse.ArgumentTypeError:
-        return name, parts
-    return name, (single, single)
-
-
-def _envelope(items: list[tuple[str, Any]] | None, base: dict[str, Any] | None = None) -> dict[str, Any]:
-    from robogate.demos import TRAINING_ENVELOPE
-
-    return {**(base or TRAINING_ENVELOPE), **dict(items or [])}
+    base = training_envelope(base)
+    return base.updated(Envelope.parse(texts or [], base.space))
 
 
 def add_policy(subparsers: Any) -> None:
@@ -391,8 +378,7 @@ def add_policy(subparsers: Any) -> None:
     d.add_argument("--episodes", type=_positive_int, required=True, metavar="N", help="episodes to record")
     d.add_argument("--out", required=True, metavar="DIR", help="folder for the demonstrations")
     _add_format_flag(d, "demos.parquet")
-    d.add_argument("--envelope", type=_envelope_item, nargs="+", metavar="NAME=RANGE",
-                   help="override envelope entries: friction=0.3:1.2, obstacles=0:1, shape=box,cylinder")
+    _add_envelope(d, "Replaces that entry of the default training envelope; the others keep theirs.")
     d.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
     _add_executor_flags(d)
     d.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
@@ -421,7 +407,7 @@ def add_policy(subparsers: Any) -> None:
 def _policy_demos(args: argparse.Namespace) -> int:
     from robogate.demos import DEMOS_FILE, load_demos, record_demos
 
-    path = record_demos(args.env_id, args.episodes, args.out, envelope=_envelope(args.envelope),
+    path = record_demos(args.env_id, args.episodes, args.out, envelope=_training_envelope(args.envelope),
                         seed=args.seed, executor=args.executor, workers=args.workers, address=args.address,
                         progress=args.progress, format=args.format)
     episodes, _ = load_demos(path)
@@ -486,8 +472,7 @@ def add_rollouts(subparsers: Any) -> None:
     r.add_argument("--episodes", type=_positive_int, required=True, metavar="N", help="episodes to record")
     source = r.add_mutually_exclusive_group()
     source.add_argument("--params", metavar="JSON", help='fixed scenario, e.g. \'{"friction": 0.2}\'')
-    source.add_argument("--envelope", type=_envelope_item, nargs="+", metavar="NAME=RANGE",
-                        help="override entries of the training envelope, e.g. friction=0.1:0.3 obstacles=1:2")
+    _add_envelope(source, "Replaces that entry of the policy's training envelope; the others keep theirs.")
     source.add_argument("--shifted", action="store_true",
                         help="scenarios just outside the training envelope, one parameter at a time in turn")
     source.add_argument("--from-sweep", metavar="DIR", help="replay the scenarios (and seeds) of a stored sweep")
@@ -523,13 +508,14 @@ def _rollouts_record(args: argparse.Namespace) -> int:
         except json.JSONDecodeError as exc:
             raise CLIError(f"--params is not valid JSON: {exc}") from None
     elif args.envelope or args.shifted:
-        from robogate.demos import sample_envelope, sample_shifted
+        from robogate.demos import training_envelope
+        from robogate.shifts import one_factor_shifts
 
-        base = getattr(make_policy(args.policy), "envelope", None)
+        base = training_envelope(getattr(make_policy(args.policy), "envelope", None))
         if args.shifted:
-            params = sample_shifted(base, args.episodes, args.seed)
+            params = one_factor_shifts(base).sample(args.episodes, args.seed)
         else:
-            params = sample_envelope(_envelope(args.envelope, base), args.episodes, args.seed)
+            params = _training_envelope(args.envelope, base).sample(args.episodes, args.seed)
     elif args.from_sweep:
         from robogate.load import load_sweep
 
@@ -733,11 +719,136 @@ def _monitor_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------ suite
+
+
+def add_suite(subparsers: Any) -> None:
+    """Register ``robogate suite run|list``."""
+    p = subparsers.add_parser(
+        "suite",
+        help="run a policy on a fixed, versioned scenario suite (e.g. robogate-68)",
+        description="Scenario suites: named, versioned files of fixed scenes and seeds that every policy runs on.",
+    )
+    sub = p.add_subparsers(dest="suite_command", metavar="ACTION", required=True)
+    r = sub.add_parser(
+        "run",
+        help="run a policy on every episode of a suite; write eval_info.json and an HTML report",
+        description=(
+            "Run a policy on every episode of a suite (in the suite's shuffled order, on an executor) and store "
+            "each record under --out as it finishes. Prints success per category with 95 % Wilson intervals and "
+            "writes DIR/eval_info.json (LeRobot's keys) and DIR/report/report.html. A killed run continues "
+            "with --resume. Exit status 4 when episodes errored (the policy raised: a broken harness)."
+        ),
+    )
+    r.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id, e.g. robogate/PickPlace-Panda-v0")
+    r.add_argument("--policy", required=True, metavar="SPEC",
+                   help="'scripted', 'flow' (the shipped checkpoint), 'flow:PATH' or 'package.module:Factory'")
+    r.add_argument("--suite", default="robogate-68", metavar="NAME|FILE",
+                   help="a shipped suite (robogate suite list) or a .toml / .json suite file (default robogate-68)")
+    r.add_argument("--out", required=True, metavar="DIR", help="the run's folder")
+    r.add_argument("--resume", action="store_true", help="continue the run stored in --out")
+    _add_executor_flags(r)
+    r.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    r.set_defaults(handler=_suite_run)
+    ls = sub.add_parser("list", help="list the shipped suites", description="The suites shipped with robogate.")
+    ls.set_defaults(handler=_suite_list)
+
+
+def _suite_run(args: argparse.Namespace) -> int:
+    from robogate.gate import EXIT_CODES
+    from robogate.suite_run import EVAL_INFO, run_suite
+
+    try:
+        run = run_suite(args.env_id, args.policy, args.suite, args.out, executor=args.executor, workers=args.workers,
+                        address=args.address, resume=args.resume, progress=args.progress)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished episodes are stored in {args.out}, continue with --resume",
+              file=sys.stderr)
+        return 130
+    print(run.summary())
+    print(f"eval_info: {run.path / EVAL_INFO}")
+    print(f"report: {run.path / 'report' / 'report.html'}")
+    return EXIT_CODES["error"] if len(run.errors) else 0
+
+
+def _suite_list(args: argparse.Namespace) -> int:
+    from robogate.suite import load_suite, suite_names
+
+    for name in suite_names():
+        suite = load_suite(name)
+        counts = ", ".join(f"{c} {sum(s.category == c for s in suite.scenarios)}" for c in suite.categories)
+        print(f"{suite.label}: {len(suite.scenarios)} scenarios ({counts}), {len(suite.episodes())} episodes")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- compare
+
+
+def add_compare(subparsers: Any) -> None:
+    """Register ``robogate compare``."""
+    p = subparsers.add_parser(
+        "compare",
+        help="compare a candidate policy with a baseline on the same scenes and seeds (exit 0 pass, 1 worse, "
+             "3 undecided, 4 episodes errored)",
+        description=(
+            "Pair two runs episode by episode (the same scenes and seeds) and decide whether the candidate is "
+            "better, worse, or, with --non-inferiority, not worse than the baseline by more than the margin. "
+            "CANDIDATE and BASELINE are suite-run folders ('robogate suite run'), sweep folders made with the same "
+            "seed and space (their uniform stage-1 rows pair), or policy specs to run now on --suite: their episodes "
+            "run in batches until the sequential test decides. Exit status: 0 better or not worse, 1 worse, "
+            "3 undecided, 4 some episodes errored (a broken harness), 2 usage error. Writes a report listing the "
+            "scenarios whose outcome flipped."
+        ),
+    )
+    p.add_argument("candidate", metavar="CANDIDATE", help="the new policy: a run folder or a policy spec")
+    p.add_argument("baseline", metavar="BASELINE", help="the policy it must match: a run folder or a policy spec")
+    p.add_argument("--non-inferiority", type=float, metavar="MARGIN",
+                   help="pass unless the candidate is surely worse by more than MARGIN, e.g. 0.05 (five points)")
+    p.add_argument("--confidence", type=float, default=0.95, metavar="C", help="confidence (default 0.95)")
+    p.add_argument("--suite", metavar="NAME|FILE", help="suite to run policy specs on (default: the stored run's, "
+                                                        "else robogate-68)")
+    p.add_argument("--env", dest="env_id", metavar="ENV_ID", help="env to run policy specs on (default: the stored "
+                                                                 "run's)")
+    p.add_argument("--out", metavar="DIR", help="folder for the runs of policy specs (DIR/candidate, DIR/baseline) "
+                                                "and the report (DIR/report); default CANDIDATE/comparison")
+    p.add_argument("--batch-size", type=_positive_int, default=40, metavar="B",
+                   help="paired episodes run between looks of the sequential test (default 40)")
+    _add_executor_flags(p)
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.set_defaults(handler=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from robogate.compare import compare
+
+    out = args.out
+    if out is None:
+        if not Path(args.candidate).is_dir():
+            raise CLIError("--out is needed to run a policy (its episodes and the report are stored there)")
+        out = str(Path(args.candidate) / "comparison")
+    result = compare(args.candidate, args.baseline, args.non_inferiority, confidence=args.confidence,
+                     suite=args.suite, env_id=args.env_id, out=out, batch_size=args.batch_size,
+                     executor=args.executor, workers=args.workers, address=args.address, progress=args.progress)
+    print(result.reason)
+    table = result.by_category()
+    if table["p_value"].isna().all():  # sequential: no fixed-budget p-value
+        table = table.drop(columns="p_value")
+    print(table.to_string(index=False, float_format="{:.3f}".format))
+    flips = result.flip_summary()
+    if len(flips):
+        print("flipped (lost: only the baseline succeeded; gained: only the candidate):")
+        print(flips.to_string(index=False, max_colwidth=60))
+    print(f"report: {result.write_report(Path(out) / 'report')}")
+    return result.exit_code
+
+
 # ------------------------------------------------------------------------------------- main
 
 #: Functions registering the subcommands, in help order.
-SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add_demo, add_policy, add_rollouts,
-                                             add_monitor]
+SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add_suite, add_compare, add_demo,
+                                             add_policy, add_rollouts, add_monitor]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -796,7 +907,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         Exit status: 0 on success, 2 on an error (reported in one line on
         stderr), 130 when interrupted; ``gate`` adds 1 fail and 3
-        inconclusive, and ``gate`` and ``sweep`` give 4 when the experiments
+        inconclusive, ``compare`` 1 worse and 3 undecided, and ``gate``,
+        ``sweep``, ``suite run`` and ``compare`` give 4 when the experiments
         themselves errored.  Progress bars are drawn only when stderr is a
         terminal; warnings print as one ``robogate: warning:`` line each.
     """

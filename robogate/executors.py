@@ -29,6 +29,7 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,7 +37,7 @@ from robogate.checks import check_int
 from robogate.runner import Trial, run_trial
 
 __all__ = ["ENTRY_POINT_GROUP", "Executor", "LocalExecutor", "RayExecutor", "executor_names",
-           "init_local_worker", "make_executor", "register"]
+           "init_local_worker", "make_executor", "register", "using_executor"]
 
 #: Entry-point group through which installed packages add executors.
 ENTRY_POINT_GROUP = "robogate.executors"
@@ -354,3 +355,25 @@ def _ray(workers: int | None = None, address: str | None = None) -> RayExecutor:
 
 register("local", _local)
 register("ray", _ray)
+
+
+@contextmanager
+def using_executor(executor: str | Executor = "local", workers: int | None = None,
+                   address: str | None = None) -> Iterator[Executor]:
+    """An executor for a block of work: one made by name (and closed afterwards), or one given (left open).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or something that is neither a name nor an :class:`Executor`.
+    """
+    if isinstance(executor, str):
+        made = make_executor(executor, workers, address)
+        try:
+            yield made
+        finally:
+            made.close()
+    elif isinstance(executor, Executor):
+        yield executor
+    else:
+        raise ValueError(f"executor must be a name or an Executor, got {type(executor).__name__}")

@@ -1,8 +1,9 @@
 """The deployment gate: may the policy run in this operating envelope?
 
-An **envelope** restricts some parameters of the swept space (a range per
-numeric parameter, a set of allowed values per category); the rest keep their
-full range.  Its evidence is the **uniform** experiments that fall inside it:
+An **envelope** (:class:`robogate.envelope.Envelope`) restricts some parameters
+of the swept space (a range per numeric parameter, a set of allowed values per
+category); given as a mapping, the parameters it leaves out keep their full
+range (``rest="free"``).  Its evidence is the **uniform** experiments that fall inside it:
 stage-1 rows of the sweep, and stage-3 rows that :func:`run_gate` sampled
 uniformly in an envelope containing it.  Stage-2 rows are never evidence: they
 over-sample the failure boundary.
@@ -40,12 +41,11 @@ limit at 95 % (a fixed design needs 59).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,17 +54,17 @@ from scipy.optimize import brentq
 from scipy.special import betaln
 
 from robogate.checks import check_int, check_level
+from robogate.envelope import Envelope
 from robogate.executors import Executor, make_executor
 from robogate.load import sweep_settings
 from robogate.runner import Trial, trial_seed
-from robogate.space import Categorical, Continuous, Integer, ParameterSpace
+from robogate.space import ParameterSpace
 from robogate.store import SweepStore
 from robogate.sweep_config import STAGE_GATE
 from robogate.zones import UNIFORM_STAGES, clopper_pearson, errored, first_error
 
 __all__ = [
     "EXIT_CODES",
-    "Envelope",
     "GateDecision",
     "confidence_sequence",
     "decide",
@@ -77,213 +77,6 @@ __all__ = [
 #: Exit status of ``robogate gate`` per verdict (2 is a usage error; 4: the experiments errored).
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3, "error": 4}
 METHODS = ("clopper-pearson", "confidence sequence")
-
-
-# ---------------------------------------------------------------------------------- envelope
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """An operating envelope: a sub-box of a parameter space.
-
-    Parameters
-    ----------
-    space : ParameterSpace
-        The swept space.
-    limits : mapping
-        Parameter name -> ``(low, high)`` (a range of a continuous or integer
-        parameter, both ends included; ``[low, high]`` also reads as a range
-        of a continuous one) or a list / set of allowed values (of a category
-        or an integer).  Parameters left out keep their full range.
-
-    Raises
-    ------
-    ValueError
-        ``envelope: ...`` naming an unknown parameter, an empty range, a value
-        outside the space or an unknown category.
-
-    Examples
-    --------
-    >>> from robogate import default_space
-    >>> env = Envelope(default_space(), {"friction": (0.4, 1.2), "shape": ["box", "cylinder"]})
-    >>> env.describe()
-    'friction 0.4–1.2, shape in {box, cylinder}'
-    """
-
-    space: ParameterSpace
-    limits: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.space, ParameterSpace):
-            raise ValueError(f"envelope: space must be a ParameterSpace, got {type(self.space).__name__}")
-        if not isinstance(self.limits, Mapping):
-            raise ValueError(
-                "envelope must be a mapping of parameter name to (low, high) or a list of values, "
-                f"got {type(self.limits).__name__}"
-            )
-        normal = {}
-        for name, limit in self.limits.items():
-            if name not in self.space:
-                raise ValueError(f"envelope: unknown parameter {name!r}; valid names are {self.space.names}")
-            normal[name] = _normalise(self.space[name], limit)
-        object.__setattr__(self, "limits", {n: normal[n] for n in self.space.names if n in normal})
-
-    @classmethod
-    def parse(cls, texts: Sequence[str], space: ParameterSpace) -> Envelope:
-        """Read ``name=low:high`` and ``name=v1,v2,...`` items (the CLI's ``--envelope``).
-
-        Raises
-        ------
-        ValueError
-            For a malformed item, a repeated parameter, or any error of the
-            envelope itself.
-        """
-        limits: dict[str, Any] = {}
-        for text in texts:
-            name, sep, value = str(text).partition("=")
-            name, value = name.strip(), value.strip()
-            if not sep or not name or not value:
-                raise ValueError(f"envelope: expected NAME=LOW:HIGH or NAME=V1,V2,..., got {text!r}")
-            if name in limits:
-                raise ValueError(f"envelope: parameter {name!r} is given twice")
-            if name not in space:
-                raise ValueError(f"envelope: unknown parameter {name!r}; valid names are {space.names}")
-            dim = space[name]
-            if ":" in value:
-                parts = value.split(":")
-                if len(parts) != 2:
-                    raise ValueError(f"envelope: {name} range must be LOW:HIGH, got {value!r}")
-                limits[name] = tuple(_number(dim, p) for p in parts)
-            else:
-                limits[name] = [_number(dim, v) if not isinstance(dim, Categorical) else v.strip()
-                                for v in value.split(",")]
-        return cls(space, limits)
-
-    def mask(self, df: pd.DataFrame) -> np.ndarray:
-        """Which rows of a sweep table lie inside the envelope."""
-        inside = np.ones(len(df), dtype=bool)
-        for name, limit in self.limits.items():
-            values = df[name]
-            if isinstance(limit, tuple):
-                inside &= ((values >= limit[0]) & (values <= limit[1])).to_numpy()
-            else:
-                inside &= values.isin(list(limit)).to_numpy()
-        return inside
-
-    def allowed(self, name: str) -> Any:
-        """The envelope's limit on ``name``: its range or allowed values (the full space if free)."""
-        if name in self.limits:
-            return self.limits[name]
-        dim = self.space[name]
-        if isinstance(dim, Categorical):
-            return frozenset(dim.choices)
-        if isinstance(dim, Integer):
-            return frozenset(range(dim.low, dim.high + 1))
-        return (dim.low, dim.high)
-
-    def contains(self, other: Envelope) -> bool:
-        """True if every point of ``other`` lies in this envelope."""
-        for name in self.space.names:
-            mine, theirs = self.allowed(name), other.allowed(name)
-            if isinstance(mine, tuple) and not (mine[0] <= theirs[0] and theirs[1] <= mine[1]):
-                return False
-            if isinstance(mine, frozenset) and not theirs <= mine:
-                return False
-        return True
-
-    def sample(self, seeds: Sequence[Any]) -> list[dict[str, Any]]:
-        """One point per seed, uniform inside the envelope in the space's unit coordinates.
-
-        Continuous parameters are uniform on their own scale (log-uniform
-        when log-scaled), integers and categories uniform over the allowed
-        values: the distribution of the sweep's stage-1 rows, restricted to
-        the envelope.  A point depends only on its seed.
-        """
-        U = np.array([np.random.default_rng(s).random(len(self.space)) for s in seeds]).reshape(-1, len(self.space))
-        columns = {}
-        for j, dim in enumerate(self.space):
-            limit = self.allowed(dim.name)
-            if isinstance(limit, frozenset):
-                values = sorted(limit) if isinstance(dim, Integer) else [c for c in dim.choices if c in limit]
-                columns[dim.name] = [values[i] for i in np.minimum((U[:, j] * len(values)).astype(int), len(values) - 1)]
-            else:
-                lo, hi = dim.to_unit(np.array(limit, dtype=float))
-                columns[dim.name] = np.clip(dim.from_unit(lo + U[:, j] * (hi - lo)), *limit).tolist()
-        return [dict(zip(columns, values)) for values in zip(*columns.values())]
-
-    def to_json(self) -> str:
-        """Canonical JSON of the limits (stored with the rows :func:`run_gate` runs)."""
-        return json.dumps({n: list(v) if isinstance(v, tuple) else sorted(v) for n, v in self.limits.items()})
-
-    @classmethod
-    def from_json(cls, text: str, space: ParameterSpace) -> Envelope:
-        """Inverse of :meth:`to_json`."""
-        data = json.loads(text)
-        return cls(space, {n: tuple(v) if isinstance(space[n], Continuous) else list(v) for n, v in data.items()})
-
-    def describe(self) -> str:
-        """The limits in a few words, e.g. ``"friction 0.4–1.2, shape in {box, cylinder}"``."""
-        if not self.limits:
-            return "the whole space"
-        parts = []
-        for name, limit in self.limits.items():
-            if isinstance(limit, tuple):
-                parts.append(f"{name} {limit[0]:.3g}–{limit[1]:.3g}")
-            elif isinstance(self.space[name], Integer) and len(limit) > 2 and max(limit) - min(limit) == len(limit) - 1:
-                parts.append(f"{name} {min(limit)}–{max(limit)}")
-            else:
-                dim = self.space[name]
-                order = sorted(limit) if isinstance(dim, Integer) else [c for c in dim.choices if c in limit]
-                parts.append(f"{name} in {{{', '.join(map(str, order))}}}")
-        return ", ".join(parts)
-
-
-def _number(dim: Any, text: str) -> float | int:
-    text = text.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"envelope: {dim.name} takes numbers, got {text!r}") from None
-    if isinstance(dim, Integer) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _inside(dim: Any, value: Any) -> Any:
-    try:
-        return dim.validate(value)
-    except ValueError:
-        raise ValueError(
-            f"envelope: {dim.name} value {value!r} is outside the space ({dim.name} takes {dim.describe()})"
-        ) from None
-
-
-def _normalise(dim: Any, limit: Any) -> Any:
-    """A continuous range as a ``(low, high)`` tuple, allowed values as a frozenset (checked against ``dim``)."""
-    if isinstance(limit, tuple) and not isinstance(dim, Categorical):
-        if len(limit) != 2:
-            raise ValueError(f"envelope: {dim.name} range must be (low, high), got {limit!r}")
-        lo, hi = (_inside(dim, v) for v in limit)
-        if lo > hi or (isinstance(dim, Continuous) and lo == hi):
-            raise ValueError(f"envelope: {dim.name} range {limit[0]}:{limit[1]} is empty (low must be below high)")
-        return (lo, hi) if isinstance(dim, Continuous) else frozenset(range(lo, hi + 1))
-    if isinstance(dim, Continuous):
-        if isinstance(limit, (list, np.ndarray)) and len(limit) == 2:  # [low, high] reads as a range too
-            return _normalise(dim, tuple(limit))
-        raise ValueError(f"envelope: {dim.name} is continuous and needs a range (low, high), got {limit!r}")
-    values = [limit] if isinstance(limit, (str, int, np.integer)) else limit
-    try:
-        values = list(values)
-    except TypeError:
-        raise ValueError(f"envelope: {dim.name} needs a list of allowed values, got {limit!r}") from None
-    if not values:
-        raise ValueError(f"envelope: {dim.name} allows no value (an empty list)")
-    out = set()
-    for v in values:
-        if isinstance(dim, Categorical) and isinstance(v, str) and v not in dim.choices:
-            raise ValueError(f"envelope: unknown {dim.name} {v!r}; expected {dim.describe()}")
-        out.add(_inside(dim, v))
-    return frozenset(out)
 
 
 # ---------------------------------------------------------------------------------- decision
@@ -614,13 +407,19 @@ def _harness_check(decision: GateDecision, inside: pd.DataFrame) -> GateDecision
 
 
 def _name_free(decision: GateDecision, envelope: Envelope) -> GateDecision:
-    """The decision with its sentence naming the parameters the envelope leaves free over their full range."""
-    free = [name for name in envelope.space.names if name not in envelope.limits]
-    if not free:
+    """The decision with its sentence naming the parameters the envelope leaves out: free over their full
+    range (``rest="free"``) or held at nominal (``rest="nominal"``)."""
+    left = envelope.left_out
+    if not left:
         return decision
-    names = free[0] if len(free) == 1 else f"{', '.join(free[:-1])} and {free[-1]}"
-    clause = ("the envelope limits no parameter, so every one ranges over its full range" if not envelope.limits
-              else f"the envelope leaves {names} free over {'its' if len(free) == 1 else 'their'} full range")
+    names = left[0] if len(left) == 1 else f"{', '.join(left[:-1])} and {left[-1]}"
+    its = "its" if len(left) == 1 else "their"
+    if envelope.rest == "nominal":
+        clause = f"the envelope holds {names} at {its} nominal value{'s' * (len(left) != 1)}"
+    elif not envelope.limits:
+        clause = "the envelope limits no parameter, so every one ranges over its full range"
+    else:
+        clause = f"the envelope leaves {names} free over {its} full range"
     return dataclasses.replace(decision, reason=f"{decision.reason[:-1]}; {clause}.")
 
 
@@ -782,7 +581,7 @@ def run_gate(
     def draw(m: int) -> np.ndarray:
         nonlocal next_id, next_batch
         ids = range(next_id, next_id + m)
-        points = envelope.sample([_row_seed(settings["seed"], i) for i in ids])
+        points = envelope.points([_row_seed(settings["seed"], i) for i in ids])
         trials = [Trial(id=i, env_id=settings["env_id"], policy=settings["policy"], params=p,
                         seed=trial_seed(settings["seed"], i), stage=STAGE_GATE, batch=next_batch)
                   for i, p in zip(ids, points)]

@@ -34,7 +34,8 @@ from matplotlib.figure import Figure
 
 from robogate.axes import plain_log_labels
 from robogate.envs.outcomes import OUTCOMES
-from robogate.gate import Envelope, GateDecision, evidence, gate
+from robogate.envelope import Envelope
+from robogate.gate import GateDecision, evidence, gate
 from robogate.load import load_sweep
 from robogate.risk import FlexibleRiskModel, RiskModel
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace
@@ -90,6 +91,7 @@ class Document:
         self.blocks.append(("text", text))
 
     def verdict(self, decision: GateDecision, who: str) -> None:
+        """A verdict box: anything with ``verdict`` and ``reason`` (a gate decision, a policy comparison)."""
         self.blocks.append(("verdict", (decision, who)))
 
     def caveat(self, text: str, label: str = "Caveat") -> None:
@@ -145,7 +147,7 @@ class Document:
             elif kind == "verdict":
                 decision, who = value
                 body.append(
-                    f'<p class="verdict {decision.verdict}"><span class="badge">{html.escape(who)}: '
+                    f'<p class="verdict {decision.verdict.replace(" ", "-")}"><span class="badge">{html.escape(who)}: '
                     f"{decision.verdict.upper()}</span> {html.escape(_verdict_text(decision))}</p>"
                 )
             elif kind == "caveat":
@@ -221,6 +223,9 @@ p.verdict.pass {{ background: #e3f4e1; border-color: #2ca02c; }}
 p.verdict.fail {{ background: #fbe3e1; border-color: #d62728; }}
 p.verdict.inconclusive {{ background: #fff4d6; border-color: #e0a800; }}
 p.verdict.error {{ background: #ececec; border-color: #000; }}
+p.verdict.better, p.verdict.not-worse {{ background: #e3f4e1; border-color: #2ca02c; }}
+p.verdict.worse {{ background: #fbe3e1; border-color: #d62728; }}
+p.verdict.undecided {{ background: #fff4d6; border-color: #e0a800; }}
 p.caveat {{ padding: 8px 14px; border-radius: 6px; border-left: 6px solid #e0a800; background: #fffaf0; }}
 p.caveat.errors {{ border-color: #000; background: #ececec; }}
 .badge {{ font-weight: 700; margin-right: 0.5em; }}
@@ -751,7 +756,7 @@ def write_report(
         Folder to write into (created).  Default ``<first sweep>/report``
         for one sweep, ``<first sweep>/comparison`` for several.
     envelope : mapping or sequence of str, optional
-        An operating envelope (see :class:`robogate.gate.Envelope`; strings
+        An operating envelope (see :class:`robogate.envelope.Envelope`; strings
         as ``"friction=0.4:1.2"``): the report then states the gate's verdict
         for it on every sweep.
     max_failure_rate, confidence : float

@@ -43,7 +43,8 @@ from robogate.store import SweepStore
 from robogate.sweep_config import STAGE_GATE, SweepConfig
 from robogate.zones import errored, first_error
 
-__all__ = ["RESUME_ALLOW", "check_resumable", "error_line", "format_summary", "run_sweep", "summarize"]
+__all__ = ["RESUME_ALLOW", "Recorder", "check_resumable", "error_line", "format_summary", "run_sweep", "summarize",
+           "versions"]
 
 #: ``run_sweep(resume=RESUME_ALLOW)`` continues the sweep stored at ``out``, or starts one if there is none.
 RESUME_ALLOW = "allow"
@@ -57,7 +58,8 @@ FLUSH_ROWS = 500
 # -------------------------------------------------------------------------------- manifest
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """Versions of the packages that decide a run's outcomes (stored in every manifest)."""
     def version(dist: str) -> str:
         try:
             return importlib.metadata.version(dist)
@@ -68,7 +70,7 @@ def _versions() -> dict[str, str]:
 
 
 def _manifest(config: SweepConfig, sampler: TwoStageSampler) -> dict[str, Any]:
-    return {**config.to_manifest(), "lhs_discrepancy": sampler.discrepancy, "versions": _versions(),
+    return {**config.to_manifest(), "lhs_discrepancy": sampler.discrepancy, "versions": versions(),
             "complete": False}
 
 
@@ -79,7 +81,7 @@ def _check_resumable(out: Path, stored: Mapping[str, Any], config: SweepConfig) 
         raise ValueError(
             f"cannot resume {out}: {difference}; use the settings of the stored sweep or a new out folder"
         )
-    wanted = _versions()
+    wanted = versions()
     for name, old in (stored.get("versions") or {}).items():
         new = wanted.get(name)
         if new is not None and old != new:
@@ -140,7 +142,7 @@ def _open_store(out: Any, config: SweepConfig, sampler: TwoStageSampler, resume:
 # -------------------------------------------------------------------------------- the sweep
 
 
-class _Recorder:
+class Recorder:
     """Buffers finished records and appends them to the store in small parts.
 
     A background thread flushes the buffer every :data:`FLUSH_SECONDS`, so finished
@@ -393,7 +395,7 @@ def _drive(
     bar = tqdm(total=sampler.n_total, initial=len(success), desc="sweep", unit="ep",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
     n_errors = int(errored(finished).sum()) if len(finished) else 0
-    rec = _Recorder(store, bar, len(success), sum(not s for s in success.values()) - n_errors, n_errors)
+    rec = Recorder(store, bar, len(success), sum(not s for s in success.values()) - n_errors, n_errors)
     shown: set[str] = set()
     try:
         next_id, batch = 0, 0

@@ -5,7 +5,7 @@ episodes spread over the training envelope (a Latin Hypercube, one seed each)
 with the learned policy and, on the very same scenarios and seeds, with the
 scripted controller; prints success rates with 95 % Clopper-Pearson intervals
 and the outcome mix. ``--shifts`` adds, per parameter, N scenarios with that
-parameter moved just outside the envelope (``robogate.demos.shifted_envelopes``):
+parameter moved just outside the envelope (``robogate.shifts.one_factor_shifts``):
 where the learned policy stops generalising and the scripted one does not.
 The seeds default to a range no demonstration used.
 
@@ -22,28 +22,24 @@ from collections import Counter
 
 from scipy.stats import binomtest
 
-from robogate.demos import sample_envelope, shifted_envelopes
+from robogate.demos import training_envelope
 from robogate.executors import LocalExecutor
 from robogate.runner import Trial, make_policy, trial_seed
+from robogate.shifts import one_factor_shifts
 
 EVAL_SEED = 1000
 """Seed of the evaluation scenarios; demonstrations are recorded with small seeds (default 0)."""
 
 
-def scenario_sets(episodes: int, seed: int, envelope: dict | None, shifts: bool) -> dict[str, list[tuple[dict, int]]]:
+def scenario_sets(episodes: int, seed: int, envelope, shifts: bool) -> dict[str, list[tuple[dict, int]]]:
     """Named sets of (params, seed): nominal, the envelope, and optionally one set per shifted parameter."""
     seeds = [trial_seed(seed, i) for i in range(episodes)]
-    sets = {"nominal": [({}, s) for s in seeds], "envelope": list(zip(sample_envelope(envelope, episodes, seed), seeds))}
+    envelope = training_envelope(envelope)
+    sets = {"nominal": [({}, s) for s in seeds], "envelope": list(zip(envelope.sample(episodes, seed), seeds))}
     if shifts:
-        for name, shifted in shifted_envelopes(envelope).items():
-            sets[f"shift {name} {_describe(shifted[name])}"] = list(zip(sample_envelope(shifted, episodes, seed), seeds))
+        for name, shifted in one_factor_shifts(envelope).envelopes().items():
+            sets[f"shift {shifted.describe_entry(name)}"] = list(zip(shifted.sample(episodes, seed), seeds))
     return sets
-
-
-def _describe(allowed: tuple) -> str:
-    if isinstance(allowed[0], str):
-        return ",".join(allowed)
-    return f"{allowed[0]:g}-{allowed[1]:g}"
 
 
 def evaluate(executor: LocalExecutor, env_id: str, policy: str, cases: list[tuple[dict, int]]) -> list[dict]:

@@ -28,28 +28,18 @@ from collections import Counter
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from robogate.demos import in_envelope, sample_envelope, sample_shifted
+from robogate.demos import training_envelope
 from robogate.monitor import FailureMonitor, scores
 from robogate.monitor.evaluation import ALL, BEST, ScoredSet, evaluate, headline, outcome_rates
 from robogate.monitor.metrics import episode_table
 from robogate.monitor.report import COLUMNS, FIPER, SAFE, false_alarm_table, write_monitor_report
 from robogate.runner import make_policy
+from robogate.shifts import SHIFT_REGIONS as TWO_FACTOR
+from robogate.shifts import Shift, one_factor_shifts
 from rollout_cache import cached_rollouts
 
-TWO_FACTOR: dict[str, tuple] = {
-    "friction": (0.12, 0.35),
-    "mass": (0.6, 1.6),
-    "com_offset": (0.15, 0.4),
-    "size": (0.075, 0.1),
-    "ik_noise": (0.006, 0.025),
-    "obstacles": (1, 3),
-    "shape": ("capsule", "plate"),
-    "placement": ("raised_low", "raised_high", "edge", "reach_limit", "reach_limit_raised"),
-}
-"""Where a two-factor shift moves each of its two parameters: outside the default training envelope."""
 FAR = {"shape": "cylinder", "size": 0.095, "mass": 0.9, "obstacles": 3, "placement": "raised_high"}
 """A scene far outside the envelope, in every dimension the policy's geometry depends on."""
 
@@ -81,24 +71,14 @@ def parse_args() -> Args:
     return Args(**vars(parser.parse_args()))
 
 
+def one_factor(n: int, envelope, seed: int) -> list[dict]:
+    """Envelope scenarios with one parameter at a time moved just outside the envelope."""
+    return one_factor_shifts(training_envelope(envelope)).sample(n, seed)
+
+
 def two_factor(n: int, envelope: dict | None, seed: int) -> list[dict]:
     """Envelope scenarios with two parameters moved into :data:`TWO_FACTOR`."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for base in sample_envelope(envelope, n, seed):
-        row = dict(base)
-        for name in rng.choice(list(TWO_FACTOR), size=2, replace=False):
-            values = TWO_FACTOR[name]
-            if isinstance(values[0], str):
-                row[name] = str(rng.choice(values))
-            elif isinstance(values[0], int):
-                row[name] = int(rng.integers(values[0], values[1] + 1))
-            else:
-                row[name] = float(rng.uniform(*values))
-        if in_envelope(row, envelope):
-            raise ValueError(f"shifted scenario {row} lies inside the envelope; widen TWO_FACTOR")
-        rows.append(row)
-    return rows
+    return Shift(training_envelope(envelope), TWO_FACTOR, factors=2).sample(n, seed)
 
 
 def rollouts(args: Args, name: str, episodes: int, params, seed: int) -> list:
@@ -135,12 +115,12 @@ def main() -> None:
         "fit": rollouts(args, "fit", args.fit, None, base + 1),
         "validation in-envelope": rollouts(args, "validation-in", n_val, None, base + 2),
         "validation one-factor": rollouts(args, "validation-one-factor", int(1.6 * n_val),
-                                          sample_shifted(envelope, int(1.6 * n_val), base + 3), base + 3),
+                                          one_factor(int(1.6 * n_val), envelope, base + 3), base + 3),
         "validation two-factor": rollouts(args, "validation-two-factor", n_val, two_factor(n_val, envelope, base + 4),
                                           base + 4),
         "in-envelope": rollouts(args, "test-in", n_test, None, base + 5),
         "one-factor shifts": rollouts(args, "test-one-factor", int(1.2 * n_test),
-                                      sample_shifted(envelope, int(1.2 * n_test), base + 6), base + 6),
+                                      one_factor(int(1.2 * n_test), envelope, base + 6), base + 6),
         "two-factor shifts": rollouts(args, "test-two-factor", int(0.75 * n_test),
                                       two_factor(int(0.75 * n_test), envelope, base + 7), base + 7),
         "far shift": rollouts(args, "test-far", 50, FAR, base + 8),

@@ -32,13 +32,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from robogate.demos import TRAINING_ENVELOPE, sample_envelope, sample_shifted
+from robogate.demos import TRAINING_ENVELOPE
 from robogate.load import load_sweep
 from robogate.monitor import FailureMonitor, FailurePredictor, scores
 from robogate.monitor.metrics import episode_table, summarize
 from robogate.monitor.recording import training_rows
 from robogate.monitor.report import SAFE
 from robogate.monitor.scores import Step
+from robogate.shifts import one_factor_shifts
 from robogate.sweep import run_sweep
 from rollout_cache import cached_rollouts
 
@@ -95,7 +96,7 @@ def in_region(params: dict, region: str) -> bool:
 def region_scenes(region: str, n: int, seed: int) -> list[dict]:
     """The training envelope with the region's parameter moved into the region."""
     name, where = REGIONS[region]
-    return sample_envelope({**TRAINING_ENVELOPE, name: where}, n, seed)
+    return TRAINING_ENVELOPE.updated({name: where}).sample(n, seed)
 
 
 def evaluate_scores(predictors: dict[str, FailurePredictor], calibration: list, test: list) -> list[dict]:
@@ -178,7 +179,8 @@ def main() -> None:
         arm = env.split("-")[1]
         test = (record(f"test-in-{arm}", env, args.arm_test, None, base + 20 + i)
                 + record(f"test-shift-{arm}", env, int(1.5 * args.arm_test),
-                         sample_shifted(None, int(1.5 * args.arm_test), base + 30 + i), base + 30 + i))
+                         one_factor_shifts(TRAINING_ENVELOPE).sample(int(1.5 * args.arm_test), base + 30 + i),
+                         base + 30 + i))
         arm_tests[env] = test
         for row in evaluate_scores({"predictor": predictor}, calibration[env], test):
             arm_rows.append({"arm": arm + (" (trained on)" if env == PANDA else " (unseen)"), **row})

@@ -77,3 +77,20 @@ NOT_CALLABLE = 42
 def comparable(df):
     """A sweep table without its timing columns, sorted by id."""
     return df.drop(columns=TIMING_COLUMNS).sort_values("id").reset_index(drop=True)
+
+
+class OpenGripperPolicy:
+    """The scripted controller with its gripper never closing: a deliberately broken policy (it fails, it never raises)."""
+
+    def __init__(self):
+        from robogate.policies import ScriptedPolicy
+
+        self._scripted = ScriptedPolicy()
+
+    def reset(self) -> None:
+        self._scripted.reset()
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        action = self._scripted.act(obs).copy()
+        action[4] = 1.0  # +1 opens
+        return action

@@ -154,6 +154,85 @@ def test_parser_lists_the_sweep_subcommand():
         parser.parse_args([])
 
 
+# ----------------------------------------------------------------------- one envelope syntax
+
+ENTRIES = ["friction=0.5:1", "obstacles=0,1", "shape=box"]
+
+
+def envelope_args(entries):
+    return [a for entry in entries for a in ("--envelope", entry)]
+
+
+def envelope_sweep(path):
+    from tests.test_compare import stored_sweep
+
+    return stored_sweep(path, 0, lambda rows, rng: rng.random(len(rows)) < 0.7, n=320)
+
+
+def run_gate(tmp_path, entries):
+    return ["gate", str(envelope_sweep(tmp_path / "sweep")), "--max-failure-rate", "0.5", *envelope_args(entries)]
+
+
+def run_report(tmp_path, entries):
+    return ["report", str(envelope_sweep(tmp_path / "sweep")), "--out", str(tmp_path / "report"),
+            "--max-failure-rate", "0.5", *envelope_args(entries)]
+
+
+def run_demos(tmp_path, entries):
+    return ["policy", "demos", "--env", ENV_ID, "--episodes", "1", "--out", str(tmp_path / "demos"), "--workers", "1",
+            "--no-progress", *envelope_args(entries)]
+
+
+def run_rollouts(tmp_path, entries):
+    return ["rollouts", "record", "--env", ENV_ID, "--episodes", "1", "--chunks", "2", "--workers", "1",
+            "--out", str(tmp_path / "rollouts"), "--no-progress", *envelope_args(entries)]
+
+
+def used_by_gate(tmp_path, out):
+    from robogate.envelope import Envelope
+
+    rows = robogate.load_sweep(tmp_path / "sweep")
+    inside = Envelope.parse(ENTRIES, rows.attrs["settings"]["space"]).mask(rows[rows["stage"] == 1]).sum()
+    return f"in {inside} uniform experiments inside the envelope" in out
+
+
+def used_by_report(tmp_path, out):
+    text = (tmp_path / "report" / "report.md").read_text()
+    return "Envelope: friction 0.5–1, obstacles in {0, 1}, shape box; free: mass, com_offset, size" in text
+
+
+def used_by_demos(tmp_path, out):
+    from robogate.demos import TRAINING_ENVELOPE, load_demos
+    from robogate.envelope import Envelope
+
+    _, meta = load_demos(tmp_path / "demos")
+    wanted = TRAINING_ENVELOPE.updated(Envelope.parse(ENTRIES, TRAINING_ENVELOPE.space))
+    return Envelope.from_dict(meta["envelope"]) == wanted  # the three entries replaced, the rest kept
+
+
+def used_by_rollouts(tmp_path, out):
+    from robogate.envelope import Envelope
+    from robogate.monitor.recording import load_rollouts
+    from robogate.policies import FlowPolicy
+
+    base = FlowPolicy.pretrained().envelope
+    wanted = base.updated(Envelope.parse(ENTRIES, base.space))
+    return all(wanted.contains(r.params) for r in load_rollouts(tmp_path / "rollouts"))
+
+
+@pytest.mark.parametrize("argv, used", [(run_gate, used_by_gate), (run_report, used_by_report),
+                                        (run_demos, used_by_demos), (run_rollouts, used_by_rollouts)],
+                         ids=["gate", "report", "policy demos", "rollouts record"])
+def test_every_command_reads_one_envelope_syntax(tmp_path, capsys, argv, used):
+    code, out, err = run_main(capsys, argv(tmp_path, ENTRIES))
+    assert code in (0, 1, 3), err
+    assert used(tmp_path, out)
+    code, out, err = run_main(capsys, argv(tmp_path / "bad", ["friction=0.5:1", "obstacles=0:9"]))
+    assert code == 2 and err.startswith("robogate: error: envelope: obstacles value 9 is outside the space")
+    assert err.count("\n") == 1
+    code, out, err = run_main(capsys, argv(tmp_path / "twice", ["shape=box", "shape=sphere"]))
+    assert code == 2 and "envelope: parameter 'shape' is given twice" in err
+
 # ------------------------------------------------------------------ what a new user meets
 
 

@@ -8,7 +8,8 @@ import pytest
 from scipy.stats import binomtest
 
 from robogate.cli import main
-from robogate.gate import Envelope, decide, gate, sequential_gate
+from robogate.envelope import Envelope
+from robogate.gate import decide, gate, sequential_gate
 from robogate.sweep_config import STAGE_GATE, SweepConfig
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace, default_space
 from robogate.store import SweepStore
@@ -38,7 +39,6 @@ def slippery(rows):
 @pytest.mark.parametrize("limits, message", [
     ({"frction": (0.4, 1.2)}, r"envelope: unknown parameter 'frction'; valid names are \['friction'"),
     ({"friction": (1.2, 0.4)}, "envelope: friction range 1.2:0.4 is empty"),
-    ({"friction": (0.5, 0.5)}, "envelope: friction range 0.5:0.5 is empty"),
     ({"obstacles": (3, 1)}, "envelope: obstacles range 3:1 is empty"),
     ({"friction": (0.01, 1.2)}, r"envelope: friction value 0.01 is outside the space \(friction takes a real "
                                 r"number in \[0.05, 1.2\]"),
@@ -54,7 +54,7 @@ def test_bad_envelopes_name_the_problem(limits, message):
 
 
 @pytest.mark.parametrize("texts, message", [
-    (["friction"], "expected NAME=LOW:HIGH or NAME=V1,V2"),
+    (["friction"], "expected NAME=LOW:HIGH or NAME=A,B"),
     (["friction=0.4:x"], "friction takes numbers, got 'x'"),
     (["friction=0.1:0.2:0.3"], "friction range must be LOW:HIGH"),
     (["shape=box", "shape=sphere"], "parameter 'shape' is given twice"),
@@ -68,7 +68,7 @@ def test_bad_envelope_text(texts, message):
 def test_envelope_parse_mask_and_containment():
     env = Envelope.parse(["friction=0.4:1.2", "shape=box,cylinder", "obstacles=0:2"], SPACE)
     assert env == Envelope(SPACE, {"friction": (0.4, 1.2), "shape": ["cylinder", "box"], "obstacles": [0, 1, 2]})
-    assert env.describe() == "friction 0.4–1.2, obstacles 0–2, shape in {box, cylinder}"
+    assert env.describe() == "friction 0.4–1.2, obstacles 0–2, shape in {box, cylinder}"  # nothing left free
     rows = pd.DataFrame({"friction": [0.4, 1.2, 0.39], "obstacles": [2, 0, 0], "shape": ["box", "cylinder", "box"]})
     assert env.mask(rows).tolist() == [True, True, False]
     smaller = Envelope(SPACE, {"friction": (0.5, 1.0), "shape": ["box"], "obstacles": [1]})
@@ -81,13 +81,13 @@ def test_envelope_samples_like_the_sweep_inside_it():
     """Log-uniform friction, uniform integers and categories: stage-1's distribution, restricted."""
     env = Envelope(SPACE, {"friction": (0.1, 1.0), "obstacles": (1, 3), "shape": ["sphere", "box"]})
     seeds = np.random.SeedSequence(0).spawn(6000)
-    points = pd.DataFrame(env.sample(seeds))
+    points = pd.DataFrame(env.points(seeds))
     assert env.mask(points).all()
     log_friction = (np.log(points["friction"]) - np.log(0.1)) / np.log(10)
     assert np.histogram(log_friction, bins=5, range=(0, 1))[0] == pytest.approx([1200] * 5, rel=0.12)
     assert points["obstacles"].value_counts().to_dict() == pytest.approx({1: 2000, 2: 2000, 3: 2000}, rel=0.08)
     assert points["shape"].value_counts().to_dict() == pytest.approx({"box": 3000, "sphere": 3000}, rel=0.06)
-    assert env.sample(seeds[:3]) == env.sample(seeds[:3])  # a point depends only on its seed
+    assert env.points(seeds[:3]) == env.points(seeds[:3])  # a point depends only on its seed
 
 
 # ------------------------------------------------------------------------------ fixed evidence
@@ -132,7 +132,7 @@ def test_stage2_rows_are_not_evidence():
 def test_stage3_rows_count_only_inside_the_envelope_they_were_sampled_in():
     rows = sweep(200, 0, slippery)
     env = Envelope(SPACE, ENVELOPE)
-    gate_rows = pd.DataFrame(env.sample(np.random.SeedSequence(1).spawn(100))).assign(
+    gate_rows = pd.DataFrame(env.points(np.random.SeedSequence(1).spawn(100))).assign(
         success=True, outcome="success", stage=STAGE_GATE, envelope=env.to_json())
     both = pd.concat([rows, gate_rows], ignore_index=True)
     inside = gate(both, SPACE, {"friction": (0.5, 1.0), "shape": ["box"]}, 0.05)
@@ -300,7 +300,7 @@ def test_gate_run_appends_stage3_rows_until_decided(size_sweep, capsys):
     assert len(new) == ran == len(after) - len(before) and new["success"].all()
     assert new["id"].min() == before["id"].max() + 1 and new["id"].is_unique
     assert new["size"].between(0.02, 0.06).all()
-    assert json.loads(new["envelope"].iloc[0]) == {"size": [0.02, 0.06]}
+    assert json.loads(new["envelope"].iloc[0]) == {"rest": "free", "limits": {"size": [0.02, 0.06]}}
     # the evidence is now sequential; the plain gate agrees, and a second run needs nothing more
     decision = gate(after, SIZE_SPACE, {"size": (0.02, 0.06)}, 0.15)
     assert decision.verdict == "pass" and decision.method == "confidence sequence"

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from robogate.cli import main
-from robogate.gate import Envelope, evidence
+from robogate.envelope import Envelope
+from robogate.gate import evidence
 from robogate.report import write_report
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 from robogate.store import SweepStore

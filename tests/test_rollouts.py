@@ -144,10 +144,8 @@ def test_a_policy_that_raises_is_a_broken_harness_not_a_failure(tmp_path):
 
 
 def test_scenarios(flow):
-    from robogate.demos import in_envelope
-
     rows = rollout_scenarios(5, None, seed=2, envelope=flow.envelope)
-    assert len(rows) == 5 and all(in_envelope(p, flow.envelope) for p, _ in rows)
+    assert len(rows) == 5 and all(flow.envelope.contains(p) for p, _ in rows)
     assert [s for _, s in rows] == [trial_seed(2, i) for i in range(5)]
     sweep = pd.DataFrame([{**p, "seed": 100 + i, "success": False} for i, (p, _) in enumerate(rows)])
     replay = rollout_scenarios(3, sweep)
@@ -253,13 +251,13 @@ def test_cli_records_rollouts(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_cli_shifted_and_sweep_replay(tmp_path, capsys):
-    from robogate.demos import in_envelope
+    from robogate.demos import TRAINING_ENVELOPE
     from robogate.load import load_sweep
     from robogate.sweep import run_sweep
 
     assert main(["rollouts", "record", "--env", ENV_ID, "--episodes", "2", "--chunks", "2", "--shifted",
                  "--workers", "1", "--out", str(tmp_path / "shifted"), "--no-progress"]) == 0
-    assert not any(in_envelope(r.params) for r in load_rollouts(tmp_path / "shifted"))
+    assert not any(TRAINING_ENVELOPE.contains(r.params) for r in load_rollouts(tmp_path / "shifted"))
     # Replaying a flow sweep reproduces its outcomes: same scenarios, same seeds, same sampling.
     run_sweep(ENV_ID, "flow", tmp_path / "sweep", n_lhs=3, n_boundary=0, seed=2, workers=1, progress=False)
     sweep = load_sweep(tmp_path / "sweep").sort_values("id")

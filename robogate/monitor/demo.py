@@ -19,11 +19,10 @@ from robogate.envs.pick_place_env import CONTROL_HZ
 from robogate.monitor.monitor import FailureMonitor
 from robogate.monitor.recording import record_rollouts
 from robogate.monitor.wrappers import MonitoredEnv
+from robogate.shifts import DEMO_SHIFT
 
 __all__ = ["DEMO_SHIFT", "MonitoredDemo", "monitored_demo"]
 
-DEMO_SHIFT = {"placement": "raised_high"}
-"""The demo's scenario: a place target on a high platform, outside the policy's training envelope."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,232 @@
+"""Reports of suite runs and policy comparisons, in the sweep report's style (Markdown + self-contained HTML).
+
+:func:`write_suite_report` shows a run's success per category against the category's target band
+and per scenario with Wilson intervals and outcome mixes; :func:`write_comparison_report` puts the
+verdict first, then the scenarios whose outcome flipped (by category and outcome), the difference
+per category, the paired counts and the sequential test's trace.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from robogate.envs.outcomes import OUTCOMES
+from robogate.report import OUTCOME_COLOURS, Document
+from robogate.zones import first_error
+
+if TYPE_CHECKING:
+    from robogate.compare import Comparison
+    from robogate.suite_run import SuiteRun
+
+__all__ = ["write_comparison_report", "write_suite_report"]
+
+_FLIPS_LISTED = 200
+_BLUE, _GREY, _BAND = "#1f77b4", "#999999", "#2ca02c"
+CATEGORY_COLOURS = ["#1f3b73", "#b8860b", "#6a3d9a", "#008b8b", "#8b1a1a", "#556b2f"]
+"""Scenario categories, in colours apart from the outcomes' (OUTCOME_COLOURS)."""
+
+
+def _pct_interval(rate: float, low: float, high: float) -> str:
+    return "n/a" if np.isnan(rate) else f"{rate:.3f} [{low:.3f}, {high:.3f}]"
+
+
+# ------------------------------------------------------------------------------- suite run
+
+
+def _fig_categories(table: pd.DataFrame) -> Figure:
+    """Success per category with its Wilson interval, over the category's target band."""
+    rows = table.reset_index(drop=True)
+    fig = Figure(figsize=(9, 0.8 + 0.55 * len(rows)), layout="constrained")
+    ax = fig.add_subplot()
+    for i, r in rows.iterrows():
+        if r["target"]:
+            ax.fill_betweenx([i - 0.32, i + 0.32], *r["target"], color=_BAND, alpha=0.18, lw=0,
+                             label="target band" if i == 0 else None)
+        if r["n"]:
+            ax.errorbar(r["rate"], i, xerr=[[r["rate"] - r["ci_low"]], [r["ci_high"] - r["rate"]]], fmt="o",
+                        color="black" if r["category"] == "all" else _BLUE, capsize=4, ms=6)
+    ax.set_yticks(range(len(rows)), [f"{c}  {k}/{n}" for c, k, n in zip(rows["category"], rows["successes"], rows["n"])])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.05)
+    ax.set_xlabel("success rate (95 % Wilson interval)")
+    ax.grid(axis="x", alpha=0.3)
+    if rows["target"].notna().any():
+        ax.legend(loc="lower left", fontsize=8)
+    return fig
+
+
+def _fig_scenarios(table: pd.DataFrame) -> Figure:
+    """Per scenario: success with its interval (left), outcome mix (right); grouped by category."""
+    rows = table.reset_index(drop=True)
+    fig = Figure(figsize=(11, 1.2 + 0.2 * len(rows)), layout="constrained")
+    left, right = fig.subplots(1, 2, sharey=True, width_ratios=[1.4, 1])
+    colours = {c: CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i, c in enumerate(dict.fromkeys(rows["category"]))}
+    for i, r in rows.iterrows():
+        if r["n"]:
+            left.errorbar(r["rate"], i, xerr=[[r["rate"] - r["ci_low"]], [r["ci_high"] - r["rate"]]], fmt="o",
+                          ms=3.5, capsize=2, lw=1, color=colours[r["category"]])
+        start = 0.0
+        mix = dict(part.rsplit(" ", 1) for part in r["outcomes"].split(", ")) if r["outcomes"] else {}
+        total = sum(int(v) for v in mix.values()) or 1
+        for outcome in OUTCOMES:
+            width = int(mix.get(outcome, 0)) / total
+            if width:
+                right.barh(i, width, left=start, color=OUTCOME_COLOURS[outcome], height=0.8)
+                start += width
+    labels = [f"{r['scenario']}  ({r['scene']})" if len(r["scene"]) < 40 else r["scenario"] for _, r in rows.iterrows()]
+    left.set_yticks(range(len(rows)), labels, fontsize=7)
+    left.set_ylim(len(rows) - 0.5, -0.5)
+    left.set_xlim(-0.02, 1.02)
+    left.set_xlabel("success rate (95 % Wilson interval)")
+    left.grid(axis="x", alpha=0.3)
+    right.set_xlim(0, 1)
+    right.set_xlabel("outcome mix")
+    above = {"loc": "lower center", "bbox_to_anchor": (0.5, 1.0), "fontsize": 8, "frameon": False}
+    left.legend(handles=[Patch(color=c, label=k) for k, c in colours.items()], ncol=2, **above)
+    right.legend(handles=[Patch(color=OUTCOME_COLOURS[o], label=o) for o in OUTCOMES], ncol=3, **above)
+    return fig
+
+
+def write_suite_report(run: SuiteRun, out: str | os.PathLike | None = None) -> Path:
+    """Write ``report.html`` and ``report.md`` of a suite run (default folder ``<run>/report``)."""
+    out = Path(out) if out is not None else run.path / "report"
+    doc = Document(f"{run.policy} on {run.suite.label} ({run.env_id})")
+    categories, scenarios = run.by_category(), run.by_scenario()
+    doc.heading("Summary")
+    status = "complete" if run.complete else f"partial: {len(run.table)} of {len(run.suite.episodes())} episodes"
+    doc.text(f"{len(run.suite.scenarios)} scenarios in {len(run.suite.categories)} categories, "
+             f"{len(run.suite.episodes())} episodes with fixed seeds ({status}). Intervals are 95 % Wilson "
+             "intervals; errored episodes are left out of the rates.")
+    if len(run.errors):
+        doc.text(f"{len(run.errors)} episodes errored (the policy raised or the simulation diverged): a broken "
+                 f"harness, not evidence about the policy. First error: {first_error(run.errors)}")
+    doc.table(pd.DataFrame({
+        "category": categories["category"], "episodes": categories["n"],
+        "success (95 % CI)": [_pct_interval(r, lo, hi) for r, lo, hi in
+                              zip(categories["rate"], categories["ci_low"], categories["ci_high"])],
+        "target": [f"{t[0]:.2f}–{t[1]:.2f}" if t else "" for t in categories["target"]],
+        "errors": categories["errors"], "outcomes": categories["outcomes"]}))
+    doc.figure("categories", _fig_categories(categories),
+               "Success per category with its 95 % Wilson interval; the shaded band is the category's target.")
+    doc.heading("Scenarios")
+    doc.figure("scenarios", _fig_scenarios(scenarios),
+               "Success per scenario (left, coloured by category) and the outcome mix of its episodes (right).")
+    doc.table(pd.DataFrame({
+        "scenario": scenarios["scenario"], "category": scenarios["category"], "scene": scenarios["scene"],
+        "episodes": scenarios["n"], "success (95 % CI)": [
+            _pct_interval(r, lo, hi) for r, lo, hi in zip(scenarios["rate"], scenarios["ci_low"], scenarios["ci_high"])],
+        "outcomes": scenarios["outcomes"]}))
+    doc.heading("Provenance")
+    doc.table(pd.DataFrame([
+        {"": "folder", "value": str(run.path)}, {"": "env", "value": run.env_id}, {"": "policy", "value": run.policy},
+        {"": "suite", "value": f"{run.suite.label}, digest {run.suite.digest}, seed {run.suite.seed}"},
+        {"": "eval_info.json", "value": "LeRobot's keys: per_task (scenarios), per_group (categories), overall"}]))
+    return doc.write(out)
+
+
+# ------------------------------------------------------------------------------ comparison
+
+
+def _fig_differences(table: pd.DataFrame, margin: float | None, method: str) -> Figure:
+    """Candidate − baseline success per category with its interval (a forest plot)."""
+    rows = table.reset_index(drop=True)
+    fig = Figure(figsize=(9, 0.9 + 0.5 * len(rows)), layout="constrained")
+    ax = fig.add_subplot()
+    ax.axvline(0, color=_GREY, lw=1)
+    if margin is not None:
+        ax.axvline(-margin, color="#d62728", ls="--", lw=1, label=f"non-inferiority margin −{margin:g}")
+    for i, r in rows.iterrows():
+        ax.errorbar(r["difference"], i, xerr=[[r["difference"] - r["low"]], [r["high"] - r["difference"]]], fmt="o",
+                    color="black" if r["category"] == "all" else _BLUE, capsize=4, ms=6)
+        ax.text(r["high"] + 0.01, i, f"+{r['wins']} / −{r['losses']}", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), [f"{c} ({n})" for c, n in zip(rows["category"], rows["pairs"])])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"success-rate difference, candidate − baseline ({'confidence sequence' if method == 'sequential' else 'Tango interval'}, 95 %)")
+    ax.grid(axis="x", alpha=0.3)
+    if margin is not None:
+        ax.legend(fontsize=8, loc="lower left")
+    return fig
+
+
+def _fig_sequence(looks: pd.DataFrame, margin: float | None, stopped: int | None, total: int) -> Figure:
+    """The sequential test's confidence sequence on the difference, look by look."""
+    trace = looks.dropna(subset=["low"])
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.fill_between(trace["pairs"], trace["low"], trace["high"], color=_BLUE, alpha=0.25, step="pre",
+                    label="confidence sequence (valid at every look)")
+    ax.axhline(0, color=_GREY, lw=1)
+    if margin is not None:
+        ax.axhline(-margin, color="#d62728", ls="--", lw=1, label=f"−margin ({margin:g})")
+    if stopped is not None:
+        ax.axvline(stopped, color="black", ls=":", lw=1.2, label=f"decided after {stopped} pairs")
+    last = int(looks["pairs"].max())
+    if total > last:
+        ax.axvspan(last, total, color="#eeeeee", lw=0, label=f"not run ({total - last} pairs)")
+    ax.set_xlim(0, max(1, total, last))
+    ax.set_ylim(max(-1.0, float(trace["low"].min()) - 0.05), min(1.0, float(trace["high"].max()) + 0.05))
+    ax.set_xlabel("pairs looked at (in the suite's run order)")
+    ax.set_ylabel("candidate − baseline")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+def write_comparison_report(result: Comparison, out: str | os.PathLike) -> Path:
+    """Write ``report.html`` and ``report.md`` of a comparison into ``out``."""
+    d = result.decision
+    doc = Document(f"{result.candidate} against {result.baseline}")
+    doc.verdict(result, "candidate")
+    flips = result.flipped()
+    doc.heading("What flipped")
+    lost, gained = int((flips["change"] == "lost").sum()), int((flips["change"] == "gained").sum())
+    doc.text(f"{lost} paired episodes succeeded only with the baseline (lost) and {gained} only with the candidate "
+             "(gained); the outcome is the failing side's.")
+    if len(flips):
+        doc.table(result.flip_summary())
+        listed = flips.head(_FLIPS_LISTED)
+        doc.heading("Every flipped episode" if len(flips) <= _FLIPS_LISTED else f"The first {_FLIPS_LISTED} flipped episodes", 3)
+        doc.table(listed, None if len(flips) <= _FLIPS_LISTED else
+                  f"{len(flips) - _FLIPS_LISTED} more; Comparison.flipped() returns them all.")
+    doc.heading("Difference per category")
+    table = result.by_category()
+    if table["p_value"].isna().all():  # sequential: no fixed-budget p-value
+        table = table.drop(columns="p_value")
+    doc.figure("differences", _fig_differences(table, d.margin, d.method),
+               "Candidate − baseline success per category (pairs in brackets) with its 95 % interval, and the "
+               "number of wins (+) and losses (−). Per-category intervals are each at 95 %, not simultaneous.")
+    doc.table(table.assign(interval=[f"[{lo:+.3f}, {hi:+.3f}]" for lo, hi in zip(table["low"], table["high"])])
+              .drop(columns=["low", "high"]))
+    doc.heading("How it was decided")
+    p = result.pairs
+    count = lambda c, b: int(((p["candidate_success"] == c) & (p["baseline_success"] == b)).sum())  # noqa: E731
+    doc.table(pd.DataFrame({"": ["candidate succeeded", "candidate failed"],
+                            "baseline succeeded": [count(True, True), count(False, True)],
+                            "baseline failed": [count(True, False), count(False, False)]}),
+              "Paired episodes: only the discordant pairs (one succeeded, the other failed) tell the policies apart.")
+    later = (f" Looked at pair by pair in the suite's run order, the sequential test would have decided after "
+             f"{result.stopped_after} of the {len(p)} pairs." if result.stopped_after is not None else
+             " Looked at pair by pair in the suite's run order, the sequential test would not have decided.")
+    method = ("Every episode of the suite is paired: exact McNemar test on the discordant pairs and Tango's score "
+              "interval (continuity-corrected) on the difference." + later if d.method == "fixed" else
+              "Sequential: the betting confidence sequence, valid however often it is looked at; episodes were "
+              "run (or are looked at) in the suite's shuffled order.")
+    doc.text(method + (f" Non-inferiority margin {d.margin:g}." if d.margin is not None else ""))
+    if len(result.looks):
+        doc.figure("sequence", _fig_sequence(result.looks, d.margin, result.stopped_after, result.total),
+                   "The anytime-valid interval on the difference as pairs accumulate; the test decides where it "
+                   "leaves 0 (or, with a margin, the margin's line).")
+    doc.table(pd.DataFrame([
+        {"": "candidate", "value": result.candidate}, {"": "baseline", "value": result.baseline},
+        {"": "suite", "value": result.suite}, {"": "envs", "value": " / ".join(result.env_ids)},
+        {"": "pairs", "value": str(len(p))},
+        {"": "episodes run now", "value": ", ".join(f"{k} {v}" for k, v in result.ran.items()) or "none"}]))
+    return doc.write(out)
+

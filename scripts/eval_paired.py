@@ -1,0 +1,66 @@
+"""The sequential paired test against the fixed-budget McNemar test, on simulated paired Bernoulli outcomes.
+
+For each (win, loss) probability per pair, runs the sequential test (a look after every pair, at
+most ``--max-pairs``, the size of robogate-68) ``--runs`` times and prints how often it decides
+wrongly or rightly, how many pairs it needs on average, and the exact power of McNemar's test on
+that many pairs (equal expected budget) and on all ``--max-pairs``.
+
+    python scripts/eval_paired.py [--runs 2000] [--max-pairs 680] [--confidence 0.95]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+
+from robogate.paired import mcnemar_power, simulate_sequential
+
+# (what it shows, p_win, p_loss, margin)
+CASES = [
+    ("no difference, 4 % discordant", 0.02, 0.02, None),
+    ("no difference, 20 % discordant", 0.10, 0.10, None),
+    ("no difference, 60 % discordant", 0.30, 0.30, None),
+    ("worse by exactly the 5-point margin", 0.05, 0.10, 0.05),
+    ("better by 15 points", 0.20, 0.05, None),
+    ("better by 10 points", 0.15, 0.05, None),
+    ("better by 6 points", 0.12, 0.06, None),
+    ("better by 4 points", 0.08, 0.04, None),
+    ("better by 2 points", 0.05, 0.03, None),
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=2000)
+    ap.add_argument("--max-pairs", type=int, default=680)
+    ap.add_argument("--confidence", type=float, default=0.95)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    print(f"{args.runs} runs per case, a look after every pair, at most {args.max_pairs} pairs, "
+          f"confidence {args.confidence}")
+    print(f"{'case':<38} {'wrong':>6} {'right':>6} {'mean pairs':>10} {'McNemar at mean':>15} "
+          f"{'McNemar at max':>14}  seconds")
+    for i, (label, p_win, p_loss, margin) in enumerate(CASES):
+        start = time.perf_counter()
+        verdicts, stops = simulate_sequential(p_win, p_loss, args.max_pairs, args.runs, args.seed + i,
+                                              args.confidence, margin)
+        if margin is not None:  # at the margin, passing it ("not worse", "better") is the wrong verdict
+            wrong = np.isin(verdicts, ["better", "not worse"]).mean()
+            right, fixed_mean, fixed_max = float("nan"), "", ""
+        elif p_win == p_loss:
+            wrong = np.isin(verdicts, ["better", "worse"]).mean()
+            right, fixed_mean, fixed_max = float("nan"), "", ""
+        else:
+            wrong, right = (verdicts == "worse").mean(), (verdicts == "better").mean()
+            budget = int(math.ceil(stops.mean()))
+            fixed_mean = f"{mcnemar_power(p_win, p_loss, budget, args.confidence):.3f}"
+            fixed_max = f"{mcnemar_power(p_win, p_loss, args.max_pairs, args.confidence):.3f}"
+        print(f"{label:<38} {wrong:6.3f} {right:6.3f} {stops.mean():10.0f} {fixed_mean:>15} {fixed_max:>14}"
+              f"  {time.perf_counter() - start:6.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
