@@ -13,18 +13,27 @@ same seeded scenarios, and their ratio.
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 import robogate
+from flags import parse
 from robogate.policies import ScriptedPolicy
 from robogate.runner import make_policy
 
 ENV_ID = "robogate/PickPlace-Panda-v0"
+
+
+@dataclass
+class Args:
+    policy: str = "flow"
+    """Policy spec with sample_chunks() and embed(): 'flow' (the shipped checkpoint) or 'flow:PATH'."""
+    episodes: int = 20
+    """Seeded nominal episodes each policy runs for the episode rate."""
 
 
 def timed_act(policy, env, seeds):
@@ -61,10 +70,7 @@ def rates(policy, env, seeds):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--policy", default="flow")
-    ap.add_argument("--episodes", type=int, default=20)
-    args = ap.parse_args()
+    args = parse(Args, __doc__)
     torch.set_num_threads(1)
     flow = make_policy(args.policy)
     env = gym.make(ENV_ID)

@@ -12,15 +12,15 @@ control step of simulation). Interleaving keeps the ratios fair when the machine
 
 from __future__ import annotations
 
-import argparse
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 import robogate  # noqa: F401  (registers the envs)
+from flags import parse
 from robogate.monitor import FailureMonitor, record_rollouts, scores
 from robogate.monitor.scores import Step
 from robogate.runner import make_policy
@@ -40,13 +40,6 @@ class Args:
     """Chunks sampled per step (B)."""
 
 
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in fields(Args):
-        parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default)
-    return Args(**vars(parser.parse_args()))
-
-
 def clock(fn, *args, **kwargs):
     start = time.perf_counter()
     out = fn(*args, **kwargs)
@@ -59,7 +52,7 @@ def describe(name: str, seconds: list[float] | np.ndarray) -> str:
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse(Args, __doc__)
     torch.set_num_threads(1)
     policy = make_policy(args.policy)
     calibration = record_rollouts(ENV_ID, policy, args.calibration, None, 0, args.chunks, workers=1)

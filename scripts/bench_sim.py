@@ -14,16 +14,16 @@ two, so the speed-up ratio holds even when the machine's load changes.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import gymnasium as gym
-from robogate.envs.simulator import SOLVER_ITERATIONS
-from robogate.policies import ScriptedPolicy
 
 import robogate
+from flags import parse
+from robogate.envs.simulator import SOLVER_ITERATIONS
+from robogate.policies import ScriptedPolicy
 
 BASELINE_ITERATIONS = 50
 """PyBullet's default solver iterations per physics step."""
@@ -35,13 +35,6 @@ class Args:
     """Episodes per arm (seeds 0..episodes-1, nominal parameters)."""
     warmup: int = 3
     """Episodes run first and not timed."""
-
-
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in fields(Args):
-        parser.add_argument(f"--{f.name}", type=f.type if callable(f.type) else int, default=f.default)
-    return Args(**vars(parser.parse_args()))
 
 
 class Tally:
@@ -87,7 +80,7 @@ def bench(env_id: str, args: Args) -> dict:
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse(Args, __doc__)
     print(f"solver: {SOLVER_ITERATIONS} iterations per step; baseline: {BASELINE_ITERATIONS}")
     print(f"{'env':30s} {'episodes/s':>10s} {'physics':>8s} {'steps':>6s} {'success':>8s} "
           f"{'speed-up':>9s} {'base success':>12s}")

@@ -10,12 +10,12 @@ ROBOGATE's 30,000-experiment sweep on this machine (target: 30 minutes or less).
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
 from dataclasses import dataclass
 
+from flags import parse
 from robogate.executors import LocalExecutor
 from robogate.runner import Trial, run_trial, trial_seed
 from robogate.sampling import TwoStageSampler
@@ -28,19 +28,13 @@ ROBOGATE_EXPERIMENTS = 30_000
 @dataclass
 class Args:
     env: str = "robogate/PickPlace-Panda-v0"
+    """Env id."""
     episodes: int = 300
     """Experiments of the sweep; the same experiments also run in one process."""
     workers: int = os.cpu_count() or 1
+    """Worker processes of the sweep."""
     seed: int = 0
-
-
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default=Args.env)
-    parser.add_argument("--episodes", type=int, default=Args.episodes)
-    parser.add_argument("--workers", type=int, default=Args.workers)
-    parser.add_argument("--seed", type=int, default=Args.seed)
-    return Args(**vars(parser.parse_args()))
+    """Sweep seed."""
 
 
 def single_process_rate(args: Args) -> float:
@@ -56,7 +50,7 @@ def single_process_rate(args: Args) -> float:
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse(Args, __doc__)
     single = single_process_rate(args)
     with tempfile.TemporaryDirectory() as out, LocalExecutor(args.workers) as pool:
         # Start the workers and load their simulators before timing, as a long sweep amortises it.

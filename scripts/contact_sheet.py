@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import robogate  # noqa: E402,F401  (registers the envs)
+from flags import parse  # noqa: E402
 
 SCENES = [
     ("Panda", {"shape": "box"}),
@@ -33,14 +33,13 @@ SCENES = [
 @dataclass
 class Args:
     out: Path = Path("docs/contact_sheet.png")
+    """PNG to write."""
     seed: int = 3
+    """Seed of every scene."""
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Args.out)
-    parser.add_argument("--seed", type=int, default=Args.seed)
-    args = Args(**vars(parser.parse_args()))
+    args = parse(Args, __doc__)
     fig, axes = plt.subplots(3, 3, figsize=(12, 7.5))
     envs = {}
     for ax, (robot, params) in zip(axes.flat, SCENES):

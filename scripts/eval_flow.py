@@ -16,12 +16,13 @@ The seeds default to a range no demonstration used.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections import Counter
+from dataclasses import dataclass
 
 from scipy.stats import binomtest
 
+from flags import parse
 from robogate.demos import training_envelope
 from robogate.executors import LocalExecutor
 from robogate.runner import Trial, make_policy, trial_seed
@@ -29,6 +30,24 @@ from robogate.shifts import one_factor_shifts
 
 EVAL_SEED = 1000
 """Seed of the evaluation scenarios; demonstrations are recorded with small seeds (default 0)."""
+
+
+@dataclass
+class Args:
+    policy: str = "flow"
+    """Policy spec: 'flow' (the shipped checkpoint), 'flow:PATH' or 'package.module:Factory'."""
+    env: tuple[str, ...] = ()
+    """Env ids to evaluate on (default: the env the policy was trained on)."""
+    episodes: int = 100
+    """Episodes per set of scenarios."""
+    seed: int = EVAL_SEED
+    """Seed of the scenarios."""
+    workers: int = 2
+    """Parallel episodes."""
+    baseline: bool = True
+    """Also run the scripted controller on the same scenarios and seeds."""
+    shifts: bool = False
+    """Also each parameter moved just outside the envelope."""
 
 
 def scenario_sets(episodes: int, seed: int, envelope, shifts: bool) -> dict[str, list[tuple[dict, int]]]:
@@ -55,18 +74,9 @@ def line(label: str, records: list[dict], seconds: float) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--policy", default="flow", help="policy spec (default: the shipped checkpoint)")
-    ap.add_argument("--env", action="append", dest="envs", help="env id (repeatable; default: the policy's)")
-    ap.add_argument("--episodes", type=int, default=100)
-    ap.add_argument("--seed", type=int, default=EVAL_SEED)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the scripted controller")
-    ap.add_argument("--shifts", action="store_true", help="also each parameter moved just outside the envelope")
-    args = ap.parse_args()
-
+    args = parse(Args, __doc__)
     policy = make_policy(args.policy)
-    envs = args.envs or [policy.env_id or "robogate/PickPlace-Panda-v0"]
+    envs = args.env or [policy.env_id or "robogate/PickPlace-Panda-v0"]
     print(f"{args.policy} (trained on {policy.env_id}); {args.episodes} episodes per set, seed {args.seed}")
     print(f"{'policy / env / scenarios':<60} {'success':>6}  95% CI         time    outcomes")
     sets = scenario_sets(args.episodes, args.seed, policy.envelope, args.shifts)

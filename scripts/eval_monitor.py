@@ -22,14 +22,14 @@ in-envelope successes against alpha, and writes ``--out/report/report.html``, ``
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from flags import parse
 from robogate.demos import training_envelope
 from robogate.monitor import FailureMonitor, scores
 from robogate.monitor.evaluation import ALL, BEST, ScoredSet, evaluate, headline, outcome_rates
@@ -62,13 +62,6 @@ class Args:
     """Recording processes."""
     seed: int = 0
     """Base seed of every set."""
-
-
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in fields(Args):
-        parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default)
-    return Args(**vars(parser.parse_args()))
 
 
 def one_factor(n: int, envelope, seed: int) -> list[dict]:
@@ -107,7 +100,7 @@ def outcome_mix(items) -> str:
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse(Args, __doc__)
     envelope = getattr(make_policy(args.policy), "envelope", None)
     base = 1000 * args.seed
     n_val, n_test = args.validation, args.test

@@ -10,12 +10,13 @@ that many pairs (equal expected budget) and on all ``--max-pairs``.
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
+from flags import parse
 from robogate.paired import mcnemar_power, simulate_sequential
 
 # (what it shows, p_win, p_loss, margin)
@@ -32,13 +33,20 @@ CASES = [
 ]
 
 
+@dataclass
+class Args:
+    runs: int = 2000
+    """Simulated sequential tests per case."""
+    max_pairs: int = 680
+    """Most pairs one test looks at (the size of robogate-68)."""
+    confidence: float = 0.95
+    """Confidence of both tests."""
+    seed: int = 0
+    """Base seed; case i uses seed + i."""
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=2000)
-    ap.add_argument("--max-pairs", type=int, default=680)
-    ap.add_argument("--confidence", type=float, default=0.95)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    args = parse(Args, __doc__)
     print(f"{args.runs} runs per case, a look after every pair, at most {args.max_pairs} pairs, "
           f"confidence {args.confidence}")
     print(f"{'case':<38} {'wrong':>6} {'right':>6} {'mean pairs':>10} {'McNemar at mean':>15} "

@@ -23,15 +23,15 @@ Prints every table and writes them as CSV under ``--out``.
 
 from __future__ import annotations
 
-import argparse
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from flags import parse
 from robogate.demos import TRAINING_ENVELOPE
 from robogate.load import load_sweep
 from robogate.monitor import FailureMonitor, FailurePredictor, scores
@@ -80,13 +80,6 @@ class Args:
     """Base seed."""
 
 
-def parse_args() -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in fields(Args):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=f.default)
-    return Args(**vars(parser.parse_args()))
-
-
 def in_region(params: dict, region: str) -> bool:
     name, where = REGIONS[region]
     value = params[name]
@@ -128,7 +121,7 @@ def show(title: str, rows) -> pd.DataFrame:
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse(Args, __doc__)
     out = Path(args.out)
     sweep_dir = out / "sweep"
     run_sweep(PANDA, args.policy, sweep_dir, n_lhs=args.sweep_lhs, n_boundary=args.sweep_boundary, seed=args.seed,

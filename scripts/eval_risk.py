@@ -22,10 +22,9 @@ friction x mass boundary equation of the two-stage model; writes the tables and 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
+from flags import parse
 from robogate.executors import LocalExecutor
 from robogate.risk import FlexibleRiskModel, RiskModel
 from robogate.runner import Trial, trial_seed
@@ -49,28 +49,27 @@ MODELS = {"logistic": RiskModel, "flexible": FlexibleRiskModel}
 @dataclass
 class Args:
     env: str = "robogate/PickPlace-Panda-v0"
+    """Env id."""
     runs: str = "runs/eval"
     """Folder of the sweep stores (resumed when present)."""
     out: str = "runs/eval/results"
     """Folder for the tables and figures."""
     n_lhs: int = 2000
+    """Stage-1 experiments of the two-stage sweep."""
     n_boundary: int = 1000
+    """Stage-2 experiments of the two-stage sweep (the LHS-only sweep runs n_lhs + n_boundary)."""
     n_test: int = 1000
+    """Experiments of the uniform test sweep."""
     n_near: int = 200
     """Near-boundary test points."""
     repeats: int = 10
     """Seeds per near-boundary point."""
     bootstrap: int = 1000
+    """Bootstrap resamples of every interval."""
     workers: int = 2
+    """Parallel episodes."""
     seed: int = 0
     """Seeds: two-stage ``seed``, LHS-only ``seed + 1``, test ``seed + 2``, near-boundary ``seed + 3``."""
-
-
-def parse_args(argv: list[str] | None = None) -> Args:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, default in asdict(Args()).items():
-        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default)
-    return Args(**vars(parser.parse_args(argv)))
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -266,7 +265,7 @@ def markdown(table: pd.DataFrame, verdicts: pd.DataFrame) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = parse(Args, __doc__, argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     space = default_space()
@@ -291,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.n_lhs + args.n_boundary} (seed {args.seed + 1}). Test: uniform sweep of {args.n_test} "
         f"(seed {args.seed + 2}); {counts['near points']} near-boundary points x {args.repeats} seeds "
         f"({counts['decided']} with a decided side). Bootstrap: {args.bootstrap} resamples.",
-        f"Success rates: " + ", ".join(f"{k} {v:.3f}" for k, v in success.items()) +
+        "Success rates: " + ", ".join(f"{k} {v:.3f}" for k, v in success.items()) +
         f", near-boundary episodes {near['success'].mean():.3f}.", "",
         text, "", verdict, "", "Friction x mass boundary of the logistic model on the two-stage sweep:", "",
         "```", equation, "```", "", "Selected terms (two-stage, logistic):", "",

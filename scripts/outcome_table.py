@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
-import argparse
 import collections
+from dataclasses import dataclass
 
 import robogate
+from flags import parse
 from robogate.executors import LocalExecutor
 from robogate.runner import Trial
 
@@ -25,11 +26,16 @@ CORNERS = {
 }
 
 
+@dataclass
+class Args:
+    seeds: int = 100
+    """Episodes per arm and corner."""
+    workers: int | None = None
+    """Parallel episodes (default: all cores)."""
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=100, help="episodes per arm and corner")
-    parser.add_argument("--workers", type=int, default=None)
-    args = parser.parse_args()
+    args = parse(Args, __doc__)
     trials, keys = [], {}
     for env_id in robogate.ENV_IDS:
         for name, params in CORNERS.items():

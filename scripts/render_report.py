@@ -10,18 +10,38 @@ unless ``--height`` is given.  Prints the PNG's path and size.
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+
+from flags import parse
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
          "--force-device-scale-factor=1"]
+
+
+@dataclass
+class Args:
+    html: Path
+    """A report.html."""
+    out: Path | None = None
+    """PNG to write (default: beside the HTML)."""
+    width: int = 1200
+    """Window width in pixels."""
+    height: int | None = None
+    """Window height in pixels (default: the page's full height)."""
+    timeout: float = 120
+    """Seconds per browser run."""
+
+    def __post_init__(self) -> None:
+        if not self.html.is_file():
+            raise ValueError(f"{self.html} is not a file; give a report.html")
 
 
 def find_browser() -> str:
@@ -54,15 +74,7 @@ def page_height(browser: str, profile: str, html: Path, width: int, timeout: flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("html", type=Path, help="a report.html")
-    parser.add_argument("--out", type=Path, help="PNG to write (default: beside the HTML)")
-    parser.add_argument("--width", type=int, default=1200, help="window width in pixels (default 1200)")
-    parser.add_argument("--height", type=int, help="window height (default: the page's full height)")
-    parser.add_argument("--timeout", type=float, default=120, help="seconds per browser run (default 120)")
-    args = parser.parse_args(argv)
-    if not args.html.is_file():
-        parser.error(f"{args.html} is not a file")
+    args = parse(Args, __doc__, argv)
     out = (args.out or args.html.with_suffix(".png")).resolve()
     url = args.html.resolve().as_uri()
     browser = find_browser()

@@ -339,11 +339,12 @@ def test_flexible_model_shares_the_encoding():
 
 
 @pytest.mark.slow
-def test_eval_script_runs_end_to_end_and_reuses_its_sweeps(tmp_path, capsys):
-    import runpy
+def test_eval_script_runs_end_to_end_and_reuses_its_sweeps(tmp_path, capsys, monkeypatch):
+    import importlib
     from pathlib import Path
 
-    main = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "eval_risk.py"))["main"]
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "scripts"))  # as when the script runs
+    main = importlib.import_module("eval_risk").main
     argv = ["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--n-lhs", "40", "--n-boundary", "20",
             "--n-test", "40", "--n-near", "6", "--repeats", "2", "--bootstrap", "20"]
     main(argv)
