@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/robogate demo --out runs/demo
 
 test: $(STAMP)
+	$(BIN)/ruff check robogate envs policies tests scripts
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
