@@ -19,7 +19,7 @@ __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 PROG = "robogate"
 
 
-POLICY_HELP = ("'scripted' (default), 'flow' (the learned policy shipped with robogate), 'flow:PATH' (a FlowPolicy "
+POLICY_HELP = ("'scripted', 'flow' (the learned policy shipped with robogate), 'flow:PATH' (a FlowPolicy "
                "checkpoint, or the folder 'policy train' wrote) or 'package.module:Factory'")
 
 
@@ -82,13 +82,34 @@ def _add_envelope(parser: argparse.ArgumentParser, rest: str) -> None:
                              f"or allowed values (shape=box,cylinder, obstacles=0,2); repeat for more. {rest}")
 
 
-def _add_executor_flags(p: argparse.ArgumentParser) -> None:
-    """``--executor``, ``--workers`` and ``--address``: where a command's episodes run."""
-    p.add_argument("--executor", default="local", metavar="NAME",
-                   help="where episodes run: 'local' (a process pool, default), 'ray', or an executor "
-                        "registered with robogate.executors.register or an entry point")
-    p.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
-    p.add_argument("--address", metavar="ADDR", help="where the executor runs, e.g. a Ray cluster address")
+# Flags several commands share, each defined once in a parent parser (``parents=[...]``). Those of how a
+# command runs form one group in its help: argparse merges the parents' groups of the same title.
+_RUN_GROUP = "how it runs"
+
+
+def _run_flags() -> tuple[argparse.ArgumentParser, ...]:
+    """The parents of how a command runs: ``--workers``; ``--executor`` and ``--address``; ``--no-progress``."""
+    workers, executor, progress = (argparse.ArgumentParser(add_help=False) for _ in range(3))
+    workers.add_argument_group(_RUN_GROUP).add_argument(
+        "--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
+    group = executor.add_argument_group(_RUN_GROUP)
+    group.add_argument("--executor", default="local", metavar="NAME",
+                       help="where episodes run: 'local' (a process pool, default), 'ray', or an executor "
+                            "registered with robogate.executors.register or an entry point")
+    group.add_argument("--address", metavar="ADDR", help="where the executor runs, e.g. a Ray cluster address")
+    progress.add_argument_group(_RUN_GROUP).add_argument(
+        "--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    return workers, executor, progress
+
+
+_WORKERS, _EXECUTOR, _PROGRESS = _run_flags()
+
+_OUT = argparse.ArgumentParser(add_help=False)
+"""The folder a command writes (its description says what goes there)."""
+_OUT.add_argument("--out", required=True, metavar="DIR", help="output folder")
+
+_SEED = argparse.ArgumentParser(add_help=False)
+_SEED.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
 
 
 # ------------------------------------------------------------------------------------ sweep
@@ -98,6 +119,7 @@ def add_sweep(subparsers: Any) -> None:
     """Register ``robogate sweep``."""
     p = subparsers.add_parser(
         "sweep",
+        parents=[_OUT, _WORKERS, _EXECUTOR, _PROGRESS],
         usage=(f"{PROG} sweep --env ENV_ID --n-lhs N --n-boundary M --out DIR [options]\n"
                f"       {PROG} sweep --out DIR --resume [options]"),
         help="sweep a policy through the parameter space with the two-stage sampler",
@@ -109,7 +131,7 @@ def add_sweep(subparsers: Any) -> None:
     )
     p.add_argument("--env", dest="env_id", metavar="ENV_ID",
                    help="env id, e.g. robogate/PickPlace-Panda-v0 (required unless --resume)")
-    p.add_argument("--policy", metavar="SPEC", help=POLICY_HELP)
+    p.add_argument("--policy", metavar="SPEC", help=f"{POLICY_HELP} (default scripted)")
     p.add_argument("--n-lhs", type=_non_negative_int, metavar="N",
                    help="stage-1 (Latin Hypercube) budget (required unless --resume)")
     p.add_argument("--n-boundary", type=_non_negative_int, metavar="M",
@@ -118,15 +140,8 @@ def add_sweep(subparsers: Any) -> None:
     p.add_argument("--band", type=_probability, nargs=2, metavar=("LO", "HI"),
                    help="success-probability band of stage 2 (default 0.3 0.7)")
     p.add_argument("--seed", type=_non_negative_int, metavar="S", help="sweep seed (default 0)")
-    p.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
-    p.add_argument("--executor", default="local", metavar="NAME",
-                   help="where episodes run: 'local' (a process pool, default), 'ray', or an executor "
-                        "registered with robogate.executors.register or an entry point")
-    p.add_argument("--address", metavar="ADDR", help="where the executor runs, e.g. a Ray cluster address")
-    p.add_argument("--out", required=True, metavar="DIR", help="results folder (a sweep store)")
     p.add_argument("--resume", action="store_true",
                    help="continue the sweep stored in --out (an error if --out holds none)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(handler=_sweep)
 
 
@@ -234,6 +249,7 @@ def add_gate(subparsers: Any) -> None:
     """Register ``robogate gate``."""
     p = subparsers.add_parser(
         "gate",
+        parents=[_WORKERS, _EXECUTOR, _PROGRESS],
         help="decide whether the policy may be deployed in an operating envelope (exit 0 pass, 1 fail, "
              "3 inconclusive, 4 the experiments errored)",
         description=(
@@ -252,15 +268,12 @@ def add_gate(subparsers: Any) -> None:
                    help="largest acceptable failure rate, e.g. 0.05")
     p.add_argument("--confidence", type=_probability, default=0.95, metavar="C",
                    help="confidence of the verdict (default 0.95)")
-    p.add_argument("--run", action="store_true", help="run experiments inside the envelope until decided")
+    p.add_argument("--run", action="store_true",
+                   help="run experiments inside the envelope until decided (on --executor, with --workers)")
     p.add_argument("--max-experiments", type=_non_negative_int, default=1000, metavar="N",
                    help="with --run: run at most N experiments (default 1000)")
     p.add_argument("--batch-size", type=_positive_int, default=20, metavar="B",
                    help="with --run: experiments between looks (default 20)")
-    p.add_argument("--workers", type=_positive_int, metavar="K", help="with --run: parallel episodes")
-    p.add_argument("--executor", default="local", metavar="NAME", help="with --run: where episodes run")
-    p.add_argument("--address", metavar="ADDR", help="with --run: Ray cluster address")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(handler=_gate)
 
 
@@ -299,6 +312,7 @@ def add_demo(subparsers: Any) -> None:
     """Register ``robogate demo``."""
     p = subparsers.add_parser(
         "demo",
+        parents=[_WORKERS, _PROGRESS],
         help="sweep the scripted controller on the Panda (240 episodes), gate an envelope until decided, write "
              "the report, then watch the learned policy fail under a shift with the runtime monitor",
         description=(
@@ -311,8 +325,6 @@ def add_demo(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--out", default="runs/demo", metavar="DIR", help="results folder (default runs/demo)")
-    p.add_argument("--workers", type=_positive_int, metavar="K", help="parallel episodes (default: all cores)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(handler=_demo)
 
 
@@ -367,6 +379,7 @@ def add_policy(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
     d = sub.add_parser(
         "demos",
+        parents=[_OUT, _SEED, _WORKERS, _EXECUTOR, _PROGRESS],
         help="record scripted-controller episodes over a training envelope",
         description=(
             "Run the scripted controller on scenarios spread over a training envelope (a Latin Hypercube; "
@@ -376,15 +389,12 @@ def add_policy(subparsers: Any) -> None:
     )
     d.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id, e.g. robogate/PickPlace-Panda-v0")
     d.add_argument("--episodes", type=_positive_int, required=True, metavar="N", help="episodes to record")
-    d.add_argument("--out", required=True, metavar="DIR", help="folder for the demonstrations")
     _add_format_flag(d, "demos.parquet")
     _add_envelope(d, "Replaces that entry of the default training envelope; the others keep theirs.")
-    d.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
-    _add_executor_flags(d)
-    d.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     d.set_defaults(handler=_policy_demos)
     t = sub.add_parser(
         "train",
+        parents=[_OUT, _PROGRESS],
         help="train a FlowPolicy on recorded demonstrations",
         description=(
             "Train a FlowPolicy on the successful episodes of DEMOS (validation split, early stopping) and "
@@ -393,14 +403,12 @@ def add_policy(subparsers: Any) -> None:
         ),
     )
     t.add_argument("demos", metavar="DEMOS", help="a folder written by 'robogate policy demos' (either --format)")
-    t.add_argument("--out", required=True, metavar="DIR", help="output folder")
     t.add_argument("--epochs", type=_positive_int, metavar="N", help="most epochs")
     t.add_argument("--patience", type=_positive_int, metavar="N", help="epochs without improvement before stopping")
     t.add_argument("--horizon", type=_positive_int, metavar="H", help="actions per chunk")
     t.add_argument("--n-action-steps", type=_positive_int, metavar="K", help="actions executed per chunk")
     t.add_argument("--seed", type=_non_negative_int, metavar="S", help="training seed (default 0)")
     t.add_argument("--threads", type=_positive_int, default=1, metavar="T", help="torch threads (default 1)")
-    t.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     t.set_defaults(handler=_policy_train)
 
 
@@ -453,6 +461,7 @@ def add_rollouts(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="rollouts_command", metavar="ACTION", required=True)
     r = sub.add_parser(
         "record",
+        parents=[_OUT, _SEED, _WORKERS, _EXECUTOR, _PROGRESS],
         help="run a policy and store every step as DIR/rollouts.parquet or a LeRobot dataset",
         description=(
             "Run a policy for N episodes and store, per control step, the observation and action and, when "
@@ -465,9 +474,7 @@ def add_rollouts(subparsers: Any) -> None:
             "LeRobotDataset."
         ),
     )
-    r.add_argument("--policy", default="flow", metavar="SPEC",
-                   help="'flow' (default), 'flow:PATH' (a checkpoint or a 'policy train' folder), 'scripted' "
-                        "or 'package.module:Factory'")
+    r.add_argument("--policy", default="flow", metavar="SPEC", help=f"{POLICY_HELP} (default flow)")
     r.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id")
     r.add_argument("--episodes", type=_positive_int, required=True, metavar="N", help="episodes to record")
     source = r.add_mutually_exclusive_group()
@@ -483,11 +490,7 @@ def add_rollouts(subparsers: Any) -> None:
                            "numbers where the sweep has them, boundary (stage-2) rows first")
     r.add_argument("--chunks", type=_non_negative_int, metavar="B",
                    help="chunks sampled per step (default 32 for a policy that samples chunks, else 0)")
-    r.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
-    _add_executor_flags(r)
-    r.add_argument("--out", required=True, metavar="DIR", help="folder for the rollouts")
     _add_format_flag(r, "rollouts.parquet")
-    r.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     r.set_defaults(handler=_rollouts_record)
 
 
@@ -560,17 +563,17 @@ def add_monitor(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="monitor_command", metavar="ACTION", required=True)
     c = sub.add_parser(
         "calibrate",
+        parents=[_OUT],
         help="fit and calibrate a FailureMonitor on successful rollouts and save it",
         description=(
-            "Fit the monitor's scores on one share of the successful episodes of ROLLOUTS and calibrate its "
-            "conformal thresholds on the rest (or on --calibration). The defaults are the monitor that won on "
+            "Fit the monitor's scores on one share of the successful episodes of ROLLOUTS, calibrate its "
+            "conformal thresholds on the rest (or on --calibration) and save it in --out. The defaults are the monitor that won on "
             "validation rollouts of the shipped flow policy. With --validation (successes and failures, in and "
             "out of the training envelope), the scores, their combination, the window, alpha and the threshold "
             "style are chosen on those rollouts by balanced accuracy; any of them given here is kept fixed."
         ),
     )
     c.add_argument("rollouts", nargs="+", metavar="ROLLOUTS", help="rollout files or folders ('robogate rollouts record')")
-    c.add_argument("--out", required=True, metavar="DIR", help="folder to save the monitor in")
     c.add_argument("--alpha", type=_probability, metavar="A", help=f"false-alarm rate (default {DEFAULTS['alpha']})")
     c.add_argument("--window", type=_positive_int, metavar="W", help=f"steps summed (default {DEFAULTS['window']})")
     c.add_argument("--combine", choices=COMBINES,
@@ -588,6 +591,7 @@ def add_monitor(subparsers: Any) -> None:
     c.set_defaults(handler=_monitor_calibrate)
     t = sub.add_parser(
         "train",
+        parents=[_OUT, _SEED],
         help="train a FailurePredictor on labelled rollouts (successes and failures)",
         description=(
             "Train a FailurePredictor, a failure score learnt from rollouts of both outcomes (e.g. replayed from "
@@ -597,17 +601,16 @@ def add_monitor(subparsers: Any) -> None:
         ),
     )
     t.add_argument("rollouts", nargs="+", metavar="ROLLOUTS", help="labelled rollout files or folders")
-    t.add_argument("--out", required=True, metavar="DIR", help="folder to save the predictor in")
     t.add_argument("--target", choices=TARGETS, default=TARGETS[0],
                    help="label of a step: its episode fails, or it fails within --horizon steps (default episode)")
     t.add_argument("--horizon", type=_non_negative_int, default=10, metavar="K",
                    help="with --target horizon: steps before the failure event (default 10)")
     t.add_argument("--model", choices=MODELS, default=MODELS[0], help="network (default mlp)")
     t.add_argument("--epochs", type=_positive_int, default=200, metavar="N", help="most epochs (default 200)")
-    t.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default 0)")
     t.set_defaults(handler=_monitor_train)
     e = sub.add_parser(
         "eval",
+        parents=[_PROGRESS],
         help="evaluate a saved monitor on test rollouts and write an HTML report",
         description=(
             "Evaluate the monitor saved in DIR on each TEST_ROLLOUTS file (e.g. shifted scenes) and each "
@@ -623,7 +626,6 @@ def add_monitor(subparsers: Any) -> None:
                    help="held-out test rollouts from the calibration distribution")
     e.add_argument("--validation", nargs="+", metavar="ROLLOUTS", help="rollouts the variants choose settings on")
     e.add_argument("--report", metavar="OUT", help="report folder (default DIR/report)")
-    e.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     e.set_defaults(handler=_monitor_eval)
 
 
@@ -732,6 +734,7 @@ def add_suite(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="suite_command", metavar="ACTION", required=True)
     r = sub.add_parser(
         "run",
+        parents=[_OUT, _WORKERS, _EXECUTOR, _PROGRESS],
         help="run a policy on every episode of a suite; write eval_info.json and an HTML report",
         description=(
             "Run a policy on every episode of a suite (in the suite's shuffled order, on an executor) and store "
@@ -741,14 +744,10 @@ def add_suite(subparsers: Any) -> None:
         ),
     )
     r.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id, e.g. robogate/PickPlace-Panda-v0")
-    r.add_argument("--policy", required=True, metavar="SPEC",
-                   help="'scripted', 'flow' (the shipped checkpoint), 'flow:PATH' or 'package.module:Factory'")
+    r.add_argument("--policy", required=True, metavar="SPEC", help=POLICY_HELP)
     r.add_argument("--suite", default="robogate-68", metavar="NAME|FILE",
                    help="a shipped suite (robogate suite list) or a .toml / .json suite file (default robogate-68)")
-    r.add_argument("--out", required=True, metavar="DIR", help="the run's folder")
     r.add_argument("--resume", action="store_true", help="continue the run stored in --out")
-    _add_executor_flags(r)
-    r.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     r.set_defaults(handler=_suite_run)
     ls = sub.add_parser("list", help="list the shipped suites", description="The suites shipped with robogate.")
     ls.set_defaults(handler=_suite_list)
@@ -788,6 +787,7 @@ def add_compare(subparsers: Any) -> None:
     """Register ``robogate compare``."""
     p = subparsers.add_parser(
         "compare",
+        parents=[_WORKERS, _EXECUTOR, _PROGRESS],
         help="compare a candidate policy with a baseline on the same scenes and seeds (exit 0 pass, 1 worse, "
              "3 undecided, 4 episodes errored)",
         description=(
@@ -813,8 +813,6 @@ def add_compare(subparsers: Any) -> None:
                                                 "and the report (DIR/report); default CANDIDATE/comparison")
     p.add_argument("--batch-size", type=_positive_int, default=40, metavar="B",
                    help="paired episodes run between looks of the sequential test (default 40)")
-    _add_executor_flags(p)
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(handler=_compare)
 
 

@@ -147,11 +147,48 @@ def test_cli_rejects_malformed_arguments(tmp_path, capsys, extra):
     assert "robogate sweep: error:" in capsys.readouterr().err
 
 
-def test_parser_lists_the_sweep_subcommand():
+EPISODE_COMMANDS = [("sweep",), ("gate",), ("suite", "run"), ("compare",), ("policy", "demos"),
+                    ("rollouts", "record")]
+COMMANDS = [*EPISODE_COMMANDS, ("report",), ("suite",), ("suite", "list"), ("demo",), ("policy",),
+            ("policy", "train"), ("rollouts",), ("monitor",), ("monitor", "calibrate"), ("monitor", "train"),
+            ("monitor", "eval")]
+
+
+def test_every_command_prints_its_help_and_the_shared_flags_alike(capsys):
+    helps = {}
+    for command in [(), *COMMANDS]:
+        with pytest.raises(SystemExit) as info:
+            main([*command, "--help"])
+        out = capsys.readouterr().out
+        helps[command] = " ".join(out.split())
+        assert info.value.code == 0 and helps[command].startswith(" ".join(["usage: robogate", *command]))
+        listed = {line.split()[0] for line in out.splitlines() if line.startswith("    ") and line[4] != " "}
+        assert listed == {c[len(command)] for c in COMMANDS if c[:len(command)] == command and len(c) > len(command)}
+    workers = "--workers K parallel episodes (default: all cores)"
+    for command in EPISODE_COMMANDS:  # one definition of where episodes run, one help text
+        assert f"how it runs: {workers} --executor NAME where episodes run:" in helps[command]
+        assert "--address ADDR where the executor runs" in helps[command] and "--no-progress" in helps[command]
+    assert workers in helps[("demo",)] and "--executor" not in helps[("demo",)]
+
+
+@pytest.mark.parametrize("command", EPISODE_COMMANDS + [("demo",)])
+def test_shared_flags_parse_alike_in_every_command(command):
     parser = build_parser()
-    assert "sweep" in parser.format_help()
-    with pytest.raises(SystemExit):
-        parser.parse_args([])
+    required = {("sweep",): ["--out", "DIR"], ("gate",): ["DIR", "--max-failure-rate", "0.1"], ("demo",): [],
+                ("suite", "run"): ["--env", "E", "--policy", "P", "--out", "DIR"], ("compare",): ["A", "B"],
+                ("policy", "demos"): ["--env", "E", "--episodes", "1", "--out", "DIR"],
+                ("rollouts", "record"): ["--env", "E", "--episodes", "1", "--out", "DIR"]}[command]
+    defaults = parser.parse_args([*command, *required])
+    assert defaults.workers is None and defaults.progress is True
+    given = parser.parse_args([*command, *required, "--workers", "3", "--no-progress"])
+    assert given.workers == 3 and given.progress is False and given.handler is defaults.handler
+    if command != ("demo",):
+        assert defaults.executor == "local" and defaults.address is None
+        given = parser.parse_args([*command, *required, "--executor", "ray", "--address", "auto"])
+        assert (given.executor, given.address) == ("ray", "auto")
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args([*command, *required, "--workers", "0"])
+    assert info.value.code == 2
 
 
 # ----------------------------------------------------------------------- one envelope syntax
