@@ -94,3 +94,21 @@ class OpenGripperPolicy:
         action = self._scripted.act(obs).copy()
         action[4] = 1.0  # +1 opens
         return action
+
+
+class CountedScriptedPolicy:
+    """The scripted controller, counting how often it is built in this process (``CountedScriptedPolicy.built``)."""
+
+    built = 0
+
+    def __init__(self):
+        from robogate.policies import ScriptedPolicy
+
+        CountedScriptedPolicy.built += 1
+        self._scripted = ScriptedPolicy()
+
+    def reset(self) -> None:
+        self._scripted.reset()
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self._scripted.act(obs)

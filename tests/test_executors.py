@@ -2,6 +2,7 @@
 
 import os
 import sys
+import types
 
 import pandas as pd
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from robogate import TwoStageSampler, default_space, executors
 from robogate.cli import main
 from robogate.executors import LocalExecutor, RayExecutor, executor_names, make_executor, register
+from robogate.policies import ScriptedPolicy
 from robogate.runner import Trial, run_trial, trial_seed
 from robogate.store import SweepStore
 from robogate.sweep import run_sweep
@@ -52,10 +54,15 @@ def test_local_pool_propagates_bad_trials(local_pool):
         list(local_pool.imap_unordered([bad]))
 
 
-def test_single_worker_runs_in_process(expected):
+def test_single_worker_runs_in_process(expected, monkeypatch):
+    # A policy importable in this process only (as one defined in a notebook): no worker process could build it.
+    here = types.ModuleType("policies_of_this_process")
+    here.Scripted = ScriptedPolicy
+    monkeypatch.setitem(sys.modules, here.__name__, here)
     with LocalExecutor(workers=1) as ex:
         pd.testing.assert_frame_equal(table(ex.imap_unordered(trials())), expected)
-        assert ex._pool is None
+        same = expected.assign(policy="policies_of_this_process:Scripted")
+        pd.testing.assert_frame_equal(table(ex.imap_unordered(trials(policy=same["policy"][0]))), same)
     with pytest.raises(RuntimeError, match="closed"):
         list(ex.imap_unordered(trials(1)))
 
@@ -94,8 +101,9 @@ class InlineExecutor:
 
 
 def test_a_registered_executor_runs_sweeps_by_name(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(executors, "_FACTORIES", dict(executors._FACTORIES))  # the registry as it was after the test
     made = []
-    monkeypatch.setitem(executors._FACTORIES, "inline", lambda **kw: made.append(InlineExecutor(**kw)) or made[-1])
+    register("inline", lambda **kw: made.append(InlineExecutor(**kw)) or made[-1])
     assert "inline" in executor_names()
     df = run_sweep(ENV_ID, "scripted", tmp_path / "py", n_lhs=3, n_boundary=1, seed=2, executor="inline",
                    progress=False)

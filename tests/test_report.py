@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+import robogate
 from robogate.cli import main
 from robogate.envelope import Envelope
 from robogate.gate import evidence
@@ -98,11 +99,14 @@ def decode_images(page):
     return sizes
 
 
+ENVELOPE = ["friction=0.5:1.2", "mass=0.05:0.1"]
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """One sweep's report, with a gate verdict (written once: fitting the risk models takes seconds)."""
     sweep = make_sweep(tmp_path_factory.mktemp("report") / "panda")
-    path = write_report(sweep, envelope=["friction=0.5:1.2", "mass=0.05:0.1"], max_failure_rate=0.3)
+    path = write_report(sweep, envelope=ENVELOPE, max_failure_rate=0.3)
     return sweep, path
 
 
@@ -124,11 +128,13 @@ def test_report_content_comes_from_the_sweep(report):
     assert "grasp_miss" in text and "sweep seed" in text
     assert "stage-2 target 0.2–0.6" in text  # the band is the sweep's own, read from its manifest
     assert "Envelope: friction 0.5–1.2, mass 0.05–0.1" in text
-    assert any(f"Panda: {v}" in text for v in ("PASS", "FAIL", "INCONCLUSIVE"))
+    # the report's verdict is the gate's: its badge, then its sentence (which does not say the verdict again)
+    decision = robogate.gate(robogate.load_sweep(sweep), SPACE, Envelope.parse(ENVELOPE, SPACE), max_failure_rate=0.3)
+    word, sentence = decision.reason.split(": ", 1)
+    assert word == decision.verdict and "the envelope leaves obstacles and shape free over their full range" in sentence
     verdict = next(line for line in markdown_of(sweep).splitlines() if line.startswith("**Panda: "))
-    word = verdict.split(":")[1].split("**")[0].strip().lower()
-    assert f"— {word}:" not in verdict  # the badge says the verdict; the sentence does not say it again
-    assert "the envelope leaves obstacles and shape free over their full range" in verdict
+    assert verdict == f"**Panda: {decision.verdict.upper()}** — {sentence}"
+    assert f"Panda: {decision.verdict.upper()}" in text
     markdown = (sweep / "report" / "report.md").read_text()
     for name in ("outcomes", "success_by_parameter", "risk_map", "evaluation"):
         assert f"({name}.png)" in markdown and (sweep / "report" / f"{name}.png").stat().st_size > 5000

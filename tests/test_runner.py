@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import robogate
-from robogate import runner
 from robogate.runner import (
     Trial,
     make_policy,
@@ -15,7 +14,7 @@ from robogate.runner import (
     validate_env_id,
     validate_policy_spec,
 )
-from tests.helpers import ENV_ID, NotAPolicy
+from tests.helpers import ENV_ID, CountedScriptedPolicy, NotAPolicy
 
 PARAMS = {"friction": 0.9, "mass": 0.3, "size": 0.05, "placement": "left"}
 
@@ -71,11 +70,12 @@ def test_run_trial_record_and_reproducibility():
         assert again[key] == rec[key] == fresh[key], key
 
 
-def test_run_trial_caches_env_and_policy_per_process():
-    run_trial(make_trial(0))
-    env, policy = runner._ENVS[ENV_ID], runner._POLICIES["scripted"]
-    run_trial(make_trial(1))
-    assert runner._ENVS[ENV_ID] is env and runner._POLICIES["scripted"] is policy
+def test_a_policy_is_built_once_per_process_however_many_trials_it_runs():
+    spec = "tests.helpers:CountedScriptedPolicy"  # a checkpoint a policy loads is loaded once per worker
+    before = CountedScriptedPolicy.built
+    records = [run_trial(make_trial(i, policy=spec)) for i in range(3)]
+    assert CountedScriptedPolicy.built - before == 1
+    assert [r["outcome"] for r in records] == [run_trial(make_trial(i))["outcome"] for i in range(3)]
 
 
 def test_raising_policy_gives_an_error_row():

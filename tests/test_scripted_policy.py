@@ -4,11 +4,11 @@ import collections
 
 import gymnasium as gym
 import pytest
-from robogate.envs import gripper
-from robogate.envs.pick_place_env import OBS_SLICES
-from robogate.policies import Policy, ScriptedPolicy
 
 import robogate
+from robogate.envs import gripper
+from robogate.envs.pick_place_env import OBS_SLICES
+from robogate.policies import ScriptedPolicy
 from robogate.runner import Trial
 
 
@@ -17,8 +17,19 @@ def outcome_counts(pool, env_id: str, params: dict, seeds: range) -> collections
     return collections.Counter(record["outcome"] for record in pool.imap_unordered(trials))
 
 
-def test_scripted_policy_satisfies_the_protocol():
-    assert isinstance(ScriptedPolicy(), Policy)
+@pytest.mark.parametrize("env_id", robogate.ENV_IDS)
+def test_every_action_lies_in_the_arms_action_space(env_id):
+    env, policy = gym.make(env_id), ScriptedPolicy()
+    for params in ({}, {"friction": 0.1, "mass": 1.9, "obstacles": 3}):  # a success and a failure
+        obs, _ = env.reset(seed=3, options={"params": params})
+        policy.reset()
+        done = False
+        while not done:
+            action = policy.act(obs)
+            assert env.action_space.contains(action), action
+            obs, _, terminated, truncated, _ = env.step(action)
+            done = terminated or truncated
+    env.close()
 
 
 def test_run_episode_returns_a_flat_record():
