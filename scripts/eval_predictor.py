@@ -4,17 +4,22 @@ unsupervised scores and SAFE's published figures.
 1. Sweep the policy (``--sweep-lhs`` + ``--sweep-boundary`` experiments of the 8-D space) and replay
    a balanced training set of its rows as labelled rollouts (failures and successes alike,
    boundary rows first): ``robogate rollouts record --from-sweep DIR --balanced`` from Python.
-2. Choose the predictor's target and model on a split of those training rollouts (by episode),
-   never on a test set.
-3. Unseen scenes: for each held-out region (capsules and plates; two or more obstacles; the
-   raised targets) train on the training rollouts outside it and test on scenes of that region
-   alone (the training envelope with that parameter moved into the region).
+2. Choose the predictor's target and model by cross-validation over scene cells (shape and
+   placement): each fold holds a third of the cells out of training, so the choice rewards what
+   carries over to scenes not trained on; never on a test set.
+3. Unseen scenes: for each held-out region (capsules and plates; two or more obstacles; heavy
+   objects; the raised targets) train on the training rollouts outside it and test on scenes of
+   that region alone (the training envelope with that parameter moved into the region).
 4. Unseen arm: train on every Panda training rollout, test on the UR5e and the xArm6 (in-envelope
    scenes and one-factor shifts) with the same policy checkpoint.
 5. Every threshold is split-conformal on successful in-envelope rollouts of the test's arm, kept
    apart from every training set. Beside the predictor, on the same test rollouts: each
    unsupervised score and the library's default monitor, fitted on those successes.
-6. A learning curve over 50, 100, 200 and 400 training failures, and the predictor's per-step cost.
+6. A learning curve over 50, 100, 200 and 400 training failures (random subsets), and the
+   predictor's per-step cost.
+
+Every predictor is trained with three seeds (weights, batches and early-stopping split); its rows
+give the mean and the range over them.
 
 Prints every table and writes them as CSV under ``--out``.
 
@@ -30,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GroupKFold
 
 from flags import parse
 from robogate.demos import TRAINING_ENVELOPE
@@ -47,12 +53,16 @@ PANDA, OTHER_ARMS = "robogate/PickPlace-Panda-v0", ("robogate/PickPlace-UR5e-v0"
 REGIONS = {
     "capsules and plates": ("shape", ("capsule", "plate")),
     "2+ obstacles": ("obstacles", (2, 4)),
+    "heavy objects": ("mass", (1.0, 2.0)),
     "raised targets": ("placement", ("raised_low", "raised_high", "reach_limit_raised")),
 }
 """Held-out scene regions: a parameter and where it lies in the region."""
-CANDIDATES = [{"model": "mlp", "target": "episode"}, {"model": "mlp", "target": "horizon"},
-              {"model": "gru", "target": "horizon"}]
-"""Predictor configurations compared on the training split."""
+CANDIDATES = [{"model": "mlp", "target": "episode"}, {"model": "mlp", "target": "horizon", "horizon": 10},
+              {"model": "mlp", "target": "horizon", "horizon": 20}, {"model": "gru", "target": "horizon", "horizon": 10}]
+"""Predictor configurations compared by cross-validation over scene cells."""
+CELL = ("shape", "placement")
+"""The parameters whose combination names a scene cell for the cross-validation."""
+FOLDS, SEEDS = 3, (0, 1, 2)
 CURVE = (50, 100, 200, 400)
 
 
@@ -92,21 +102,27 @@ def region_scenes(region: str, n: int, seed: int) -> list[dict]:
     return TRAINING_ENVELOPE.updated({name: where}).sample(n, seed)
 
 
-def evaluate_scores(predictors: dict[str, FailurePredictor], calibration: list, test: list) -> list[dict]:
-    """Each predictor and each unsupervised score (and the default monitor), calibrated on ``calibration``."""
+def evaluate_scores(predictors: list[FailurePredictor], calibration: list, test: list) -> list[dict]:
+    """The predictor (mean and range over its seeds), each unsupervised score and the default monitor,
+    every one calibrated on ``calibration``."""
     unsupervised = FailureMonitor(scores=scores.usable([r for r in calibration if r.success])).fit(calibration)
     monitors = {name: unsupervised.as_default().recalibrate(scores=(name,)) for name in unsupervised.score_objects_}
     monitors["default monitor (rnd OR obs_rnd)"] = unsupervised.as_default()
-    for name, predictor in predictors.items():
-        monitors[name] = FailureMonitor(scores=[predictor]).fit(calibration)
-    rows = []
-    for name, monitor in monitors.items():
-        table = episode_table(monitor, test)
-        s = summarize(table)
-        rows.append({"score": name, "episodes": s["episodes"], "failures": s["failures"], "roc_auc": s["roc_auc"],
-                     "tpr": s["tpr"], "tnr": s["tnr"], "alarm_before_failure": s["early_tpr"],
-                     "lead_time_median_s": s["lead_time_median_s"]})
-    return rows
+
+    def row(monitor: FailureMonitor) -> dict:
+        s = summarize(episode_table(monitor, test))
+        return {"episodes": s["episodes"], "failures": s["failures"], "roc_auc": s["roc_auc"], "tpr": s["tpr"],
+                "tnr": s["tnr"], "alarm_before_failure": s["early_tpr"], "lead_time_median_s": s["lead_time_median_s"]}
+
+    seeds = pd.DataFrame([row(FailureMonitor(scores=[p]).fit(calibration)) for p in predictors])
+    rows = [{"score": f"predictor ({len(predictors)} seeds)", **seeds.mean().to_dict(),
+             "auc_min": seeds["roc_auc"].min(), "auc_max": seeds["roc_auc"].max()}]
+    return rows + [{"score": name, **row(monitor)} for name, monitor in monitors.items()]
+
+
+def trained(settings: dict, rollouts: list) -> list[FailurePredictor]:
+    """One predictor per seed of :data:`SEEDS`."""
+    return [FailurePredictor(seed=seed, **settings).fit(rollouts) for seed in SEEDS]
 
 
 def auc(predictor: FailurePredictor, rollouts: list) -> float:
@@ -139,18 +155,20 @@ def main() -> None:
     calibration = {env: record(f"calibration-{env.split('-')[1]}", env, args.calibration, None, base + 2 + i)
                    for i, env in enumerate((PANDA, *OTHER_ARMS))}
 
-    # 2. Target and model, chosen on a split of the training rollouts.
-    rng = np.random.default_rng(args.seed)
-    order = rng.permutation(len(labelled))
-    cut = int(0.75 * len(labelled))
-    fit_part, val_part = [labelled[i] for i in order[:cut]], [labelled[i] for i in order[cut:]]
+    # 2. Target and model, chosen by cross-validation over held-out scene cells.
+    cells = [tuple(r.params[name] for name in CELL) for r in labelled]
+    folds = list(GroupKFold(n_splits=FOLDS).split(labelled, groups=[str(c) for c in cells]))
     choice = []
     for candidate in CANDIDATES:
-        start = time.perf_counter()
-        predictor = FailurePredictor(seed=args.seed, **candidate).fit(fit_part)
-        choice.append({**candidate, "validation_auc": auc(predictor, val_part),
-                       "epochs": len(predictor.history_), "train_s": time.perf_counter() - start})
-    choice = show("target and model, on a quarter of the training rollouts held out", choice)
+        start, aucs = time.perf_counter(), []
+        for fit_part, val_part in folds:
+            predictor = FailurePredictor(seed=args.seed, **candidate).fit([labelled[i] for i in fit_part])
+            aucs.append(auc(predictor, [labelled[i] for i in val_part]))
+        choice.append({**candidate, "validation_auc": float(np.mean(aucs)), "fold_min": min(aucs),
+                       "fold_max": max(aucs), "train_s": (time.perf_counter() - start) / FOLDS})
+    held_out = np.mean([len({cells[i] for i in val}) for _, val in folds])
+    choice = show(f"target and model: ROC-AUC on held-out scene cells ({FOLDS} folds, {held_out:.0f} cells "
+                  "held out in each)", choice)
     chosen = CANDIDATES[int(choice["validation_auc"].idxmax())]
     print(f"chosen: {chosen}")
 
@@ -158,15 +176,15 @@ def main() -> None:
     region_rows = []
     for i, region in enumerate(REGIONS):
         outside = [r for r in labelled if not in_region(r.params, region)]
-        predictor = FailurePredictor(seed=args.seed, **chosen).fit(outside)
         test = record(f"region-{i}", PANDA, args.region_test, region_scenes(region, args.region_test, base + 10 + i),
                       base + 10 + i)
-        for row in evaluate_scores({"predictor": predictor}, calibration[PANDA], test):
+        for row in evaluate_scores(trained(chosen, outside), calibration[PANDA], test):
             region_rows.append({"held out": region, "trained on": len(outside), **row})
     regions = show("unseen scenes: trained without the region, tested on it alone", region_rows)
 
     # 4. Unseen arm (and the Panda itself for reference).
-    predictor = FailurePredictor(seed=args.seed, **chosen).fit(labelled)
+    predictors = trained(chosen, labelled)
+    predictor = predictors[0]
     arm_rows, arm_tests = [], {}
     for i, env in enumerate((PANDA, *OTHER_ARMS)):
         arm = env.split("-")[1]
@@ -175,7 +193,7 @@ def main() -> None:
                          one_factor_shifts(TRAINING_ENVELOPE).sample(int(1.5 * args.arm_test), base + 30 + i),
                          base + 30 + i))
         arm_tests[env] = test
-        for row in evaluate_scores({"predictor": predictor}, calibration[env], test):
+        for row in evaluate_scores(predictors, calibration[env], test):
             arm_rows.append({"arm": arm + (" (trained on)" if env == PANDA else " (unseen)"), **row})
     arms = show("unseen arm: trained on Panda rollouts, same checkpoint on each arm", arm_rows)
     print(f"SAFE (published): unseen-task ROC-AUC {SAFE['roc_auc'][0]:.2f}-{SAFE['roc_auc'][1]:.2f} in simulation, "
@@ -185,12 +203,14 @@ def main() -> None:
     failures = [r for r in labelled if not r.success]
     successes = [r for r in labelled if r.success]
     unseen = [r for env in OTHER_ARMS for r in arm_tests[env]]
+    rng = np.random.default_rng(args.seed)
     curve = []
     for n in CURVE:
         if n > len(failures):
             print(f"learning curve: only {len(failures)} training failures, {n} skipped")
             continue
-        subset = failures[:n] + successes[:n]
+        subset = ([failures[i] for i in rng.choice(len(failures), n, replace=False)]
+                  + [successes[i] for i in rng.choice(len(successes), min(n, len(successes)), replace=False)])
         small = FailurePredictor(seed=args.seed, **chosen).fit(subset)
         curve.append({"failures": n, "successes": min(n, len(successes)), "auc_unseen_arms": auc(small, unseen),
                       "auc_panda": auc(small, arm_tests[PANDA])})
@@ -220,7 +240,7 @@ def main() -> None:
     for name, table in (("choice", choice), ("regions", regions), ("arms", arms), ("curve", curve)):
         table.to_csv(out / f"{name}.csv", index=False)
     predictor.save(out / "predictor")
-    print(f"\ntables: {out}/*.csv; predictor trained on every Panda rollout: {out / 'predictor'}")
+    print(f"\ntables: {out}/*.csv; predictor trained on every Panda rollout (seed {SEEDS[0]}): {out / 'predictor'}")
 
 
 if __name__ == "__main__":

@@ -103,8 +103,22 @@ def test_load_refuses_missing_and_damaged_predictors_in_one_line(predictor, tmp_
 
 
 def test_the_step_enters_as_an_absolute_count_not_a_share_of_the_episode():
-    from robogate.monitor.predictor import STEP_SCALE, step_features
+    from robogate.monitor.scores.predictor import STEP_SCALE, step_features
 
     short, long = rollouts(4, 2)
     for r in (short, long):
         np.testing.assert_allclose(step_features(r, ("observations",))[:, -1], np.arange(r.steps) / STEP_SCALE)
+
+
+def test_a_feature_constant_in_training_does_not_move_the_score_where_it_varies():
+    """An observation component the training scenes never varied (an obstacle slot always empty,
+    say) carries nothing learnt: a new scene that sets it scores as if it were unset."""
+    import dataclasses
+
+    train = [dataclasses.replace(r, observations=np.column_stack([r.observations, np.zeros(r.steps)]))
+             for r in labelled(120, 60)]
+    predictor = FailurePredictor(seed=0, epochs=10).fit(train)
+    for r in labelled(121, 4):
+        unset = dataclasses.replace(r, observations=np.column_stack([r.observations, np.zeros(r.steps)]))
+        set_ = dataclasses.replace(r, observations=np.column_stack([r.observations, np.full(r.steps, 50.0)]))
+        np.testing.assert_array_equal(predictor.score(unset), predictor.score(set_))

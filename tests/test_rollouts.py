@@ -270,3 +270,23 @@ def test_cli_shifted_and_sweep_replay(tmp_path, capsys):
     assert main(["rollouts", "record", "--env", ENV_ID, "--episodes", "9", "--from-sweep", str(tmp_path / "sweep"),
                  "--out", str(tmp_path / "x")]) == 2
     assert "fewer than --episodes 9" in capsys.readouterr().err
+
+
+def test_training_rows_balance_the_outcomes_boundary_first_and_never_draw_errors():
+    from robogate.monitor.recording import training_rows
+
+    # 30 failures (10 of them at the boundary), 8 successes (4 at the boundary), 5 errored rows.
+    stage = [1] * 20 + [2] * 10 + [1] * 4 + [2] * 4 + [1] * 5
+    success = [False] * 30 + [True] * 8 + [False] * 5
+    outcome = ["collision"] * 30 + ["success"] * 8 + ["error"] * 5
+    sweep = pd.DataFrame({"seed": range(43), "stage": stage, "success": success, "outcome": outcome})
+    rows = training_rows(sweep, 12, seed=3)
+    assert len(rows) == 12 and (rows["outcome"] != "error").all()
+    assert (~rows["success"]).sum() == 6 and rows["success"].sum() == 6
+    assert (rows[~rows["success"]]["stage"] == 2).all()  # 10 boundary failures: all six drawn from them
+    assert (rows[rows["success"]]["stage"].iloc[:4] == 2).all()  # then the 4 boundary successes first
+    more = training_rows(sweep, 30, seed=3)  # only 8 successes: failures fill the rest
+    assert more["success"].sum() == 8 and len(more) == 30
+    assert training_rows(sweep, 12, seed=3).equals(rows)
+    with pytest.raises(ValueError, match="load it with robogate.load_sweep"):
+        training_rows(sweep.drop(columns="stage"), 4)

@@ -14,7 +14,7 @@ _EXPORTS = {
     "DEFAULT_SCORES": "robogate.monitor.settings",
     "THRESHOLD_STYLES": "robogate.monitor.conformal",
     "FailureMonitor": "robogate.monitor.monitor",
-    "FailurePredictor": "robogate.monitor.predictor",
+    "FailurePredictor": "robogate.monitor.scores.predictor",
     "MonitorDecision": "robogate.monitor.monitor",
     "MonitorTrace": "robogate.monitor.monitor",
     "MonitoredEnv": "robogate.monitor.wrappers",

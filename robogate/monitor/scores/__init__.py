@@ -7,7 +7,7 @@ Built in:
 ``"ace"``          :class:`ActionChunkEntropy` -- spread of the sampled action chunks (FIPER's ACE);
 ``"consistency"``  :class:`ChunkConsistency` -- disagreement of successive chunks' overlap (STAC);
 ``"density"``      :class:`EmbeddingDensity` -- negative log-likelihood of the embedding (logpZO's idea);
-``"predictor"``    :class:`~robogate.monitor.FailurePredictor` -- learnt from labelled rollouts of both outcomes.
+``"predictor"``    :class:`FailurePredictor` -- learnt from labelled rollouts of both outcomes.
 
 Add your own with :func:`register`::
 
@@ -32,9 +32,8 @@ from robogate.monitor.scores.base import (
 )
 from robogate.monitor.scores.consistency import ChunkConsistency
 from robogate.monitor.scores.density import EmbeddingDensity
+from robogate.monitor.scores.predictor import FailurePredictor
 from robogate.monitor.scores.rnd import RND, ObservationRND
-
-from robogate.monitor.predictor import FailurePredictor  # noqa: E402  (a score that imports the ones above)
 
 register("rnd", RND)
 register("obs_rnd", ObservationRND)
@@ -48,6 +47,7 @@ __all__ = [
     "ActionChunkEntropy",
     "ChunkConsistency",
     "EmbeddingDensity",
+    "FailurePredictor",
     "ObservationRND",
     "PerStepScore",
     "Score",

@@ -41,6 +41,9 @@ STEP_SCALE = 100.0
 _FORMAT = "robogate.failure_predictor/1"
 _CONFIG_FILE, _WEIGHTS_FILE = "predictor.json", "predictor.pt"
 _STD_FLOOR = 1e-3
+_CONSTANT = 1e-6
+"""A feature whose spread over the training steps is below this is constant there: it carries nothing
+learnt, so it is scaled to zero rather than magnified into an arbitrary logit where it does vary."""
 
 
 def step_features(rollout: Rollout, signals: Sequence[str]) -> np.ndarray:
@@ -234,7 +237,9 @@ class FailurePredictor:
         net = _Network(stacked.shape[1], self.model, self.hidden)
         std = stacked.std(axis=0)
         net.mean.copy_(torch.from_numpy(stacked.mean(axis=0)).float())
-        net.std.copy_(torch.from_numpy(np.maximum(std, _STD_FLOOR * float(std.mean()) + 1e-8)).float())
+        scale = np.maximum(std, _STD_FLOOR * float(std.mean()) + 1e-8)
+        scale[std < _CONSTANT] = np.inf
+        net.std.copy_(torch.from_numpy(scale).float())
         # Each episode weighs the same whatever its length, and the two outcomes weigh the same.
         share = {True: max(failed[train].mean(), 1e-6), False: max(1 - failed[train].mean(), 1e-6)}
 
