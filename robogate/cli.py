@@ -178,7 +178,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _all_errored(summary: dict[str, Any]) -> int:
     """0, or the gate's error status after one line on stderr when every experiment errored."""
-    from robogate.gate import EXIT_CODES
+    from robogate.stats import EXIT_CODES
 
     if not summary["rows"] or summary["errors"] < summary["rows"]:
         return 0
@@ -266,8 +266,9 @@ def add_gate(subparsers: Any) -> None:
 
 def _gate(args: argparse.Namespace) -> int:
     from robogate.envelope import Envelope
-    from robogate.gate import gate, run_gate
+    from robogate.gating import gate
     from robogate.load import load_sweep
+    from robogate.sweep import run_gate
 
     df = load_sweep(args.out)
     envelope = Envelope.parse(args.envelope or [], df.attrs["settings"]["space"])
@@ -321,11 +322,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     from robogate.envelope import Envelope
     from robogate.executors import make_executor
-    from robogate.gate import run_gate
     from robogate.monitor.demo import monitored_demo
     from robogate.report import write_report
     from robogate.space import default_space
-    from robogate.sweep import RESUME_ALLOW, format_summary, run_sweep, summarize
+    from robogate.sweep import RESUME_ALLOW, format_summary, run_gate, run_sweep, summarize
 
     with make_executor("local", args.workers) as executor:  # one pool of workers for the sweep and the gate
         df = run_sweep(
@@ -755,7 +755,7 @@ def add_suite(subparsers: Any) -> None:
 
 
 def _suite_run(args: argparse.Namespace) -> int:
-    from robogate.gate import EXIT_CODES
+    from robogate.stats import EXIT_CODES
     from robogate.suite_run import EVAL_INFO, run_suite
 
     try:

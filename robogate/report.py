@@ -35,13 +35,14 @@ from matplotlib.figure import Figure
 from robogate.axes import plain_log_labels
 from robogate.envs.outcomes import OUTCOMES
 from robogate.envelope import Envelope
-from robogate.gate import GateDecision, evidence, gate
+from robogate.gating import evidence, gate
 from robogate.load import load_sweep
 from robogate.risk import FlexibleRiskModel, RiskModel
+from robogate.rows import STAGE_BOUNDARY, STAGE_GATE, errored, first_error, uniform_rows
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace
+from robogate.stats import GateDecision, clopper_pearson
 from robogate.sweep import summarize
-from robogate.sweep_config import STAGE_GATE
-from robogate.zones import clopper_pearson, danger_zones, errored, first_error, parameter_bins, uniform_rows
+from robogate.zones import danger_zones, parameter_bins
 
 __all__ = ["Document", "write_report"]
 
@@ -553,7 +554,7 @@ def _fig_heatmaps(panels: list[tuple[_Sweep, _RiskFit, str, str, str]]) -> Figur
                     va="top", fontsize=8, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
         df = s.judged
         ok = df["success"].astype(bool).to_numpy()
-        stage2 = (df["stage"] == 2).to_numpy() if "stage" in df else np.zeros(len(df), bool)
+        stage2 = (df["stage"] == STAGE_BOUNDARY).to_numpy() if "stage" in df else np.zeros(len(df), bool)
         for mask, marker, label in ((~stage2 & ok, "o", "success"), (~stage2 & ~ok, "X", "failure"),
                                     (stage2 & ok, "^", "success, stage 2"), (stage2 & ~ok, "v", "failure, stage 2")):
             if mask.any():

@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 
 from robogate.envs.outcomes import OUTCOMES
 from robogate.report import OUTCOME_COLOURS, Document
-from robogate.zones import first_error
+from robogate.rows import first_error
 
 if TYPE_CHECKING:
     from robogate.compare import Comparison

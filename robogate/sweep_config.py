@@ -18,11 +18,7 @@ from typing import Any
 from robogate.sampling import TwoStageSampler
 from robogate.space import ParameterSpace, default_space
 
-__all__ = ["MANIFEST_KIND", "STAGE_BOUNDARY", "STAGE_GATE", "STAGE_LHS", "SweepConfig", "check_space"]
-
-#: The ``stage`` of a sweep's rows: its Latin Hypercube, its boundary-focused batches, and the
-#: experiments ``robogate gate --run`` adds inside an envelope.
-STAGE_LHS, STAGE_BOUNDARY, STAGE_GATE = 1, 2, 3
+__all__ = ["MANIFEST_KIND", "SweepConfig", "check_space"]
 
 #: The ``kind`` of a robogate sweep's manifest.
 MANIFEST_KIND = "robogate-sweep"

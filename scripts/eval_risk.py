@@ -37,11 +37,11 @@ from threadpoolctl import threadpool_limits
 
 from robogate.executors import LocalExecutor
 from robogate.risk import FlexibleRiskModel, RiskModel
+from robogate.rows import errored, first_error
 from robogate.runner import Trial, trial_seed
 from robogate.sampling import TwoStageSampler
 from robogate.space import default_space
 from robogate.sweep import RESUME_ALLOW, run_sweep
-from robogate.zones import errored, first_error
 
 MODELS = {"logistic": RiskModel, "flexible": FlexibleRiskModel}
 

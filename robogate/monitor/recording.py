@@ -94,7 +94,7 @@ def training_rows(sweep: pd.DataFrame, episodes: int, seed: int = 0) -> pd.DataF
     DataFrame
         The rows, failures first then successes; fewer than ``episodes`` only if the sweep has fewer usable rows.
     """
-    from robogate.sweep_config import STAGE_BOUNDARY
+    from robogate.rows import STAGE_BOUNDARY
 
     episodes = check_int(episodes, "episodes", minimum=1)
     missing = [c for c in ("seed", "success", "stage", "outcome") if c not in sweep.columns]

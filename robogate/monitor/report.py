@@ -24,7 +24,7 @@ from robogate.monitor.evaluation import ALL, BEST, ScoredSet, headline, outcome_
 from robogate.monitor.metrics import summarize
 from robogate.monitor.monitor import FailureMonitor
 from robogate.report import Document
-from robogate.zones import clopper_pearson
+from robogate.stats import clopper_pearson
 
 __all__ = ["COLUMNS", "FIPER", "SAFE", "false_alarm_table", "score_colour", "write_monitor_report"]
 
