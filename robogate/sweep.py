@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import robogate
 from robogate.checks import check_int, check_level
 from robogate.envelope import Envelope
 from robogate.envs.outcomes import Outcome
@@ -75,7 +74,7 @@ def versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             return "unknown"
 
-    return {"robogate": robogate.__version__, "pybullet": version("pybullet"), "numpy": np.__version__}
+    return {"robogate": version("robogate"), "pybullet": version("pybullet"), "numpy": np.__version__}
 
 
 def _manifest(config: SweepConfig, sampler: TwoStageSampler) -> dict[str, Any]:
