@@ -19,11 +19,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_curve
 
+from robogate.document import Document
 from robogate.monitor import scores as registry
 from robogate.monitor.evaluation import ALL, BEST, ScoredSet, headline, outcome_rates
 from robogate.monitor.metrics import summarize
 from robogate.monitor.monitor import FailureMonitor
-from robogate.report import Document
 from robogate.stats import clopper_pearson
 
 __all__ = ["COLUMNS", "FIPER", "SAFE", "false_alarm_table", "score_colour", "write_monitor_report"]
