@@ -3,7 +3,7 @@
 :func:`write_report` reads sweep folders and writes, as a
 :class:`~robogate.document.Document`, ``report.md`` (figures as PNG files beside
 it) and ``report.html`` (the same figures embedded as base64 PNG, one file that
-opens offline).  Sections: provenance, the run summary
+opens offline).  Sections, one function each: provenance, the run summary
 (:func:`robogate.sweep.summarize`), success per parameter with Clopper–Pearson
 intervals and the sweep's stage-2 band, risk maps over parameter pairs with the
 closed-form boundary and the sampled points, ROC and reliability curves on
@@ -588,42 +588,16 @@ def write_report(
     }  # in the order of the sections
 
     _errors_section(doc, runs)
-    doc.heading("Summary")
-    doc.table(_summary_table(runs), "Rates that stand for the operating space come from the uniform (stage-1) rows; "
-                                    "stage-2 rows over-sample the success band on purpose.")
-    for text in caveats["summary"]:
-        doc.caveat(text)
-    where = [_SECTIONS[part] for part, texts in caveats.items() if texts and part != "summary"]
-    if where:
-        n = sum(len(texts) for part, texts in caveats.items() if part != "summary")
-        doc.caveat(f"This report states {n} thing{'s' * (n != 1)} it cannot conclude yet; see {', '.join(where)}.")
+    _summary_section(doc, runs, caveats)
     if gate_envelope is not None:
         _gate_section(doc, runs, gate_envelope, max_failure_rate, confidence, caveats["gate"])
     _zones_section(doc, runs, zones, caveats["zones"])
-
-    doc.heading("Outcomes")
-    doc.figure("outcomes", _fig_outcomes(runs), "Outcome mix by stage.")
-    doc.heading("Success across each parameter")
-    band = runs[0].settings["band"]
-    if not any(len(uniform_rows(r.judged)) for r in runs):
-        doc.text("No uniform experiment that did not error: nothing to show per parameter.")
-    else:
-        doc.figure("success_by_parameter", _fig_success_by_parameter(runs),
-                   "Success rate of the uniform rows per bin or value, with 95 % Clopper–Pearson intervals"
-                   + (f"; the shaded band is the sweep's stage-2 target {band[0]:g}–{band[1]:g}, shaded on the "
-                      "panels where some bin's rate lies in it." if band else "."))
-
+    _outcomes_section(doc, runs)
+    _success_section(doc, runs)
     _risk_section(doc, runs, usable, pairs, caveats["risk"])
     if usable:
         _evaluation_section(doc, usable, holdout, seed, caveats["evaluation"])
-
-    doc.heading("Provenance")
-    doc.table(_provenance(runs))
-    doc.text("Every experiment's own seed is stored with its row (results/ in each sweep folder, plain Parquet).")
-    doc.heading("Parameter space", 3)
-    doc.table(_space_table(space))
-    doc.text(_environment(seed))
-
+    _provenance_section(doc, runs, seed)
     return doc.write(out)
 
 
@@ -734,6 +708,19 @@ def _errors_section(doc: Document, runs: list[_Sweep]) -> None:
     doc.table(_error_table(runs), "Each message's first line; the full traceback is in the sweep's 'error' column.")
 
 
+def _summary_section(doc: Document, runs: list[_Sweep], caveats: Mapping[str, list[str]]) -> None:
+    """The run summary, its own caveats, and where the other sections' caveats are."""
+    doc.heading("Summary")
+    doc.table(_summary_table(runs), "Rates that stand for the operating space come from the uniform (stage-1) rows; "
+                                    "stage-2 rows over-sample the success band on purpose.")
+    for text in caveats["summary"]:
+        doc.caveat(text)
+    where = [_SECTIONS[part] for part, texts in caveats.items() if texts and part != "summary"]
+    if where:
+        n = sum(len(texts) for part, texts in caveats.items() if part != "summary")
+        doc.caveat(f"This report states {n} thing{'s' * (n != 1)} it cannot conclude yet; see {', '.join(where)}.")
+
+
 def _gate_section(doc: Document, runs: list[_Sweep], envelope: Envelope, max_failure_rate: float,
                   confidence: float, caveats: list[str]) -> None:
     doc.heading("Deployment gate")
@@ -779,6 +766,23 @@ def _zones_section(doc: Document, runs: list[_Sweep], zones: pd.DataFrame, cavea
         if len(part):
             doc.heading(f"{heading} ({len(part)}{f', top {_TOP_ZONES}' if len(part) > _TOP_ZONES else ''})", 3)
             doc.table(_zone_rows(part.head(_TOP_ZONES)))
+
+
+def _outcomes_section(doc: Document, runs: list[_Sweep]) -> None:
+    doc.heading("Outcomes")
+    doc.figure("outcomes", _fig_outcomes(runs), "Outcome mix by stage.")
+
+
+def _success_section(doc: Document, runs: list[_Sweep]) -> None:
+    doc.heading("Success across each parameter")
+    band = runs[0].settings["band"]
+    if not any(len(uniform_rows(r.judged)) for r in runs):
+        doc.text("No uniform experiment that did not error: nothing to show per parameter.")
+        return
+    doc.figure("success_by_parameter", _fig_success_by_parameter(runs),
+               "Success rate of the uniform rows per bin or value, with 95 % Clopper–Pearson intervals"
+               + (f"; the shaded band is the sweep's stage-2 target {band[0]:g}–{band[1]:g}, shaded on the "
+                  "panels where some bin's rate lies in it." if band else "."))
 
 
 def _risk_section(doc: Document, runs: list[_Sweep], usable: list[tuple[_Sweep, _RiskFit]],
@@ -842,3 +846,12 @@ def _evaluation_section(doc: Document, usable: list[tuple[_Sweep, _RiskFit]], ho
     doc.figure("evaluation", _fig_evaluation(*zip(*evaluated), seed=seed),
                "ROC curves and reliability (observed failure rate per quantile bin of predicted P(failure)) "
                "on the held-out uniform rows.")
+
+
+def _provenance_section(doc: Document, runs: list[_Sweep], seed: int) -> None:
+    doc.heading("Provenance")
+    doc.table(_provenance(runs))
+    doc.text("Every experiment's own seed is stored with its row (results/ in each sweep folder, plain Parquet).")
+    doc.heading("Parameter space", 3)
+    doc.table(_space_table(runs[0].space))
+    doc.text(_environment(seed))
