@@ -132,6 +132,7 @@ def add_sweep(subparsers: Any) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
 
+    from robogate.sampling import BAND
     from robogate.sweep import check_resumable, format_summary, run_sweep, summarize
     from robogate.sweep_config import SweepConfig
 
@@ -143,7 +144,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if stored is not None:  # settings left out are the stored sweep's
         settings = {k: getattr(stored, k) if v is None else v for k, v in given.items()}
     else:
-        settings = {"policy": "scripted", "band": (0.3, 0.7), "seed": 0,
+        settings = {"policy": "scripted", "band": BAND, "seed": 0,
                     **{k: v for k, v in given.items() if v is not None}}
     flags = {"env_id": "--env", "n_lhs": "--n-lhs", "n_boundary": "--n-boundary"}
     missing = [flag for key, flag in flags.items() if settings.get(key) is None]

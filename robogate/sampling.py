@@ -40,7 +40,10 @@ from robogate.risk import RiskModel
 from robogate.rows import STAGE_BOUNDARY, STAGE_LHS
 from robogate.space import Categorical, ParameterSpace, bin_index
 
-__all__ = ["TwoStageSampler"]
+__all__ = ["BAND", "TwoStageSampler"]
+
+#: The default band of predicted success probability that stage 2 samples in.
+BAND = (0.3, 0.7)
 
 #: Stage 2 scores up to this many candidate pools per batch to find enough in-band points.
 _POOL_ROUNDS = 4
@@ -115,7 +118,7 @@ class TwoStageSampler:
         space: ParameterSpace,
         n_lhs: int = 2000,
         n_boundary: int = 1000,
-        band: tuple[float, float] = (0.3, 0.7),
+        band: tuple[float, float] = BAND,
         batch_size: int | None = None,
         n_candidates: int | None = None,
         seed: int | None = 0,

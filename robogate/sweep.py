@@ -45,7 +45,7 @@ from robogate.gating import as_envelope, check_harness, evidence, name_left_out
 from robogate.load import sweep_settings
 from robogate.rows import STAGE_GATE, errored, first_error
 from robogate.runner import Trial, check_seed, trial_seed, validate_env_id, validate_policy_spec
-from robogate.sampling import TwoStageSampler
+from robogate.sampling import BAND, TwoStageSampler
 from robogate.space import ParameterSpace
 from robogate.stats import GateDecision, decide, sequential_gate
 from robogate.store import SweepStore
@@ -295,7 +295,7 @@ def run_sweep(
     space: ParameterSpace | Mapping | None = None,
     n_lhs: int,
     n_boundary: int,
-    band: tuple[float, float] = (0.3, 0.7),
+    band: tuple[float, float] = BAND,
     batch_size: int | None = None,
     seed: int = 0,
     executor: str | Executor = "local",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robogate.sampling import TwoStageSampler
+from robogate.sampling import BAND, TwoStageSampler
 from robogate.space import ParameterSpace, default_space
 
 __all__ = ["MANIFEST_KIND", "SweepConfig", "check_space"]
@@ -104,7 +104,7 @@ class SweepConfig:
         space: Any = None,
         n_lhs: int,
         n_boundary: int,
-        band: tuple[float, float] = (0.3, 0.7),
+        band: tuple[float, float] = BAND,
         batch_size: int | None = None,
         n_candidates: int | None = None,
         seed: int = 0,
