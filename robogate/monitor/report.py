@@ -20,6 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_curve
 
 from robogate.document import Document
+from robogate.envs.pick_place_env import CONTROL_HZ
 from robogate.monitor import scores as registry
 from robogate.monitor.evaluation import ALL, BEST, ScoredSet, headline, outcome_rates
 from robogate.monitor.metrics import summarize
@@ -177,7 +178,7 @@ def write_monitor_report(
     *,
     title: str = "Failure monitor evaluation",
     notes: Sequence[str] = (),
-    control_hz: float = 10.0,
+    control_hz: float = CONTROL_HZ,
 ) -> Path:
     """Write ``report.md`` (PNG figures beside it) and a self-contained ``report.html``.
 
@@ -195,7 +196,7 @@ def write_monitor_report(
     notes : sequence of str
         Paragraphs placed under the title (provenance, how the rollouts were recorded).
     control_hz : float
-        Control steps per second (lead times in seconds).
+        Control steps per second (lead times in seconds; default: robogate's envs').
 
     Returns
     -------
