@@ -37,7 +37,7 @@ from robogate.envelope import Envelope
 from robogate.envs.outcomes import OUTCOMES
 from robogate.gating import evidence, gate
 from robogate.load import load_sweep
-from robogate.risk import FlexibleRiskModel, RiskModel
+from robogate.risk import INTERCEPT, FlexibleRiskModel, RiskModel, term_parameters
 from robogate.rows import STAGE_BOUNDARY, STAGE_GATE, errored, first_error, uniform_rows
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 from robogate.stats import clopper_pearson
@@ -185,10 +185,7 @@ def _importance(model: RiskModel) -> dict[str, float]:
     """Sum of |coefficient| over the terms of each parameter."""
     out: dict[str, float] = {}
     for term, coef in model.coefficients_.items():
-        if term == "intercept":
-            continue
-        for factor in str(term).split(":"):
-            name = factor.split("=")[0].removesuffix("^2")
+        for name in term_parameters(str(term)):
             out[name] = out.get(name, 0.0) + abs(float(coef))
     return out
 
@@ -510,8 +507,8 @@ def _zone_comparison(zones: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 def _coefficients(sweeps: list[_Sweep], fits: list[_RiskFit | None]) -> pd.DataFrame:
     series = {s.name: f.model.coefficients_ for s, f in zip(sweeps, fits) if f is not None}
     table = pd.DataFrame(series)
-    order = table.drop(index="intercept", errors="ignore").abs().max(axis=1).sort_values(ascending=False).index
-    table = table.loc[["intercept", *order[:_TOP_TERMS]]] if "intercept" in table.index else table.loc[order[:_TOP_TERMS]]
+    order = table.drop(index=INTERCEPT, errors="ignore").abs().max(axis=1).sort_values(ascending=False).index
+    table = table.loc[[INTERCEPT, *order[:_TOP_TERMS]]] if INTERCEPT in table.index else table.loc[order[:_TOP_TERMS]]
     table = table.reset_index().rename(columns={"index": "term"})
     return table.astype(object).where(table.notna(), "—")  # a term the arm's model did not select
 
