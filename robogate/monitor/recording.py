@@ -17,6 +17,7 @@ import pandas as pd
 
 from robogate.checks import check_int
 from robogate.demos import sample_envelope
+from robogate.envs.outcomes import Outcome
 from robogate.episode import Capture
 from robogate.episode_file import check_destination, read_episodes, save_episodes
 from robogate.monitor.rollout import Rollout
@@ -98,7 +99,7 @@ def training_rows(sweep: pd.DataFrame, episodes: int, seed: int = 0) -> pd.DataF
     missing = [c for c in ("seed", "success", "stage", "outcome") if c not in sweep.columns]
     if missing:
         raise ValueError(f"a sweep table has columns {missing}; this table does not (load it with robogate.load_sweep)")
-    rows = sweep[sweep["outcome"] != "error"]
+    rows = sweep[sweep["outcome"] != Outcome.ERROR.value]
     rng = np.random.default_rng(seed)
 
     def ordered(part: pd.DataFrame) -> pd.DataFrame:
