@@ -31,7 +31,7 @@ from torch import nn
 from robogate.checks import check_int
 from robogate.envelope import Envelope
 from robogate.networks import mlp
-from robogate.envs.pick_place_env import OBS_SIZE, OBS_SLICES
+from robogate.envs.pick_place_env import ACTION_NAMES, OBS_SIZE, OBS_SLICES
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_FORMAT", "PRETRAINED", "FlowConfig", "FlowNet", "FlowPolicy"]
 
@@ -43,7 +43,7 @@ CHECKPOINT_FORMAT = "robogate.flow_policy/1"
 PRETRAINED: dict[str, str] = {"robogate/PickPlace-Panda-v0": "flow_panda.pt"}
 """Checkpoints shipped in ``robogate.policies/checkpoints``, by env id."""
 
-ACTION_SIZE = 5
+ACTION_SIZE = len(ACTION_NAMES)
 TIME_FEATURES = 16
 """Sinusoidal frequencies of the flow time (the network sees their sines and cosines)."""
 

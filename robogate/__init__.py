@@ -4,7 +4,7 @@ from robogate.compare import compare
 from robogate.envelope import Envelope
 from robogate.envs import ENV_IDS
 from robogate.episode import run_episode
-from robogate.gate import gate
+from robogate.gating import gate
 from robogate.load import load_sweep
 from robogate.risk import RiskModel
 from robogate.sampling import TwoStageSampler

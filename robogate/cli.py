@@ -147,6 +147,7 @@ def add_sweep(subparsers: Any) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
 
+    from robogate.sampling import BAND
     from robogate.sweep import check_resumable, format_summary, run_sweep, summarize
     from robogate.sweep_config import SweepConfig
 
@@ -158,7 +159,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if stored is not None:  # settings left out are the stored sweep's
         settings = {k: getattr(stored, k) if v is None else v for k, v in given.items()}
     else:
-        settings = {"policy": "scripted", "band": (0.3, 0.7), "seed": 0,
+        settings = {"policy": "scripted", "band": BAND, "seed": 0,
                     **{k: v for k, v in given.items() if v is not None}}
     flags = {"env_id": "--env", "n_lhs": "--n-lhs", "n_boundary": "--n-boundary"}
     missing = [flag for key, flag in flags.items() if settings.get(key) is None]
@@ -193,7 +194,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _all_errored(summary: dict[str, Any]) -> int:
     """0, or the gate's error status after one line on stderr when every experiment errored."""
-    from robogate.gate import EXIT_CODES
+    from robogate.stats import EXIT_CODES
 
     if not summary["rows"] or summary["errors"] < summary["rows"]:
         return 0
@@ -279,8 +280,9 @@ def add_gate(subparsers: Any) -> None:
 
 def _gate(args: argparse.Namespace) -> int:
     from robogate.envelope import Envelope
-    from robogate.gate import gate, run_gate
+    from robogate.gating import gate
     from robogate.load import load_sweep
+    from robogate.sweep import run_gate
 
     df = load_sweep(args.out)
     envelope = Envelope.parse(args.envelope or [], df.attrs["settings"]["space"])
@@ -333,11 +335,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     from robogate.envelope import Envelope
     from robogate.executors import make_executor
-    from robogate.gate import run_gate
     from robogate.monitor.demo import monitored_demo
     from robogate.report import write_report
     from robogate.space import default_space
-    from robogate.sweep import RESUME_ALLOW, format_summary, run_sweep, summarize
+    from robogate.sweep import RESUME_ALLOW, format_summary, run_gate, run_sweep, summarize
 
     with make_executor("local", args.workers) as executor:  # one pool of workers for the sweep and the gate
         df = run_sweep(
@@ -754,7 +755,7 @@ def add_suite(subparsers: Any) -> None:
 
 
 def _suite_run(args: argparse.Namespace) -> int:
-    from robogate.gate import EXIT_CODES
+    from robogate.stats import EXIT_CODES
     from robogate.suite_run import EVAL_INFO, run_suite
 
     try:

@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 
 from robogate.paired import PairedDecision, check_margin, decide, sequential_verdicts
+from robogate.rows import errored, first_error
 from robogate.runner import validate_env_id, validate_policy_spec
+from robogate.stats import EXIT_CODES
 from robogate.suite import Suite, load_suite
-from robogate.zones import errored, first_error
 from robogate.executors import using_executor
-from robogate.gate import EXIT_CODES
 from robogate.suite_run import (
     MANIFEST_KIND,
     SuiteRun,
@@ -250,7 +250,7 @@ def _suite_pairs(suite: Suite, a: pd.DataFrame, b: pd.DataFrame, labels: tuple[s
 
 def _sweep_pairs(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str]) -> pd.DataFrame:
     """The stage-1 rows of two sweeps made with the same seed and space, paired by id."""
-    from robogate.sweep_config import STAGE_LHS
+    from robogate.rows import STAGE_LHS
 
     sa, sb = a.attrs["settings"], b.attrs["settings"]
     if sa["space"] != sb["space"]:

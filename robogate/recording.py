@@ -15,6 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from robogate.envs.outcomes import Outcome
 from robogate.episode import Capture, EpisodeRecording
 from robogate.executors import make_executor
 from robogate.runner import Trial, cached_policy, policy_reference, validate_env_id
@@ -96,7 +97,7 @@ def check_no_errors(recordings: Sequence[EpisodeRecording], what: str = "episode
 
     The message counts them and quotes the first error.
     """
-    errored = [r for r in recordings if r.outcome == "error"]
+    errored = [r for r in recordings if r.outcome == Outcome.ERROR.value]
     if errored:
         first = (errored[0].error or "no message").strip().splitlines()[0]
         raise ValueError(f"{len(errored)} of {len(recordings)} {what} ended in error (the policy raised or the "

@@ -1,8 +1,9 @@
 """The sweep report: Markdown plus a self-contained HTML page, for one sweep or several side by side.
 
-:func:`write_report` reads sweep folders and writes ``report.md`` (figures as
-PNG files beside it) and ``report.html`` (the same figures embedded as base64
-PNG, one file that opens offline).  Sections: provenance, the run summary
+:func:`write_report` reads sweep folders and writes, as a
+:class:`~robogate.document.Document`, ``report.md`` (figures as PNG files beside
+it) and ``report.html`` (the same figures embedded as base64 PNG, one file that
+opens offline).  Sections, one function each: provenance, the run summary
 (:func:`robogate.sweep.summarize`), success per parameter with Clopper–Pearson
 intervals and the sweep's stage-2 band, risk maps over parameter pairs with the
 closed-form boundary and the sampled points, ROC and reliability curves on
@@ -16,11 +17,8 @@ pyplot state, no backend switch.
 
 from __future__ import annotations
 
-import base64
 import datetime
-import html
 import importlib.metadata
-import io
 import os
 import platform
 from collections.abc import Mapping, Sequence
@@ -33,29 +31,22 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from robogate.axes import plain_log_labels
-from robogate.envs.outcomes import OUTCOMES
+from robogate.colours import OUTCOME_COLOURS
+from robogate.document import Document, cell_text
 from robogate.envelope import Envelope
-from robogate.gate import GateDecision, evidence, gate
+from robogate.envs.outcomes import OUTCOMES
+from robogate.gating import evidence, gate
 from robogate.load import load_sweep
-from robogate.risk import FlexibleRiskModel, RiskModel
+from robogate.risk import INTERCEPT, FlexibleRiskModel, RiskModel, term_parameters
+from robogate.rows import STAGE_BOUNDARY, STAGE_GATE, errored, first_error, uniform_rows
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace
+from robogate.stats import clopper_pearson
 from robogate.sweep import summarize
-from robogate.sweep_config import STAGE_GATE
-from robogate.zones import clopper_pearson, danger_zones, errored, first_error, parameter_bins, uniform_rows
+from robogate.zones import danger_zones, parameter_bins
 
-__all__ = ["Document", "write_report"]
+__all__ = ["write_report"]
 
-OUTCOME_COLOURS = {
-    "success": "#2ca02c",
-    "grasp_miss": "#ff7f0e",
-    "grip_loss": "#d62728",
-    "collision": "#9467bd",
-    "placement_error": "#8c564b",
-    "timeout": "#7f7f7f",
-    "error": "#000000",
-}
 ARM_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-_DPI = 100
 _MIN_PER_OUTCOME = 10
 """Fewest experiments of each outcome (success, failure) a risk map is fitted on."""
 _WIDE_CATEGORY = 7
@@ -65,212 +56,6 @@ _TOP_ZONES = 15
 _TOP_TERMS = 20
 _VERSIONED = ("robogate", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "matplotlib", "pybullet",
               "gymnasium")
-
-
-# ----------------------------------------------------------------------------------- document
-
-
-@dataclass
-class Document:
-    """Blocks of a report, rendered to Markdown and to a self-contained HTML page from the same content.
-
-    Add blocks with :meth:`heading`, :meth:`text`, :meth:`table`, :meth:`code`,
-    :meth:`figure` (a :class:`matplotlib.figure.Figure`, kept as PNG bytes)
-    and :meth:`verdict`; :meth:`write` puts ``report.md``, its PNG figures and
-    ``report.html`` (figures embedded as base64) into a folder.
-    """
-
-    title: str
-    blocks: list[tuple[str, Any]] = field(default_factory=list)
-    figures: dict[str, bytes] = field(default_factory=dict)
-
-    def heading(self, text: str, level: int = 2) -> None:
-        self.blocks.append(("heading", (level, text)))
-
-    def text(self, text: str) -> None:
-        self.blocks.append(("text", text))
-
-    def verdict(self, decision: GateDecision, who: str) -> None:
-        """A verdict box: anything with ``verdict`` and ``reason`` (a gate decision, a policy comparison)."""
-        self.blocks.append(("verdict", (decision, who)))
-
-    def caveat(self, text: str, label: str = "Caveat") -> None:
-        """A sentence on what the report cannot conclude (or, labelled "Errors", a broken harness), set apart."""
-        self.blocks.append(("caveat", (label, text)))
-
-    def table(self, rows: pd.DataFrame, note: str | None = None) -> None:
-        self.blocks.append(("table", (rows, note)))
-
-    def code(self, text: str) -> None:
-        self.blocks.append(("code", text))
-
-    def figure(self, name: str, fig: Figure, caption: str) -> None:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=_DPI)
-        self.figures[name] = buffer.getvalue()
-        self.blocks.append(("figure", (name, caption)))
-
-    # -- Markdown ---------------------------------------------------------------------------
-
-    def markdown(self) -> str:
-        out = [f"# {self.title}", ""]
-        for kind, value in self.blocks:
-            if kind == "heading":
-                out += [f"{'#' * value[0]} {value[1]}", ""]
-            elif kind == "text":
-                out += [value, ""]
-            elif kind == "verdict":
-                decision, who = value
-                out += [f"**{who}: {decision.verdict.upper()}** — {_verdict_text(decision)}", ""]
-            elif kind == "caveat":
-                out += [f"> **{value[0]}:** {value[1]}", ""]
-            elif kind == "table":
-                rows, note = value
-                out += [_markdown_table(rows), ""] + ([note, ""] if note else [])
-            elif kind == "code":
-                out += ["```", value, "```", ""]
-            elif kind == "figure":
-                name, caption = value
-                out += [f"![{caption}]({name}.png)", "", f"*{caption}*", ""]
-        return "\n".join(out)
-
-    # -- HTML -------------------------------------------------------------------------------
-
-    def html(self) -> str:
-        body = []
-        for kind, value in self.blocks:
-            if kind == "heading":
-                level, text = value
-                body.append(f"<h{level}>{html.escape(text)}</h{level}>")
-            elif kind == "text":
-                body.append(f"<p>{html.escape(value)}</p>")
-            elif kind == "verdict":
-                decision, who = value
-                body.append(
-                    f'<p class="verdict {decision.verdict.replace(" ", "-")}"><span class="badge">{html.escape(who)}: '
-                    f"{decision.verdict.upper()}</span> {html.escape(_verdict_text(decision))}</p>"
-                )
-            elif kind == "caveat":
-                label, text = value
-                css = "caveat errors" if label == "Errors" else "caveat"
-                body.append(f'<p class="{css}"><span class="badge">{html.escape(label)}:</span> '
-                            f"{html.escape(text)}</p>")
-            elif kind == "table":
-                rows, note = value
-                body.append(_html_table(rows))
-                if note:
-                    body.append(f'<p class="note">{html.escape(note)}</p>')
-            elif kind == "code":
-                body.append(f"<pre>{html.escape(value)}</pre>")
-            elif kind == "figure":
-                name, caption = value
-                data = base64.b64encode(self.figures[name]).decode("ascii")
-                body.append(
-                    f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-                )
-        return _HTML.format(title=html.escape(self.title), body="\n".join(body))
-
-    def write(self, out: str | os.PathLike) -> Path:
-        """Write ``report.md`` with its PNG figures and ``report.html`` into ``out``; return the HTML path."""
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, png in self.figures.items():
-            (folder / f"{name}.png").write_bytes(png)
-        (folder / "report.md").write_text(self.markdown(), encoding="utf-8")
-        path = folder / "report.html"
-        path.write_text(self.html(), encoding="utf-8")
-        return path
-
-
-def _verdict_text(decision: GateDecision) -> str:
-    """The reason without its leading ``"verdict: "``: the badge beside it already says it."""
-    return decision.reason.removeprefix(f"{decision.verdict}: ")
-
-
-_HTML = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-body {{ font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1d2329;
-       background: #f4f5f7; margin: 0; line-height: 1.5; }}
-main {{ max-width: 1120px; margin: 0 auto; padding: 24px 32px 64px; background: #fff;
-       box-shadow: 0 0 12px rgba(0, 0, 0, 0.06); }}
-h1 {{ font-size: 1.8em; margin: 0.2em 0 0.6em; border-bottom: 3px solid #1f77b4; padding-bottom: 0.2em; }}
-h2 {{ font-size: 1.35em; margin-top: 2em; border-bottom: 1px solid #d8dde3; padding-bottom: 0.15em; }}
-h3 {{ font-size: 1.1em; margin-top: 1.5em; }}
-p.note {{ color: #5a6470; font-size: 0.9em; margin-top: -0.4em; }}
-table {{ border-collapse: collapse; margin: 0.8em 0; font-size: 0.88em; }}
-th, td {{ border: 1px solid #d8dde3; padding: 4px 9px; text-align: left; vertical-align: top; }}
-th {{ background: #eef1f5; }}
-tr:nth-child(even) td {{ background: #fafbfc; }}
-td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
-td.danger {{ background: #fbe3e1 !important; color: #8f1d14; font-weight: 600; }}
-td.safe {{ background: #e3f4e1 !important; color: #1e6b1a; font-weight: 600; }}
-td.boundary {{ background: #fff4d6 !important; color: #7a5a00; }}
-td.worse {{ background: #fbe3e1 !important; color: #8f1d14; font-weight: 600; }}
-td.better {{ background: #e3f4e1 !important; color: #1e6b1a; font-weight: 600; }}
-td.universal {{ font-weight: 700; color: #8f1d14; }}
-figure {{ margin: 1em 0 1.6em; }}
-figure img {{ max-width: 100%; height: auto; border: 1px solid #e3e6ea; }}
-figcaption {{ color: #5a6470; font-size: 0.9em; margin-top: 0.3em; }}
-pre {{ background: #f6f8fa; border: 1px solid #e3e6ea; padding: 10px; overflow-x: auto; font-size: 0.85em; }}
-p.verdict {{ padding: 10px 14px; border-radius: 6px; border-left: 6px solid; }}
-p.verdict.pass {{ background: #e3f4e1; border-color: #2ca02c; }}
-p.verdict.fail {{ background: #fbe3e1; border-color: #d62728; }}
-p.verdict.inconclusive {{ background: #fff4d6; border-color: #e0a800; }}
-p.verdict.error {{ background: #ececec; border-color: #000; }}
-p.verdict.better, p.verdict.not-worse {{ background: #e3f4e1; border-color: #2ca02c; }}
-p.verdict.worse {{ background: #fbe3e1; border-color: #d62728; }}
-p.verdict.undecided {{ background: #fff4d6; border-color: #e0a800; }}
-p.caveat {{ padding: 8px 14px; border-radius: 6px; border-left: 6px solid #e0a800; background: #fffaf0; }}
-p.caveat.errors {{ border-color: #000; background: #ececec; }}
-.badge {{ font-weight: 700; margin-right: 0.5em; }}
-</style>
-</head>
-<body>
-<main>
-<h1>{title}</h1>
-{body}
-</main>
-</body>
-</html>
-"""
-
-_CELL_CLASSES = {"danger", "safe", "boundary", "worse", "better"}
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return "" if np.isnan(value) else f"{value:.3g}"
-    return str(value)
-
-
-def _markdown_table(rows: pd.DataFrame) -> str:
-    def clean(value: Any) -> str:
-        return _cell(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(clean(c) for c in rows.columns) + " |",
-             "|" + "|".join("---" for _ in rows.columns) + "|"]
-    lines += ["| " + " | ".join(clean(v) for v in row) + " |" for row in rows.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def _html_table(rows: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in rows.columns)
-    body = []
-    for row in rows.itertuples(index=False):
-        cells = []
-        for value in row:
-            text = _cell(value)
-            css = ("num" if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-                   else text if text in _CELL_CLASSES else "universal" if text == "universal" else "")
-            cells.append(f'<td class="{css}">{html.escape(text)}</td>' if css else f"<td>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 # ------------------------------------------------------------------------------------ sweeps
@@ -400,10 +185,7 @@ def _importance(model: RiskModel) -> dict[str, float]:
     """Sum of |coefficient| over the terms of each parameter."""
     out: dict[str, float] = {}
     for term, coef in model.coefficients_.items():
-        if term == "intercept":
-            continue
-        for factor in str(term).split(":"):
-            name = factor.split("=")[0].removesuffix("^2")
+        for name in term_parameters(str(term)):
             out[name] = out.get(name, 0.0) + abs(float(coef))
     return out
 
@@ -553,7 +335,7 @@ def _fig_heatmaps(panels: list[tuple[_Sweep, _RiskFit, str, str, str]]) -> Figur
                     va="top", fontsize=8, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
         df = s.judged
         ok = df["success"].astype(bool).to_numpy()
-        stage2 = (df["stage"] == 2).to_numpy() if "stage" in df else np.zeros(len(df), bool)
+        stage2 = (df["stage"] == STAGE_BOUNDARY).to_numpy() if "stage" in df else np.zeros(len(df), bool)
         for mask, marker, label in ((~stage2 & ok, "o", "success"), (~stage2 & ~ok, "X", "failure"),
                                     (stage2 & ok, "^", "success, stage 2"), (stage2 & ~ok, "v", "failure, stage 2")):
             if mask.any():
@@ -634,7 +416,7 @@ def _provenance(sweeps: list[_Sweep]) -> pd.DataFrame:
         row("policy", lambda s: s.settings["policy"]),
         row("sweep seed", lambda s: s.settings["seed"]),
         *[row(k, lambda s, k=k: s.settings["sampler"].get(k, "")) for k in sampler],
-        row("stage-1 centred discrepancy", lambda s: _cell(s.settings["lhs_discrepancy"] or float("nan"))),
+        row("stage-1 centred discrepancy", lambda s: cell_text(s.settings["lhs_discrepancy"] or float("nan"))),
         row("created", lambda s: s.settings["created"]),
         row("completed", lambda s: s.settings["completed"] or "not finished"),
         *[row(f"swept with {k}", lambda s, k=k: s.settings["versions"].get(k, "")) for k in swept_with],
@@ -725,8 +507,8 @@ def _zone_comparison(zones: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 def _coefficients(sweeps: list[_Sweep], fits: list[_RiskFit | None]) -> pd.DataFrame:
     series = {s.name: f.model.coefficients_ for s, f in zip(sweeps, fits) if f is not None}
     table = pd.DataFrame(series)
-    order = table.drop(index="intercept", errors="ignore").abs().max(axis=1).sort_values(ascending=False).index
-    table = table.loc[["intercept", *order[:_TOP_TERMS]]] if "intercept" in table.index else table.loc[order[:_TOP_TERMS]]
+    order = table.drop(index=INTERCEPT, errors="ignore").abs().max(axis=1).sort_values(ascending=False).index
+    table = table.loc[[INTERCEPT, *order[:_TOP_TERMS]]] if INTERCEPT in table.index else table.loc[order[:_TOP_TERMS]]
     table = table.reset_index().rename(columns={"index": "term"})
     return table.astype(object).where(table.notna(), "—")  # a term the arm's model did not select
 
@@ -803,42 +585,16 @@ def write_report(
     }  # in the order of the sections
 
     _errors_section(doc, runs)
-    doc.heading("Summary")
-    doc.table(_summary_table(runs), "Rates that stand for the operating space come from the uniform (stage-1) rows; "
-                                    "stage-2 rows over-sample the success band on purpose.")
-    for text in caveats["summary"]:
-        doc.caveat(text)
-    where = [_SECTIONS[part] for part, texts in caveats.items() if texts and part != "summary"]
-    if where:
-        n = sum(len(texts) for part, texts in caveats.items() if part != "summary")
-        doc.caveat(f"This report states {n} thing{'s' * (n != 1)} it cannot conclude yet; see {', '.join(where)}.")
+    _summary_section(doc, runs, caveats)
     if gate_envelope is not None:
         _gate_section(doc, runs, gate_envelope, max_failure_rate, confidence, caveats["gate"])
     _zones_section(doc, runs, zones, caveats["zones"])
-
-    doc.heading("Outcomes")
-    doc.figure("outcomes", _fig_outcomes(runs), "Outcome mix by stage.")
-    doc.heading("Success across each parameter")
-    band = runs[0].settings["band"]
-    if not any(len(uniform_rows(r.judged)) for r in runs):
-        doc.text("No uniform experiment that did not error: nothing to show per parameter.")
-    else:
-        doc.figure("success_by_parameter", _fig_success_by_parameter(runs),
-                   "Success rate of the uniform rows per bin or value, with 95 % Clopper–Pearson intervals"
-                   + (f"; the shaded band is the sweep's stage-2 target {band[0]:g}–{band[1]:g}, shaded on the "
-                      "panels where some bin's rate lies in it." if band else "."))
-
+    _outcomes_section(doc, runs)
+    _success_section(doc, runs)
     _risk_section(doc, runs, usable, pairs, caveats["risk"])
     if usable:
         _evaluation_section(doc, usable, holdout, seed, caveats["evaluation"])
-
-    doc.heading("Provenance")
-    doc.table(_provenance(runs))
-    doc.text("Every experiment's own seed is stored with its row (results/ in each sweep folder, plain Parquet).")
-    doc.heading("Parameter space", 3)
-    doc.table(_space_table(space))
-    doc.text(_environment(seed))
-
+    _provenance_section(doc, runs, seed)
     return doc.write(out)
 
 
@@ -949,6 +705,19 @@ def _errors_section(doc: Document, runs: list[_Sweep]) -> None:
     doc.table(_error_table(runs), "Each message's first line; the full traceback is in the sweep's 'error' column.")
 
 
+def _summary_section(doc: Document, runs: list[_Sweep], caveats: Mapping[str, list[str]]) -> None:
+    """The run summary, its own caveats, and where the other sections' caveats are."""
+    doc.heading("Summary")
+    doc.table(_summary_table(runs), "Rates that stand for the operating space come from the uniform (stage-1) rows; "
+                                    "stage-2 rows over-sample the success band on purpose.")
+    for text in caveats["summary"]:
+        doc.caveat(text)
+    where = [_SECTIONS[part] for part, texts in caveats.items() if texts and part != "summary"]
+    if where:
+        n = sum(len(texts) for part, texts in caveats.items() if part != "summary")
+        doc.caveat(f"This report states {n} thing{'s' * (n != 1)} it cannot conclude yet; see {', '.join(where)}.")
+
+
 def _gate_section(doc: Document, runs: list[_Sweep], envelope: Envelope, max_failure_rate: float,
                   confidence: float, caveats: list[str]) -> None:
     doc.heading("Deployment gate")
@@ -994,6 +763,23 @@ def _zones_section(doc: Document, runs: list[_Sweep], zones: pd.DataFrame, cavea
         if len(part):
             doc.heading(f"{heading} ({len(part)}{f', top {_TOP_ZONES}' if len(part) > _TOP_ZONES else ''})", 3)
             doc.table(_zone_rows(part.head(_TOP_ZONES)))
+
+
+def _outcomes_section(doc: Document, runs: list[_Sweep]) -> None:
+    doc.heading("Outcomes")
+    doc.figure("outcomes", _fig_outcomes(runs), "Outcome mix by stage.")
+
+
+def _success_section(doc: Document, runs: list[_Sweep]) -> None:
+    doc.heading("Success across each parameter")
+    band = runs[0].settings["band"]
+    if not any(len(uniform_rows(r.judged)) for r in runs):
+        doc.text("No uniform experiment that did not error: nothing to show per parameter.")
+        return
+    doc.figure("success_by_parameter", _fig_success_by_parameter(runs),
+               "Success rate of the uniform rows per bin or value, with 95 % Clopper–Pearson intervals"
+               + (f"; the shaded band is the sweep's stage-2 target {band[0]:g}–{band[1]:g}, shaded on the "
+                  "panels where some bin's rate lies in it." if band else "."))
 
 
 def _risk_section(doc: Document, runs: list[_Sweep], usable: list[tuple[_Sweep, _RiskFit]],
@@ -1057,3 +843,12 @@ def _evaluation_section(doc: Document, usable: list[tuple[_Sweep, _RiskFit]], ho
     doc.figure("evaluation", _fig_evaluation(*zip(*evaluated), seed=seed),
                "ROC curves and reliability (observed failure rate per quantile bin of predicted P(failure)) "
                "on the held-out uniform rows.")
+
+
+def _provenance_section(doc: Document, runs: list[_Sweep], seed: int) -> None:
+    doc.heading("Provenance")
+    doc.table(_provenance(runs))
+    doc.text("Every experiment's own seed is stored with its row (results/ in each sweep folder, plain Parquet).")
+    doc.heading("Parameter space", 3)
+    doc.table(_space_table(runs[0].space))
+    doc.text(_environment(seed))

@@ -52,10 +52,26 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from robogate.checks import check_int
 from robogate.space import Categorical, ParameterSpace
 
-__all__ = ["FlexibleRiskModel", "RiskModel"]
+__all__ = ["INTERCEPT", "FlexibleRiskModel", "RiskModel", "term_parameters"]
 
 #: Version of the JSON written by :meth:`RiskModel.to_json`.
 FORMAT_VERSION = 1
+
+#: The names of the model's terms (:attr:`RiskModel.coefficients_`): ``"intercept"``; a numeric
+#: parameter ``"friction"``; a category level ``"shape=box"``; a square ``"friction^2"``; a
+#: product of two ``"friction:mass"`` or ``"friction:shape=box"``.
+INTERCEPT = "intercept"
+_LEVEL, _SQUARE, _PRODUCT = "=", "^2", ":"
+
+
+def term_parameters(term: str) -> list[str]:
+    """The parameter of each factor of a term: ``"friction:shape=box"`` -> ``["friction", "shape"]``.
+
+    A square has one factor (``"friction^2"`` -> ``["friction"]``); the intercept has none.
+    """
+    if term == INTERCEPT:
+        return []
+    return [factor.split(_LEVEL)[0].removesuffix(_SQUARE) for factor in term.split(_PRODUCT)]
 
 
 # ----------------------------------------------------------------------------------- encoding
@@ -157,7 +173,7 @@ class _Encoded(ClassifierMixin, BaseEstimator):
             dim = space.dims[j] if space is not None else None
             if isinstance(dim, Categorical):
                 for code, level in enumerate(dim.choices):
-                    features.append({"name": f"{dim.name}={level}", "column": j, "kind": "level", "code": code})
+                    features.append({"name": f"{dim.name}{_LEVEL}{level}", "column": j, "kind": "level", "code": code})
                 continue
             log = bool(getattr(dim, "log", False))
             t = np.log(values) if log else values
@@ -209,8 +225,8 @@ class _Encoded(ClassifierMixin, BaseEstimator):
 
 def _term_name(features: list[dict], term: tuple[int, ...]) -> str:
     if len(term) == 2 and term[0] == term[1]:
-        return f"{features[term[0]]['name']}^2"
-    return ":".join(features[i]["name"] for i in term)
+        return f"{features[term[0]]['name']}{_SQUARE}"
+    return _PRODUCT.join(features[i]["name"] for i in term)
 
 
 def _term_matrix(B: np.ndarray, terms: list[tuple[int, ...]]) -> np.ndarray:
@@ -500,7 +516,7 @@ class RiskModel(_Encoded):
         return terms, steps
 
     def _name_coefficients(self) -> None:
-        names = ["intercept"] + [_term_name(self.features_, t) for t in self.terms_]
+        names = [INTERCEPT] + [_term_name(self.features_, t) for t in self.terms_]
         self.coefficients_ = pd.Series(np.r_[self.intercept_, self.coef_], index=names, name="logit")
 
     # -- predict ---------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-import robogate
 from robogate.checks import check_int
+from robogate.envs import ENV_IDS
 from robogate.episode import Capture, missing_policy_methods, record_episode, run_episode
 
 __all__ = [
@@ -185,8 +185,8 @@ def validate_env_id(env_id: Any) -> str:
     ValueError
         For anything else; the message lists the valid ids.
     """
-    if not isinstance(env_id, str) or env_id not in robogate.ENV_IDS:
-        raise ValueError(f"unknown env id {env_id!r}; expected one of: {', '.join(robogate.ENV_IDS)}")
+    if not isinstance(env_id, str) or env_id not in ENV_IDS:
+        raise ValueError(f"unknown env id {env_id!r}; expected one of: {', '.join(ENV_IDS)}")
     return env_id
 
 

@@ -37,9 +37,13 @@ from threadpoolctl import threadpool_limits
 
 from robogate.checks import check_int, is_integer
 from robogate.risk import RiskModel
+from robogate.rows import STAGE_BOUNDARY, STAGE_LHS
 from robogate.space import Categorical, ParameterSpace, bin_index
 
-__all__ = ["TwoStageSampler"]
+__all__ = ["BAND", "TwoStageSampler"]
+
+#: The default band of predicted success probability that stage 2 samples in.
+BAND = (0.3, 0.7)
 
 #: Stage 2 scores up to this many candidate pools per batch to find enough in-band points.
 _POOL_ROUNDS = 4
@@ -114,7 +118,7 @@ class TwoStageSampler:
         space: ParameterSpace,
         n_lhs: int = 2000,
         n_boundary: int = 1000,
-        band: tuple[float, float] = (0.3, 0.7),
+        band: tuple[float, float] = BAND,
         batch_size: int | None = None,
         n_candidates: int | None = None,
         seed: int | None = 0,
@@ -186,7 +190,7 @@ class TwoStageSampler:
     @property
     def stage(self) -> int:
         """Stage (1 or 2) of the next :meth:`ask`."""
-        return 1 if self._n_asked[0] < self.n_lhs else 2
+        return STAGE_LHS if self._n_asked[0] < self.n_lhs else STAGE_BOUNDARY
 
     @property
     def n_asked(self) -> int:
@@ -285,7 +289,7 @@ class TwoStageSampler:
             k = self.n_lhs - start if n is None else min(n, self.n_lhs - start)
             points = [dict(p) for p in self._lhs_params[start : start + k]]
             self._n_asked[0] += k
-            self._register(points, stage=1)
+            self._register(points, stage=STAGE_LHS)
             return points
 
         remaining = self.n_boundary - self._n_asked[1]
@@ -303,7 +307,7 @@ class TwoStageSampler:
             points = self._boundary_batch(k, self._n_batches)
         self._n_batches += 1
         self._n_asked[1] += k
-        self._register(points, stage=2)
+        self._register(points, stage=STAGE_BOUNDARY)
         return [dict(p) for p in points]
 
     def tell(self, params: Sequence[Mapping[str, Any]] | pd.DataFrame, successes: Sequence[Any]) -> None:
@@ -364,7 +368,7 @@ class TwoStageSampler:
                     points = [dict(p) for (_, _, p) in self._pending.values()]
                 else:
                     # stage 1 in chunks (told as they finish), stage 2 one batch at a time
-                    points = self.ask(max(self.batch_size, _RUN_CHUNK) if self.stage == 1 else None)
+                    points = self.ask(max(self.batch_size, _RUN_CHUNK) if self.stage == STAGE_LHS else None)
                     if not points:
                         break
                 done_params, done_succ, done_extra = [], [], []

@@ -17,9 +17,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from robogate.colours import OUTCOME_COLOURS
+from robogate.document import Document
 from robogate.envs.outcomes import OUTCOMES
-from robogate.report import OUTCOME_COLOURS, Document
-from robogate.zones import first_error
+from robogate.rows import first_error
 
 if TYPE_CHECKING:
     from robogate.compare import Comparison

@@ -32,11 +32,11 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from robogate.executors import Executor, using_executor
+from robogate.rows import errored, first_error
 from robogate.runner import Trial, validate_env_id, validate_policy_spec
 from robogate.store import SweepStore
 from robogate.suite import Suite, load_suite
 from robogate.sweep import Recorder, versions
-from robogate.zones import errored, first_error
 
 __all__ = ["MANIFEST_KIND", "SuiteRun", "finish_run", "load_suite_run", "open_run", "run_episodes",
            "run_suite", "wilson"]

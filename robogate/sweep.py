@@ -13,10 +13,14 @@ in id order, the planned-but-unfinished trials are run, and the sweep
 continues.  Outcomes are always told in id order, batch by batch, so the final
 table is the same whether the sweep ran in one go or was killed and resumed,
 and whichever executor ran it.
+
+:func:`run_gate` runs more experiments on a finished sweep, uniformly inside an
+envelope, until the gate's verdict on it is decided.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib.metadata
 import math
@@ -33,18 +37,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import robogate
+from robogate.checks import check_int, check_level
+from robogate.envelope import Envelope
 from robogate.envs.outcomes import Outcome
 from robogate.executors import Executor, make_executor
+from robogate.gating import as_envelope, check_harness, evidence, name_left_out
+from robogate.load import sweep_settings
+from robogate.rows import STAGE_GATE, errored, first_error
 from robogate.runner import Trial, check_seed, trial_seed, validate_env_id, validate_policy_spec
-from robogate.sampling import TwoStageSampler
+from robogate.sampling import BAND, TwoStageSampler
 from robogate.space import ParameterSpace
+from robogate.stats import GateDecision, decide, sequential_gate
 from robogate.store import SweepStore
-from robogate.sweep_config import STAGE_GATE, SweepConfig
-from robogate.zones import errored, first_error
+from robogate.sweep_config import SweepConfig
 
-__all__ = ["RESUME_ALLOW", "Recorder", "check_resumable", "error_line", "format_summary", "run_sweep", "summarize",
-           "versions"]
+__all__ = ["RESUME_ALLOW", "Recorder", "check_resumable", "error_line", "format_summary", "run_gate", "run_sweep",
+           "summarize", "versions"]
 
 #: ``run_sweep(resume=RESUME_ALLOW)`` continues the sweep stored at ``out``, or starts one if there is none.
 RESUME_ALLOW = "allow"
@@ -66,7 +74,7 @@ def versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             return "unknown"
 
-    return {"robogate": robogate.__version__, "pybullet": version("pybullet"), "numpy": np.__version__}
+    return {"robogate": version("robogate"), "pybullet": version("pybullet"), "numpy": np.__version__}
 
 
 def _manifest(config: SweepConfig, sampler: TwoStageSampler) -> dict[str, Any]:
@@ -287,7 +295,7 @@ def run_sweep(
     space: ParameterSpace | Mapping | None = None,
     n_lhs: int,
     n_boundary: int,
-    band: tuple[float, float] = (0.3, 0.7),
+    band: tuple[float, float] = BAND,
     batch_size: int | None = None,
     seed: int = 0,
     executor: str | Executor = "local",
@@ -431,6 +439,146 @@ def _drive(
             rec.close()
         finally:
             bar.close()
+
+
+# ---------------------------------------------------------------------------- the gate's runs
+
+
+def _row_seed(sweep_seed: int, index: int) -> np.random.SeedSequence:
+    """Seed of the envelope point of gate experiment ``index`` (its episode seed is ``trial_seed``)."""
+    return np.random.SeedSequence(sweep_seed, spawn_key=(index, STAGE_GATE))
+
+
+def run_gate(
+    path: str | os.PathLike,
+    envelope: Mapping[str, Any] | Envelope | None,
+    max_failure_rate: float = 0.05,
+    confidence: float = 0.95,
+    *,
+    max_experiments: int = 1000,
+    batch_size: int = 20,
+    executor: Any = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    progress: bool = True,
+) -> GateDecision:
+    """Run experiments inside an envelope until the gate's verdict is decided.
+
+    Points are drawn uniformly inside the envelope, run on the sweep's env
+    and policy, and appended to the sweep store as stage-3 rows (ids after
+    the sweep's, the episode seed :func:`~robogate.runner.trial_seed` of the
+    sweep seed and the id, and an ``envelope`` column), after each batch.  The
+    existing uniform evidence counts too, and every look uses the confidence
+    sequence (see :func:`~robogate.stats.sequential_gate`).  A killed run loses at most the
+    batch in flight; running again continues from the stored rows.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A finished sweep's folder.
+    envelope, max_failure_rate, confidence
+        As for :func:`robogate.gate`.
+    max_experiments : int, default 1000
+        At most this many new experiments.
+    batch_size : int, default 20
+        Experiments between looks.
+    executor, workers, address
+        As for :func:`run_sweep`.
+    progress : bool, default True
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    GateDecision
+        ``ran`` is the number of experiments run.  An errored experiment
+        (already inside the envelope, or in a batch) stops the run with an
+        ``"error"`` verdict.
+
+    Raises
+    ------
+    ValueError
+        For a bad envelope or setting, or a sweep that is not finished (its
+        ids would clash with the rows the gate adds).
+    """
+    from tqdm import tqdm
+
+    settings = sweep_settings(path)
+    space = settings["space"]
+    envelope = as_envelope(envelope, space)
+    check_level(max_failure_rate, "max_failure_rate")
+    check_level(confidence, "confidence")
+    batch_size = check_int(batch_size, "batch_size", 1)
+    max_experiments = check_int(max_experiments, "max_experiments")
+    if not settings["complete"]:
+        raise ValueError(
+            f"the sweep in {path} is not finished; finish it first (robogate sweep --out {path} --resume) "
+            "so that the gate's experiments do not take ids it still needs"
+        )
+    store = SweepStore.open(path)
+    df = store.read()
+    rows = evidence(df, space, envelope)
+    failures = int((~rows["success"].astype(bool)).sum())
+    broken = check_harness(decide(failures, len(rows), max_failure_rate, confidence, sequential=True),
+                            df[envelope.mask(df)])
+    if broken.verdict == "error":  # no experiment is run on a broken harness
+        return name_left_out(broken, envelope)
+    planned = store.planned()
+    next_id = int(max(df["id"].max() if len(df) else -1, planned["id"].max() if len(planned) else -1)) + 1
+    next_batch = int(max(df["batch"].max() if "batch" in df and len(df) else -1,
+                         planned["batch"].max() if "batch" in planned and len(planned) else -1)) + 1
+    if not isinstance(executor, (str, Executor)):
+        raise ValueError(f"executor must be a name or an Executor, got {type(executor).__name__}")
+    own = isinstance(executor, str)
+    ex = make_executor(executor, workers, address) if own else executor
+    bar = tqdm(total=max_experiments, desc="gate", unit="ep", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True)
+    label = envelope.to_json()
+
+    def draw(m: int) -> np.ndarray:
+        nonlocal next_id, next_batch
+        ids = range(next_id, next_id + m)
+        points = envelope.points([_row_seed(settings["seed"], i) for i in ids])
+        trials = [Trial(id=i, env_id=settings["env_id"], policy=settings["policy"], params=p,
+                        seed=trial_seed(settings["seed"], i), stage=STAGE_GATE, batch=next_batch)
+                  for i, p in zip(ids, points)]
+        records = []
+        for record in ex.imap_unordered(trials):
+            records.append({**record, "envelope": label})
+            bar.update(1)
+        store.append(records)
+        next_id, next_batch = next_id + m, next_batch + 1
+        run_so_far.extend(records)
+        if errored(pd.DataFrame(records)).any():
+            raise _HarnessError
+        by_id = {r["id"]: not r["success"] for r in records}
+        return np.array([by_id[i] for i in ids])
+
+    def show(failures: int, n: int) -> None:
+        bar.set_postfix_str(f"{failures} of {n} failed", refresh=False)
+
+    run_so_far: list[dict] = []  # every record draw() stored, for the verdict on an errored batch
+    try:
+        decision = sequential_gate(
+            draw, max_failure_rate, confidence, n=len(rows), failures=failures, batch_size=batch_size,
+            max_experiments=max_experiments, on_look=show,
+        )
+    except _HarnessError:
+        batch = pd.DataFrame(run_so_far)
+        new_failures = int((~batch["success"].astype(bool)).sum())
+        decision = check_harness(
+            decide(failures + new_failures, len(rows) + len(batch), max_failure_rate, confidence, sequential=True),
+            pd.concat([df[envelope.mask(df)], batch], ignore_index=True))
+        decision = dataclasses.replace(
+            decision, ran=len(batch), reason=decision.reason[:-1] + f" (after running {len(batch)} experiments).")
+    finally:
+        bar.close()
+        if own:
+            ex.close()
+    return name_left_out(decision, envelope)
+
+
+class _HarnessError(Exception):
+    """A batch of :func:`run_gate` held an errored experiment: the run stops there."""
 
 
 # ------------------------------------------------------------------------------- summaries

@@ -15,14 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robogate.sampling import TwoStageSampler
+from robogate.sampling import BAND, TwoStageSampler
 from robogate.space import ParameterSpace, default_space
 
-__all__ = ["MANIFEST_KIND", "STAGE_BOUNDARY", "STAGE_GATE", "STAGE_LHS", "SweepConfig", "check_space"]
-
-#: The ``stage`` of a sweep's rows: its Latin Hypercube, its boundary-focused batches, and the
-#: experiments ``robogate gate --run`` adds inside an envelope.
-STAGE_LHS, STAGE_BOUNDARY, STAGE_GATE = 1, 2, 3
+__all__ = ["MANIFEST_KIND", "SweepConfig", "check_space"]
 
 #: The ``kind`` of a robogate sweep's manifest.
 MANIFEST_KIND = "robogate-sweep"
@@ -108,7 +104,7 @@ class SweepConfig:
         space: Any = None,
         n_lhs: int,
         n_boundary: int,
-        band: tuple[float, float] = (0.3, 0.7),
+        band: tuple[float, float] = BAND,
         batch_size: int | None = None,
         n_candidates: int | None = None,
         seed: int = 0,

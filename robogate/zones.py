@@ -34,110 +34,27 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import beta, hypergeom
+from scipy.stats import hypergeom
 
 from robogate.checks import check_int, check_level
-from robogate.envs.outcomes import Outcome
+from robogate.rows import errored, uniform_rows
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace, bin_index
-from robogate.sweep_config import STAGE_LHS
+from robogate.stats import clopper_pearson
 
 __all__ = [
     "CLASSES",
     "RELATIVE_CLASSES",
     "Bin",
-    "clopper_pearson",
     "danger_zones",
-    "errored",
-    "first_error",
     "parameter_bins",
-    "uniform_rows",
 ]
 
 #: Zone classes by absolute failure rate, from the most to the least dangerous.
 CLASSES = ("danger", "boundary", "safe")
 #: Zone classes against the rest of the space, from the most to the least dangerous.
 RELATIVE_CLASSES = ("worse", "unclear", "better")
-#: Stages whose rows are a uniform sample of the whole space (the Latin Hypercube).
-UNIFORM_STAGES = (STAGE_LHS,)
 #: An integer parameter with at most this many values gets one bin per value.
 _MAX_INTEGER_VALUES = 8
-
-
-def clopper_pearson(
-    k: Any, n: Any, confidence: float = 0.95, alternative: str = "two-sided"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (Clopper–Pearson) confidence interval of a binomial proportion.
-
-    Parameters
-    ----------
-    k, n : int or array of int
-        Events and trials (``0 <= k <= n``); vectorised.
-    confidence : float, default 0.95
-        Coverage of the interval.
-    alternative : {"two-sided", "less", "greater"}
-        ``"less"`` gives the one-sided upper bound ``[0, high]``, ``"greater"``
-        the one-sided lower bound ``[low, 1]``.
-
-    Returns
-    -------
-    low, high : ndarray of float
-        With ``n == 0`` the interval is ``[0, 1]``.
-
-    Examples
-    --------
-    >>> float(clopper_pearson(0, 59, 0.95, "less")[1]) < 0.05   # 59 failure-free trials
-    True
-    """
-    confidence = check_level(confidence, "confidence")
-    if alternative not in ("two-sided", "less", "greater"):
-        raise ValueError(f"alternative must be 'two-sided', 'less' or 'greater', got {alternative!r}")
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    if np.any(k < 0) or np.any(k > n):
-        raise ValueError("clopper_pearson needs 0 <= k <= n")
-    tail = 1.0 - confidence if alternative != "two-sided" else (1.0 - confidence) / 2.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        low = np.where(k > 0, beta.ppf(tail, k, n - k + 1), 0.0)
-        high = np.where(k < n, beta.ppf(1.0 - tail, k + 1, n - k), 1.0)
-    if alternative == "less":
-        low = np.zeros_like(low)
-    elif alternative == "greater":
-        high = np.ones_like(high)
-    return low, high
-
-
-def uniform_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a sweep that sample the whole space uniformly (stage 1).
-
-    A table without a ``stage`` column is taken as uniform throughout.
-    """
-    if "stage" not in df:
-        return df
-    return df[df["stage"].isin(UNIFORM_STAGES)]
-
-
-def errored(df: pd.DataFrame) -> np.ndarray:
-    """Which rows of a sweep table errored (outcome ``"error"``: the policy raised, the simulation diverged).
-
-    Such rows are a broken harness, never evidence of safety or danger.  A
-    table without an ``outcome`` column has none.
-    """
-    if "outcome" not in df:
-        return np.zeros(len(df), dtype=bool)
-    return (df["outcome"].astype(str) == Outcome.ERROR.value).to_numpy()
-
-
-def first_error(df: pd.DataFrame) -> str | None:
-    """The first line of the error message of the first errored row (lowest ``id``), or None."""
-    rows = df[errored(df)]
-    if not len(rows):
-        return None
-    if "id" in rows:
-        rows = rows.sort_values("id")
-    message = rows["error"].iloc[0] if "error" in rows else None
-    if not isinstance(message, str) or not message.strip():
-        return "no message recorded"
-    return message.strip().splitlines()[0]
 
 
 # -------------------------------------------------------------------------------------- bins
@@ -371,7 +288,7 @@ def danger_zones(
         One row per zone (and per arm), ranked: zones worse than the rest
         first (largest difference first), then unclear, then better.
         Columns ``zone`` (readable), ``params`` (tuple of names),
-        ``envelope`` (the zone as a :func:`robogate.gate.gate` envelope),
+        ``envelope`` (the zone as a :func:`robogate.gate` envelope),
         ``n``, ``failures``, ``failure_rate``, ``ci_low``, ``ci_high``,
         ``rest_failure_rate`` (the uniform rows outside the zone),
         ``difference`` (zone minus rest), ``p_value`` (Fisher's exact test

@@ -37,11 +37,11 @@ from threadpoolctl import threadpool_limits
 from flags import parse
 from robogate.executors import LocalExecutor
 from robogate.risk import FlexibleRiskModel, RiskModel
+from robogate.rows import errored, first_error
 from robogate.runner import Trial, trial_seed
-from robogate.sampling import TwoStageSampler
+from robogate.sampling import BAND, TwoStageSampler
 from robogate.space import default_space
 from robogate.sweep import RESUME_ALLOW, run_sweep
-from robogate.zones import errored, first_error
 
 MODELS = {"logistic": RiskModel, "flexible": FlexibleRiskModel}
 
@@ -106,7 +106,7 @@ def near_boundary(args: Args, test: pd.DataFrame, space, executor: LocalExecutor
     models = [cls(space=space, random_state=0).fit(X, y) for cls in MODELS.values()]
     pool = space.to_frame(TwoStageSampler(space, n_lhs=20_000, n_boundary=0, seed=args.seed + 3).ask())
     p_success = 1.0 - np.mean([m.predict_proba(pool)[:, 1] for m in models], axis=0)
-    inside = np.flatnonzero((p_success >= 0.3) & (p_success <= 0.7))
+    inside = np.flatnonzero((p_success >= BAND[0]) & (p_success <= BAND[1]))
     rng = np.random.default_rng(args.seed + 3)
     if inside.size >= args.n_near:
         chosen = rng.choice(inside, size=args.n_near, replace=False)

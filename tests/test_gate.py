@@ -9,11 +9,12 @@ from scipy.stats import binomtest
 
 from robogate.cli import main
 from robogate.envelope import Envelope
-from robogate.gate import decide, gate, sequential_gate
-from robogate.sweep_config import STAGE_GATE, SweepConfig
+from robogate.gating import gate
+from robogate.rows import STAGE_GATE
+from robogate.sweep_config import SweepConfig
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace, default_space
+from robogate.stats import clopper_pearson, decide, sequential_gate
 from robogate.store import SweepStore
-from robogate.zones import clopper_pearson
 
 SPACE = ParameterSpace([Continuous("friction", 0.05, 1.2, log=True), Integer("obstacles", 0, 4),
                         Categorical("shape", ["box", "cylinder", "sphere"])])

@@ -14,7 +14,7 @@ from PIL import Image
 import robogate
 from robogate.cli import main
 from robogate.envelope import Envelope
-from robogate.gate import evidence
+from robogate.gating import evidence
 from robogate.report import write_report
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 from robogate.store import SweepStore

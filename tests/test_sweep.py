@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 
 import robogate
+from robogate.rows import STAGE_GATE
 from robogate.runner import trial_seed
 from robogate.sampling import TwoStageSampler
 from robogate.space import Categorical, Continuous, ParameterSpace, default_space
 from robogate.store import StoreError, SweepStore
 from robogate.sweep import format_summary, run_sweep, summarize
-from robogate.sweep_config import STAGE_GATE, SweepConfig
+from robogate.sweep_config import SweepConfig
 from tests.helpers import ENV_ID, comparable
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace, default_space
-from robogate.zones import clopper_pearson, danger_zones, parameter_bins
+from robogate.stats import clopper_pearson
+from robogate.zones import danger_zones, parameter_bins
 
 SEEDS = [0, 1, 2, 3, 4]
 PLANTED = "friction 0.05–0.111 & mass 0.795–2"

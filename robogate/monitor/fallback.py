@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from robogate.envs.pick_place_env import MAX_STEP, OBS_SLICES
+from robogate.envs.pick_place_env import ACTION_NAMES, MAX_STEP, OBS_SLICES
 
 __all__ = ["RetreatPolicy"]
+
+_DZ, _GRIP = ACTION_NAMES.index("dz"), ACTION_NAMES.index("grip")
+"""Where the vertical motion and the gripper command sit in the action."""
 
 
 class RetreatPolicy:
@@ -38,8 +41,8 @@ class RetreatPolicy:
         if self._grip is None:  # decided once, at the hand-over
             self._grip = -1.0 if np.any(obs[OBS_SLICES["pad_contacts"]] > 0.5) else 1.0
         tcp_z = float(obs[OBS_SLICES["tcp_position"]][2])
-        action = np.zeros(5, dtype=np.float32)
-        action[2] = np.clip((self.height - tcp_z) / MAX_STEP, -1.0, 1.0)
+        action = np.zeros(len(ACTION_NAMES), dtype=np.float32)
+        action[_DZ] = np.clip((self.height - tcp_z) / MAX_STEP, -1.0, 1.0)
         at_top = abs(self.height - tcp_z) < 0.01
-        action[-1] = 1.0 if (self.release and at_top) else self._grip
+        action[_GRIP] = 1.0 if (self.release and at_top) else self._grip
         return action

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from robogate.envs.pick_place_env import CONTROL_HZ
 from robogate.monitor.monitor import FailureMonitor
 from robogate.monitor.rollout import Rollout
 
@@ -62,7 +63,7 @@ def _rate(hits: np.ndarray) -> float:
     return float(np.mean(hits)) if hits.size else float("nan")
 
 
-def summarize(table: pd.DataFrame, control_hz: float = 10.0) -> dict[str, float]:
+def summarize(table: pd.DataFrame, control_hz: float = CONTROL_HZ) -> dict[str, float]:
     """Detection metrics of an :func:`episode_table` (see the module docstring).
 
     Parameters
@@ -70,7 +71,7 @@ def summarize(table: pd.DataFrame, control_hz: float = 10.0) -> dict[str, float]
     table : DataFrame
         From :func:`episode_table` (or the same columns).
     control_hz : float
-        Control steps per second, to give the median lead time in seconds too.
+        Control steps per second, to give the median lead time in seconds too (default: robogate's envs').
     """
     failed = ~table["success"].to_numpy(dtype=bool)
     flagged = table["alarm_step"].notna().to_numpy()

@@ -16,10 +16,15 @@ import numpy as np
 import pandas as pd
 
 from robogate.checks import check_int
+from robogate.demos import sample_envelope
+from robogate.envs.outcomes import Outcome
 from robogate.episode import Capture
 from robogate.episode_file import check_destination, read_episodes, save_episodes
 from robogate.monitor.rollout import Rollout
 from robogate.recording import Scenario, check_no_errors, record_episodes
+from robogate.rows import STAGE_BOUNDARY
+from robogate.runner import cached_policy, check_seed, policy_reference, trial_seed
+from robogate.space import default_space
 
 __all__ = ["ROLLOUTS_FILE", "DEFAULT_CHUNKS", "load_rollouts", "record_rollouts", "rollout_scenarios", "training_rows"]
 
@@ -47,10 +52,6 @@ def rollout_scenarios(
     envelope : mapping, optional
         For ``params=None`` (default :data:`robogate.demos.TRAINING_ENVELOPE`).
     """
-    from robogate.demos import sample_envelope
-    from robogate.runner import check_seed, trial_seed
-    from robogate.space import default_space
-
     episodes, seed = check_int(episodes, "episodes", minimum=1), check_seed(seed)
     space = default_space()
     seeds = [trial_seed(seed, i) for i in range(episodes)]
@@ -94,13 +95,11 @@ def training_rows(sweep: pd.DataFrame, episodes: int, seed: int = 0) -> pd.DataF
     DataFrame
         The rows, failures first then successes; fewer than ``episodes`` only if the sweep has fewer usable rows.
     """
-    from robogate.sweep_config import STAGE_BOUNDARY
-
     episodes = check_int(episodes, "episodes", minimum=1)
     missing = [c for c in ("seed", "success", "stage", "outcome") if c not in sweep.columns]
     if missing:
         raise ValueError(f"a sweep table has columns {missing}; this table does not (load it with robogate.load_sweep)")
-    rows = sweep[sweep["outcome"] != "error"]
+    rows = sweep[sweep["outcome"] != Outcome.ERROR.value]
     rng = np.random.default_rng(seed)
 
     def ordered(part: pd.DataFrame) -> pd.DataFrame:
@@ -199,8 +198,6 @@ def record_rollouts(
     >>> cal[0].embeddings.shape[1], cal[0].action_chunks.shape[1]
     (64, 8)
     """
-    from robogate.runner import cached_policy, policy_reference
-
     if out is not None:
         check_destination(out, ROLLOUTS_FILE, format)
     probe = cached_policy(policy_reference(policy)) if isinstance(policy, str) else policy

@@ -19,12 +19,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_curve
 
+from robogate.document import Document
+from robogate.envs.pick_place_env import CONTROL_HZ
 from robogate.monitor import scores as registry
 from robogate.monitor.evaluation import ALL, BEST, ScoredSet, headline, outcome_rates
 from robogate.monitor.metrics import summarize
 from robogate.monitor.monitor import FailureMonitor
-from robogate.report import Document
-from robogate.zones import clopper_pearson
+from robogate.stats import clopper_pearson
 
 __all__ = ["COLUMNS", "FIPER", "SAFE", "false_alarm_table", "score_colour", "write_monitor_report"]
 
@@ -177,7 +178,7 @@ def write_monitor_report(
     *,
     title: str = "Failure monitor evaluation",
     notes: Sequence[str] = (),
-    control_hz: float = 10.0,
+    control_hz: float = CONTROL_HZ,
 ) -> Path:
     """Write ``report.md`` (PNG figures beside it) and a self-contained ``report.html``.
 
@@ -195,7 +196,7 @@ def write_monitor_report(
     notes : sequence of str
         Paragraphs placed under the title (provenance, how the rollouts were recorded).
     control_hz : float
-        Control steps per second (lead times in seconds).
+        Control steps per second (lead times in seconds; default: robogate's envs').
 
     Returns
     -------

@@ -19,6 +19,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from robogate.envs.pick_place_env import ACTION_NAMES
 from robogate.episode import reset_policy
 from robogate.monitor.monitor import FailureMonitor, MonitorDecision
 from robogate.policies import Policy
@@ -27,12 +28,12 @@ __all__ = ["ON_ALARM", "MonitoredEnv", "MonitoredPolicy", "hold_action", "policy
 
 ON_ALARM = ("stop", "hold", "fallback", "flag")
 """What a wrapper does once the monitor has raised an alarm."""
-GRIP_INDEX = -1
+GRIP_INDEX = ACTION_NAMES.index("grip")
 """Position of the gripper command in robogate's action."""
 GRIP_OPEN = 1.0
 
 
-def hold_action(last_action: np.ndarray | None, size: int = 5) -> np.ndarray:
+def hold_action(last_action: np.ndarray | None, size: int = len(ACTION_NAMES)) -> np.ndarray:
     """An action that keeps the arm still and the gripper as ``last_action`` commanded it (open if none)."""
     action = np.zeros(size, dtype=np.float32)
     action[GRIP_INDEX] = GRIP_OPEN if last_action is None else np.asarray(last_action).reshape(-1)[GRIP_INDEX]
@@ -132,7 +133,7 @@ class MonitoredPolicy:
         if not self.taken_over:
             action, self.source = proposed, "policy"
         elif self.on_alarm == "hold":
-            size = 5 if self._last_action is None else self._last_action.size
+            size = len(ACTION_NAMES) if self._last_action is None else self._last_action.size
             action, self.source = hold_action(self._last_action, size), "hold"
         else:
             action, self.source = self.fallback.act(obs), "fallback"
