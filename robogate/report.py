@@ -33,7 +33,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from robogate.axes import plain_log_labels
-from robogate.envs.outcomes import OUTCOMES
 from robogate.envelope import Envelope
 from robogate.gate import GateDecision, evidence, gate
 from robogate.load import load_sweep
@@ -52,8 +51,11 @@ OUTCOME_COLOURS = {
     "collision": "#9467bd",
     "placement_error": "#8c564b",
     "timeout": "#7f7f7f",
+    "failure": "#e377c2",
     "error": "#000000",
 }
+_ENV_OUTCOME_COLOURS = ["#17becf", "#bcbd22", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5"]
+"""Colours of the outcomes an env of a user's names itself, in the order of their names."""
 ARM_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 _DPI = 100
 _MIN_PER_OUTCOME = 10
@@ -446,13 +448,17 @@ def _fig_outcomes(sweeps: list[_Sweep]) -> Figure:
             summary = summarize(part)
             labels.append(f"{s.name + ' · ' if len(sweeps) > 1 else ''}stage {stage} (n={summary['rows']})")
             shares.append({k: v / summary["rows"] for k, v in summary["outcomes"].items()})
+    present = {o for share in shares for o in share}
+    own = sorted(present - set(OUTCOME_COLOURS))
+    colours = {**{o: c for o, c in OUTCOME_COLOURS.items() if o in present},
+               **{o: _ENV_OUTCOME_COLOURS[k % len(_ENV_OUTCOME_COLOURS)] for k, o in enumerate(own)}}
     fig = Figure(figsize=(10, 0.9 + 0.42 * len(labels)), layout="constrained")
     ax = fig.add_subplot()
     for i, share in enumerate(shares):
         left = 0.0
-        for outcome in OUTCOMES:
+        for outcome, colour in colours.items():
             width = share.get(outcome, 0.0)
-            ax.barh(i, width, left=left, color=OUTCOME_COLOURS[outcome], label=outcome if i == 0 else None)
+            ax.barh(i, width, left=left, color=colour, label=outcome if i == 0 else None)
             if width > 0.06:
                 ax.text(left + width / 2, i, f"{width:.0%}", ha="center", va="center", fontsize=8, color="white")
             left += width
@@ -460,7 +466,7 @@ def _fig_outcomes(sweeps: list[_Sweep]) -> Figure:
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of experiments")
-    ax.legend(ncol=len(OUTCOMES), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.legend(ncol=len(colours), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return fig
 
 

@@ -16,10 +16,12 @@ import numpy as np
 import pandas as pd
 
 from robogate.checks import check_int
+from robogate.envelope import Envelope
 from robogate.episode import Capture
 from robogate.episode_file import check_destination, read_episodes, save_episodes
 from robogate.monitor.rollout import Rollout
 from robogate.recording import Scenario, check_no_errors, record_episodes
+from robogate.space import ParameterSpace
 
 __all__ = ["ROLLOUTS_FILE", "DEFAULT_CHUNKS", "load_rollouts", "record_rollouts", "rollout_scenarios", "training_rows"]
 
@@ -30,7 +32,8 @@ DEFAULT_CHUNKS = 32
 
 
 def rollout_scenarios(
-    episodes: int, params: Any = None, seed: int = 0, envelope: Mapping[str, Any] | None = None
+    episodes: int, params: Any = None, seed: int = 0, envelope: Mapping[str, Any] | None = None,
+    space: ParameterSpace | None = None,
 ) -> list[Scenario]:
     """The ``(params, seed)`` of each episode to record.
 
@@ -45,16 +48,24 @@ def rollout_scenarios(
     seed : int
         Seed of the design and of the episodes (``trial_seed(seed, i)``).
     envelope : mapping, optional
-        For ``params=None`` (default :data:`robogate.demos.TRAINING_ENVELOPE`).
+        For ``params=None``: default :data:`robogate.demos.TRAINING_ENVELOPE` in robogate's
+        space, the whole space in any other.
+    space : ParameterSpace, optional
+        The env's scenario space (``env.unwrapped.parameter_space``); default robogate's
+        (:func:`~robogate.space.default_space`).
     """
     from robogate.demos import sample_envelope
     from robogate.runner import check_seed, trial_seed
     from robogate.space import default_space
 
     episodes, seed = check_int(episodes, "episodes", minimum=1), check_seed(seed)
-    space = default_space()
+    space = space if space is not None else default_space()
     seeds = [trial_seed(seed, i) for i in range(episodes)]
     if params is None:
+        if envelope is None and space != default_space():  # another env: its whole space
+            envelope = Envelope(space, {}, rest="free")
+        elif isinstance(envelope, Mapping):
+            envelope = Envelope(space, envelope, rest="nominal")
         rows = sample_envelope(envelope, episodes, seed)
     elif isinstance(params, Mapping):
         rows = [space.validate(params)] * episodes
@@ -153,7 +164,8 @@ def record_rollouts(
     Parameters
     ----------
     env_id : str
-        One of ``robogate.ENV_IDS``.
+        A Gymnasium env id (see :func:`robogate.runner.validate_env_id`): one of
+        ``robogate.ENV_IDS`` or an env of your own; its scenarios are drawn in its own space.
     policy : str or policy object
         A spec such as ``"flow"`` or ``"scripted"``, or any policy object. Its observations
         are always recorded; its ``embed(obs)`` and ``sample_chunks(obs, n)`` when it has them
@@ -199,13 +211,13 @@ def record_rollouts(
     >>> cal[0].embeddings.shape[1], cal[0].action_chunks.shape[1]
     (64, 8)
     """
-    from robogate.runner import cached_policy, policy_reference
+    from robogate.runner import cached_policy, env_space, policy_reference
 
     if out is not None:
         check_destination(out, ROLLOUTS_FILE, format)
     probe = cached_policy(policy_reference(policy)) if isinstance(policy, str) else policy
     capture = capture_for(probe, n_chunks)
-    scenarios = rollout_scenarios(episodes, params, seed, getattr(probe, "envelope", None))
+    scenarios = rollout_scenarios(episodes, params, seed, getattr(probe, "envelope", None), env_space(env_id))
     recordings = record_episodes(env_id, policy, scenarios, capture=capture, executor=executor, workers=workers,
                                  address=address, progress=progress, desc="rollouts")
     check_no_errors(recordings, "rollouts")
