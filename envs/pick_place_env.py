@@ -12,7 +12,7 @@ from . import gripper
 from .outcomes import Outcome
 from .pick_place_task import MAX_OBSTACLES, PickPlaceTask
 from .robots import ROBOTS, Robot
-from .scene import SHAPES
+from .scene import SHAPES, default_space
 from .simulator import Simulator
 
 MAX_STEP = 0.05
@@ -91,7 +91,7 @@ class PickPlaceEnv(gym.Env):
     ## Scenario parameters
     Passed as ``reset(options={"params": {...}})``: the dimensions of
     ``robogate.default_space()``, which holds their ranges and nominal values
-    (``env.unwrapped.space``). Anything omitted takes its nominal value; an
+    (``env.unwrapped.parameter_space``). Anything omitted takes its nominal value; an
     unknown name, a value out of range, NaN or of the wrong type raises
     ``ValueError`` naming the parameter and its range.
 
@@ -143,8 +143,6 @@ class PickPlaceEnv(gym.Env):
     def __init__(
         self, robot: str = "Panda", render_mode: str | None = None, max_steps: int = MAX_EPISODE_STEPS
     ) -> None:
-        from robogate.space import default_space
-
         if robot not in ROBOTS:
             raise ValueError(f"robot: unknown arm {robot!r}; expected one of {sorted(ROBOTS)}")
         if render_mode not in (None, *self.metadata["render_modes"]):
@@ -153,7 +151,7 @@ class PickPlaceEnv(gym.Env):
             raise ValueError(f"max_steps: must be a positive number of control steps, got {max_steps}")
         self.render_mode = render_mode
         self.max_steps = int(max_steps)
-        self.space = default_space()
+        self.parameter_space = default_space()
         self.sim = Simulator()
         spec = ROBOTS[robot]
         self.robot = Robot(self.sim, spec)
@@ -165,7 +163,7 @@ class PickPlaceEnv(gym.Env):
         self._bias = np.zeros(3)
         self._steps = 0
         self._done = True
-        self.params: dict[str, Any] = self.space.nominal()
+        self.params: dict[str, Any] = self.parameter_space.nominal()
 
     # -- gymnasium API -----------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -174,7 +172,7 @@ class PickPlaceEnv(gym.Env):
         unknown = set(options) - {"params"}
         if unknown:
             raise ValueError(f"options: unknown keys {sorted(unknown)}; expected 'params'")
-        self.params = self.space.validate(options.get("params") or {})
+        self.params = self.parameter_space.validate(options.get("params") or {})
         self.sim.restore()
         self.robot.go_home()
         self.task.build(self.params, self.np_random)

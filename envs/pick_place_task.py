@@ -65,7 +65,7 @@ class PickPlaceTask:
         com = [0.0, 0.0, 0.0]
         com[shape.long_axis] = params["com_offset"] * size
         obj = self.sim.create_body(
-            "object", geom.shape, mass=params["mass"], position=(*xy, self.rest_height),
+            "object", getattr(pybullet, geom.shape), mass=params["mass"], position=(*xy, self.rest_height),
             orientation=orientation, com_offset=com, rgba=(0.85, 0.25, 0.2, 1.0), **geom.kwargs,
         )
         self.sim.client.changeDynamics(

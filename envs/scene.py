@@ -1,11 +1,14 @@
-"""What a pick-and-place scene offers: the table, the object shapes and the place targets.
+"""What a pick-and-place scene offers: the table, the object shapes, the place targets and the
+scenario space over them.
 
 :data:`SHAPES` and :data:`PLACEMENTS` are the one declaration of the scenario's
-categories: :func:`robogate.space.default_space` takes its ``shape`` and
-``placement`` choices from them (in this order, the first being the nominal
-value), the env builds and observes objects from them, and the scripted
-controller reads its per-shape facts here. A new shape is one entry in
-:data:`SHAPES` with its geometry function.
+categories: :func:`default_space` takes its ``shape`` and ``placement`` choices from
+them (in this order, the first being the nominal value), the env builds and observes
+objects from them, and the scripted controller reads its per-shape facts here. A new
+shape is one entry in :data:`SHAPES` with its geometry function.
+
+The module is plain data: it imports no simulator, so the space of robogate's envs
+(``robogate.default_space()``) is known on a machine without PyBullet.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .simulator import pybullet
+from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 
 TABLE_X = (0.15, 0.95)
 TABLE_Y = (-0.50, 0.48)
@@ -29,8 +32,8 @@ REACH_LIMIT_BEARING = math.radians(35.0)
 class Geometry(NamedTuple):
     """Collision geometry of an object of one size."""
 
-    shape: int
-    """PyBullet geometry type (``GEOM_BOX`` etc.)."""
+    shape: str
+    """Name of the PyBullet geometry type (``"GEOM_BOX"`` etc.)."""
     kwargs: dict[str, Any]
     """Extents passed to ``createCollisionShape`` (half extents, radius, height)."""
     height: float
@@ -65,25 +68,25 @@ class Shape:
 
 
 def _box(size: float) -> Geometry:
-    return Geometry(pybullet.GEOM_BOX, {"halfExtents": [size / 2] * 3}, size)
+    return Geometry("GEOM_BOX", {"halfExtents": [size / 2] * 3}, size)
 
 
 def _cylinder(size: float) -> Geometry:
-    return Geometry(pybullet.GEOM_CYLINDER, {"radius": size / 2, "height": size}, size)
+    return Geometry("GEOM_CYLINDER", {"radius": size / 2, "height": size}, size)
 
 
 def _sphere(size: float) -> Geometry:
-    return Geometry(pybullet.GEOM_SPHERE, {"radius": size / 2}, size)
+    return Geometry("GEOM_SPHERE", {"radius": size / 2}, size)
 
 
 def _capsule(size: float) -> Geometry:
     """A capsule ``size`` long; its axis is its own z, laid horizontal by its tilt."""
-    return Geometry(pybullet.GEOM_CAPSULE, {"radius": size / 4, "height": size}, size / 2)
+    return Geometry("GEOM_CAPSULE", {"radius": size / 4, "height": size}, size / 2)
 
 
 def _plate(size: float) -> Geometry:
     thickness = max(0.012, 0.3 * size)
-    return Geometry(pybullet.GEOM_BOX, {"halfExtents": [size / 2, size / 2, thickness / 2]}, thickness)
+    return Geometry("GEOM_BOX", {"halfExtents": [size / 2, size / 2, thickness / 2]}, thickness)
 
 
 SHAPES: dict[str, Shape] = {
@@ -143,3 +146,27 @@ PLACEMENTS: dict[str, Placement] = {
     )
 }
 """Place targets by name, easiest first, in the order of the ``placement`` parameter's choices."""
+
+
+def default_space() -> ParameterSpace:
+    """The 8-D scenario space of robogate's pick-and-place envs (ROBOGATE's dimensions).
+
+    Returns
+    -------
+    ParameterSpace
+        friction, mass, com_offset, size, ik_noise, obstacles, shape, placement.
+        The ``shape`` and ``placement`` choices are :data:`SHAPES` and :data:`PLACEMENTS`,
+        in their order; the first of each is nominal.
+    """
+    return ParameterSpace(
+        [
+            Continuous("friction", 0.05, 1.2, log=True, nominal=0.8, unit="coefficient"),
+            Continuous("mass", 0.05, 2.0, log=True, nominal=0.2, unit="kg"),
+            Continuous("com_offset", 0.0, 0.4, nominal=0.0, unit="fraction of size"),
+            Continuous("size", 0.02, 0.12, nominal=0.05, unit="m"),
+            Continuous("ik_noise", 0.0, 0.04, nominal=0.0, unit="m"),
+            Integer("obstacles", 0, 4, nominal=0, unit="count"),
+            Categorical("shape", tuple(SHAPES)),
+            Categorical("placement", tuple(PLACEMENTS)),
+        ]
+    )

@@ -1,18 +1,18 @@
 """Policies that drive robogate's environments: the :class:`Policy` protocol, a scripted controller
-and a learned action-chunk policy (:class:`FlowPolicy`, imported on first use so that torch loads
-only when it is needed)."""
+and a learned action-chunk policy (:class:`FlowPolicy`). Both policies are imported on first use, so
+that the simulator and torch load only when they are needed."""
 
+from importlib import import_module
 from typing import Any
 
 from .base import Policy
-from .scripted import ScriptedPolicy
 
 __all__ = ["FlowPolicy", "Policy", "ScriptedPolicy"]
 
+_LAZY = {"FlowPolicy": ".flow", "ScriptedPolicy": ".scripted"}
+
 
 def __getattr__(name: str) -> Any:
-    if name == "FlowPolicy":
-        from .flow import FlowPolicy
-
-        return FlowPolicy
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,8 +30,8 @@ from torch import nn
 
 from robogate.checks import check_int
 from robogate.envelope import Envelope
-from robogate.networks import mlp
 from robogate.envs.pick_place_env import ACTION_NAMES, OBS_SIZE, OBS_SLICES
+from robogate.networks import mlp
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_FORMAT", "PRETRAINED", "FlowConfig", "FlowNet", "FlowPolicy"]
 

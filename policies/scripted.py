@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 from scipy.spatial.transform import Rotation
+
 from robogate.envs import gripper
 from robogate.envs.pick_place_env import MAX_STEP, MAX_YAW_STEP, OBS_SLICES
 from robogate.envs.scene import SHAPES, Shape

@@ -125,12 +125,14 @@ def add_sweep(subparsers: Any) -> None:
         help="sweep a policy through the parameter space with the two-stage sampler",
         description=(
             "Run a two-stage sweep (Latin Hypercube, then boundary-focused sampling) of a policy "
-            "on a robogate env and store every experiment under --out. A killed sweep continues "
+            "on an env (robogate's, or any Gymnasium env that declares its parameter_space) and store every "
+            "experiment under --out. A killed sweep continues "
             "with --resume; settings left out on resume are taken from the stored sweep."
         ),
     )
     p.add_argument("--env", dest="env_id", metavar="ENV_ID",
-                   help="env id, e.g. robogate/PickPlace-Panda-v0 (required unless --resume)")
+                   help="env id, e.g. robogate/PickPlace-Panda-v0, or module:EnvId for an env of your own "
+                        "(required unless --resume)")
     p.add_argument("--policy", metavar="SPEC", help=f"{POLICY_HELP} (default scripted)")
     p.add_argument("--n-lhs", type=_non_negative_int, metavar="N",
                    help="stage-1 (Latin Hypercube) budget (required unless --resume)")

@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from robogate.executors import using_executor
 from robogate.paired import PairedDecision, check_margin, decide, sequential_verdicts
 from robogate.rows import errored, first_error
 from robogate.runner import validate_env_id, validate_policy_spec
 from robogate.stats import EXIT_CODES
 from robogate.suite import Suite, load_suite
-from robogate.executors import using_executor
 from robogate.suite_run import (
     MANIFEST_KIND,
     SuiteRun,

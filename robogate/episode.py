@@ -21,6 +21,8 @@ import numpy as np
 from robogate.checks import check_int
 from robogate.policies import Policy
 
+SUCCESS, FAILURE = "success", "failure"
+"""The outcomes of an episode whose env names none (``info["success"]`` alone)."""
 
 RECORD_FIELDS = ("env_id", "seed", "outcome", "success", "steps", "sim_time", "wall_time", "physics_time", "error")
 """The keys :func:`run_episode` adds after the scenario parameters."""
@@ -116,12 +118,32 @@ def reset_policy(policy: Policy, seed: int | None) -> None:
         policy.reset()
 
 
+def episode_outcome(info: Mapping[str, Any], truncated: bool) -> tuple[str, str | None]:
+    """How an episode ended, from the ``info`` of its last step: ``(outcome, error message or None)``.
+
+    ``info["success"]`` decides: a success is :data:`SUCCESS`; a failure is ``info["outcome"]``
+    when the env names one (the taxonomy is the env's), else :data:`FAILURE`. A time limit
+    without ``info["success"]`` (Gymnasium's ``max_episode_steps``) is a ``"timeout"``; any other
+    end without it, an ``"error"``.
+    """
+    success = info.get("success")
+    if success is None:
+        if truncated:
+            return "timeout", None
+        return "error", "the env ended the episode without info['success']"
+    named = info.get("outcome")
+    if not success:
+        return (FAILURE if named in (None, SUCCESS) else str(named)), info.get("error")
+    return SUCCESS, info.get("error")
+
+
 def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None, on_step: Callable | None) -> dict[str, Any]:
     base = env.unwrapped
     env_id = env.spec.id if env.spec is not None else type(base).__name__
     start = time.perf_counter()
     obs, info = env.reset(seed=seed, options={"params": params})
-    record: dict[str, Any] = dict(info["params"])
+    space = getattr(base, "parameter_space", None)
+    record: dict[str, Any] = dict(info["params"] if "params" in info or space is None else space.validate(params))
     steps, error, outcome = 0, None, None
     try:
         reset_policy(policy, seed)
@@ -133,8 +155,7 @@ def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None, on_step: 
                 on_step(obs, action, info)
             obs = next_obs
             if terminated or truncated:
-                outcome = info["outcome"]
-                error = info.get("error")
+                outcome, error = episode_outcome(info, truncated)
     except Exception as exc:  # the policy's failure is a result, not a crash
         outcome = "error"
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}".strip()
@@ -143,7 +164,7 @@ def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None, on_step: 
         env_id=env_id,
         seed=seed,
         outcome=outcome,
-        success=outcome == "success",
+        success=outcome == SUCCESS,
         steps=steps,
         sim_time=steps / env.metadata.get("render_fps", 10),
         wall_time=time.perf_counter() - start,
@@ -284,5 +305,5 @@ def record_episode(
     return record, recording
 
 
-__all__ = ["RECORD_FIELDS", "Capture", "EpisodeRecording", "as_policy", "missing_policy_methods", "record_episode",
-           "reset_policy", "run_episode"]
+__all__ = ["FAILURE", "RECORD_FIELDS", "SUCCESS", "Capture", "EpisodeRecording", "as_policy", "episode_outcome",
+           "missing_policy_methods", "record_episode", "reset_policy", "run_episode"]

@@ -31,10 +31,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from robogate.axes import plain_log_labels
-from robogate.colours import OUTCOME_COLOURS
+from robogate.colours import outcome_colours
 from robogate.document import Document, cell_text
 from robogate.envelope import Envelope
-from robogate.envs.outcomes import OUTCOMES
 from robogate.gating import evidence, gate
 from robogate.load import load_sweep
 from robogate.risk import INTERCEPT, FlexibleRiskModel, RiskModel, term_parameters
@@ -228,13 +227,15 @@ def _fig_outcomes(sweeps: list[_Sweep]) -> Figure:
             summary = summarize(part)
             labels.append(f"{s.name + ' · ' if len(sweeps) > 1 else ''}stage {stage} (n={summary['rows']})")
             shares.append({k: v / summary["rows"] for k, v in summary["outcomes"].items()})
+    present = {o for share in shares for o in share}
+    colours = outcome_colours(present)
     fig = Figure(figsize=(10, 0.9 + 0.42 * len(labels)), layout="constrained")
     ax = fig.add_subplot()
     for i, share in enumerate(shares):
         left = 0.0
-        for outcome in OUTCOMES:
+        for outcome, colour in colours.items():
             width = share.get(outcome, 0.0)
-            ax.barh(i, width, left=left, color=OUTCOME_COLOURS[outcome], label=outcome if i == 0 else None)
+            ax.barh(i, width, left=left, color=colour, label=outcome if i == 0 else None)
             if width > 0.06:
                 ax.text(left + width / 2, i, f"{width:.0%}", ha="center", va="center", fontsize=8, color="white")
             left += width
@@ -242,7 +243,7 @@ def _fig_outcomes(sweeps: list[_Sweep]) -> Figure:
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of experiments")
-    ax.legend(ncol=len(OUTCOMES), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.legend(ncol=len(colours), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return fig
 
 

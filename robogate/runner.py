@@ -30,11 +30,13 @@ import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from robogate.checks import check_int
 from robogate.envs import ENV_IDS
 from robogate.episode import Capture, missing_policy_methods, record_episode, run_episode
+from robogate.space import ParameterSpace
 
 __all__ = [
     "BUILTIN_POLICIES",
@@ -42,6 +44,7 @@ __all__ = [
     "Trial",
     "cached_policy",
     "check_seed",
+    "env_space",
     "make_policy",
     "policy_label",
     "policy_reference",
@@ -121,7 +124,7 @@ class Trial:
     id : int
         Sequential experiment id, unique within the sweep.
     env_id : str
-        A registered robogate env id (see ``robogate.ENV_IDS``).
+        A Gymnasium env id (see :func:`validate_env_id`), e.g. one of ``robogate.ENV_IDS``.
     policy : str or PolicyPayload
         A policy spec (``"scripted"``, ``"flow"``, ``"package.module:Factory"``) or a packed object.
     params : dict
@@ -178,16 +181,45 @@ def trial_seed(sweep_seed: int, index: int) -> int:
 
 
 def validate_env_id(env_id: Any) -> str:
-    """Return ``env_id`` if it is one of ``robogate.ENV_IDS``.
+    """Return ``env_id`` if Gymnasium knows it.
+
+    Any registered id, or ``module:EnvId``: as :func:`gymnasium.make` does, the module is
+    imported first (it registers ``EnvId``), so every worker process finds the env too.
 
     Raises
     ------
     ValueError
-        For anything else; the message lists the valid ids.
+        Naming the id and why it is unknown.
     """
-    if not isinstance(env_id, str) or env_id not in ENV_IDS:
-        raise ValueError(f"unknown env id {env_id!r}; expected one of: {', '.join(ENV_IDS)}")
+    if not isinstance(env_id, str) or not env_id.strip():
+        raise ValueError(f"env id must be a non-empty string such as {ENV_IDS[0]!r}, got {env_id!r}")
+    module, sep, name = env_id.rpartition(":")
+    if sep:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise ValueError(f"unknown env id {env_id!r}: cannot import module {module!r} "
+                             f"({type(exc).__name__}: {exc})") from None
+    try:
+        gym.spec(name)
+    except gym.error.Error:
+        raise ValueError(f"unknown env id {env_id!r}: Gymnasium has no env {name!r} registered; robogate's are "
+                         f"{', '.join(ENV_IDS)}, and an env of your own is named 'module:EnvId' "
+                         "(the module registers EnvId)") from None
     return env_id
+
+
+def env_space(env_id: str) -> ParameterSpace:
+    """The scenario space the env declares: ``env.unwrapped.parameter_space``.
+
+    The env is made once per process and kept for the trials run here.
+
+    Raises
+    ------
+    ValueError
+        For an unknown env id, or an env that declares no :class:`~robogate.space.ParameterSpace`.
+    """
+    return _get_env(env_id).unwrapped.parameter_space
 
 
 def _spec_error(spec: str, why: str) -> ValueError:
@@ -294,10 +326,14 @@ def cached_policy(spec: str | PolicyPayload) -> Any:
 def _get_env(env_id: str) -> Any:
     env = _ENVS.get(env_id)
     if env is None:
-        import gymnasium as gym
-
         validate_env_id(env_id)
-        env = _ENVS[env_id] = gym.make(env_id)
+        env = gym.make(env_id)
+        space = getattr(env.unwrapped, "parameter_space", None)
+        if not isinstance(space, ParameterSpace):
+            env.close()
+            raise ValueError(f"env {env_id!r} declares no scenario space: robogate runs an env whose "
+                             f"env.unwrapped.parameter_space is a robogate.ParameterSpace (got {type(space).__name__})")
+        _ENVS[env_id] = env
     return env
 
 
@@ -345,7 +381,7 @@ def run_trial(trial: Trial) -> dict[str, Any]:
         raise
     out = {"id": int(trial.id), "stage": int(trial.stage), "batch": int(trial.batch)}
     for key, value in record.items():
-        out[key] = value
+        out[key] = trial.env_id if key == "env_id" else value  # the id as given, "module:EnvId" included
         if key == "env_id":
             out["policy"] = policy_label(trial.policy)
     if recording is not None:

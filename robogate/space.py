@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 
 from robogate.checks import is_integer, is_real
-from robogate.envs.scene import PLACEMENTS, SHAPES
 
 __all__ = [
     "Continuous",
@@ -728,25 +727,11 @@ class ParameterSpace:
 
 
 def default_space() -> ParameterSpace:
-    """The 8-D operational parameter space of the design (ROBOGATE's dimensions).
+    """The scenario space of robogate's own pick-and-place envs.
 
-    Returns
-    -------
-    ParameterSpace
-        friction, mass, com_offset, size, ik_noise, obstacles, shape, placement.
-        The ``shape`` and ``placement`` choices are the env's
-        :data:`robogate.envs.scene.SHAPES` and :data:`~robogate.envs.scene.PLACEMENTS`,
-        in their order; the first of each is nominal.
+    Their envs declare it (:func:`robogate.envs.scene.default_space`, also
+    ``env.unwrapped.parameter_space``); any other env declares its own.
     """
-    return ParameterSpace(
-        [
-            Continuous("friction", 0.05, 1.2, log=True, nominal=0.8, unit="coefficient"),
-            Continuous("mass", 0.05, 2.0, log=True, nominal=0.2, unit="kg"),
-            Continuous("com_offset", 0.0, 0.4, nominal=0.0, unit="fraction of size"),
-            Continuous("size", 0.02, 0.12, nominal=0.05, unit="m"),
-            Continuous("ik_noise", 0.0, 0.04, nominal=0.0, unit="m"),
-            Integer("obstacles", 0, 4, nominal=0, unit="count"),
-            Categorical("shape", tuple(SHAPES)),
-            Categorical("placement", tuple(PLACEMENTS)),
-        ]
-    )
+    from robogate.envs.scene import default_space as pick_place_space
+
+    return pick_place_space()

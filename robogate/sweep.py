@@ -309,15 +309,18 @@ def run_sweep(
     Parameters
     ----------
     env_id : str
-        One of ``robogate.ENV_IDS``.
+        A Gymnasium env id: one of ``robogate.ENV_IDS``, or any env whose
+        ``env.unwrapped.parameter_space`` is a :class:`~robogate.space.ParameterSpace`, that
+        takes ``reset(options={"params": ...})`` and reports ``info["success"]``; an env of
+        your own as ``"module:EnvId"`` (see :func:`~robogate.runner.validate_env_id`).
     policy : str
         Policy spec: ``"scripted"`` or ``"package.module:Factory"``.
     out : str or os.PathLike
         Folder of the sweep store (created; must not hold files unless resuming).
     space : ParameterSpace or dict, optional
-        Space to sweep (default :func:`~robogate.space.default_space`); a dict
-        is read with :meth:`ParameterSpace.from_dict`.  Every dimension must be
-        a parameter of the env, within the env's range.
+        Space to sweep (default: the env's own); a dict is read with
+        :meth:`ParameterSpace.from_dict`.  Every dimension must be a parameter
+        of the env, within the env's range.
     n_lhs, n_boundary : int
         Stage-1 (Latin Hypercube) and stage-2 (boundary) budgets.
     band : (float, float), default (0.3, 0.7)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from robogate.sampling import BAND, TwoStageSampler
-from robogate.space import ParameterSpace, default_space
+from robogate.space import ParameterSpace
 
 __all__ = ["MANIFEST_KIND", "SweepConfig", "check_space"]
 
@@ -28,19 +28,21 @@ _SAMPLER_FIELDS = ("n_lhs", "n_boundary", "band", "batch_size", "n_candidates")
 
 
 def check_space(space: Any, env_id: str) -> ParameterSpace:
-    """The space to sweep, checked against the parameters the env accepts.
+    """The space to sweep, checked against the space the env declares (``env.unwrapped.parameter_space``).
 
-    ``None`` is :func:`~robogate.space.default_space`; a mapping is read with
-    :meth:`ParameterSpace.from_dict`.
+    ``None`` is the env's space; a mapping is read with :meth:`ParameterSpace.from_dict`.
 
     Raises
     ------
     ValueError
         ``bad space: ...`` naming an unknown parameter, a wrong kind, or a range or category
-        the env does not accept.
+        the env does not accept; or naming an env that declares no space.
     """
+    from robogate.runner import env_space  # makes the env: only a new sweep needs it, never a stored one
+
+    declared = env_space(env_id)
     if space is None:
-        return default_space()
+        return declared
     if isinstance(space, Mapping):
         try:
             space = ParameterSpace.from_dict(space)
@@ -48,13 +50,12 @@ def check_space(space: Any, env_id: str) -> ParameterSpace:
             raise ValueError(f"bad space: {exc}") from None
     if not isinstance(space, ParameterSpace):
         raise ValueError(f"bad space: expected a ParameterSpace, got {type(space).__name__}")
-    env_space = default_space()
     for dim in space:
-        if dim.name not in env_space:
+        if dim.name not in declared:
             raise ValueError(
-                f"bad space: {dim.name!r} is not a parameter of {env_id}; valid names are {env_space.names}"
+                f"bad space: {dim.name!r} is not a parameter of {env_id}; valid names are {declared.names}"
             )
-        ref = env_space[dim.name]
+        ref = declared[dim.name]
         if dim.kind != ref.kind:
             raise ValueError(f"bad space: {dim.name!r} must be {ref.kind} for {env_id}, got {dim.kind}")
         for value in list(dim.choices) if dim.kind == "categorical" else [dim.low, dim.high]:

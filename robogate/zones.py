@@ -38,7 +38,7 @@ from scipy.stats import hypergeom
 
 from robogate.checks import check_int, check_level
 from robogate.rows import errored, uniform_rows
-from robogate.space import Categorical, Continuous, Integer, ParameterSpace, bin_index
+from robogate.space import Categorical, Integer, ParameterSpace, bin_index
 from robogate.stats import clopper_pearson
 
 __all__ = [

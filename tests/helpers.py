@@ -30,21 +30,18 @@ class NotAPolicy:
         pass
 
 
-class GatedScriptedPolicy:
-    """The scripted controller, made to stop the sweep at a point the test chooses.
+class GatedPolicy:
+    """A policy made to stop the sweep at a point the test chooses.
 
     With ``ROBOGATE_TEST_GATE=DIR:K`` in the environment, every episode takes a numbered ticket
     (a file created exclusively in DIR, so the count is exact across worker processes); episodes
     ``0..K-1`` run normally and every later one blocks for good after writing ``blocked-N``. So
     once K records are stored and every worker is blocked, no further episode can finish: a test
-    can kill the sweep there, whatever the machine's load. Without the variable it is the
-    scripted controller.
+    can kill the sweep there, whatever the machine's load. Without the variable it is ``policy``.
     """
 
-    def __init__(self):
-        from robogate.policies import ScriptedPolicy
-
-        self._scripted = ScriptedPolicy()
+    def __init__(self, policy):
+        self._policy = policy
         gate = os.environ.get("ROBOGATE_TEST_GATE")
         self._dir, self._after = (None, None) if not gate else (Path(gate.rsplit(":", 1)[0]), int(gate.rsplit(":", 1)[1]))
 
@@ -52,10 +49,10 @@ class GatedScriptedPolicy:
         if self._dir is not None and self._take_ticket() >= self._after:
             (self._dir / f"blocked-{os.getpid()}").touch()
             threading.Event().wait()  # until the test kills the sweep
-        self._scripted.reset()
+        self._policy.reset()
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        return self._scripted.act(obs)
+        return self._policy.act(obs)
 
     def _take_ticket(self) -> int:
         n = 0
@@ -65,6 +62,22 @@ class GatedScriptedPolicy:
                 return n
             except FileExistsError:
                 n += 1
+
+
+class GatedScriptedPolicy(GatedPolicy):
+    """The scripted controller, gated (see :class:`GatedPolicy`)."""
+
+    def __init__(self):
+        from robogate.policies import ScriptedPolicy
+
+        super().__init__(ScriptedPolicy())
+
+
+def gated_slide_policy():
+    """The controller of ``mylab_envs`` (tests/ on the path), gated (see :class:`GatedPolicy`)."""
+    from mylab_envs import SlidePolicy
+
+    return GatedPolicy(SlidePolicy())
 
 
 def failing_factory():

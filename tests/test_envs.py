@@ -6,11 +6,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+
+import robogate
 from robogate.envs.outcomes import OUTCOMES
 from robogate.envs.pick_place_env import OBS_SIZE, OBS_SLICES
 from robogate.policies import ScriptedPolicy
-
-import robogate
 
 
 @pytest.fixture(scope="module")

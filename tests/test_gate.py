@@ -11,10 +11,10 @@ from robogate.cli import main
 from robogate.envelope import Envelope
 from robogate.gating import gate
 from robogate.rows import STAGE_GATE
-from robogate.sweep_config import SweepConfig
-from robogate.space import Categorical, Continuous, Integer, ParameterSpace, default_space
+from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 from robogate.stats import clopper_pearson, decide, sequential_gate
 from robogate.store import SweepStore
+from robogate.sweep_config import SweepConfig
 
 SPACE = ParameterSpace([Continuous("friction", 0.05, 1.2, log=True), Integer("obstacles", 0, 4),
                         Categorical("shape", ["box", "cylinder", "sphere"])])

@@ -90,8 +90,10 @@ def test_unknown_env_id_lists_the_valid_ids():
         validate_env_id("robogate/PickPlace-Nope-v0")
     for env_id in robogate.ENV_IDS:
         assert env_id in str(info.value)
-    with pytest.raises(ValueError, match="unknown env id"):
-        run_trial(make_trial(env_id="CartPole-v1"))
+    with pytest.raises(ValueError, match="unknown env id 'nosuch_module:Slide-v0': cannot import module"):
+        validate_env_id("nosuch_module:Slide-v0")
+    with pytest.raises(ValueError, match="'CartPole-v1' declares no scenario space"):
+        run_trial(make_trial(env_id="CartPole-v1"))  # a Gymnasium env, but not a scenario to sweep
     assert validate_env_id(ENV_ID) == ENV_ID
 
 

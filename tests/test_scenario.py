@@ -10,13 +10,14 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
-from robogate.envs.pick_place_env import OBS_SIZE, OBS_SLICES
-from robogate.envs.scene import PLACEMENTS, SHAPES, TABLE_X, TABLE_Y
-from robogate.policies import ScriptedPolicy
-from robogate.runner import Trial
 from scipy.spatial.transform import Rotation
 
 import robogate
+from robogate.envs.pick_place_env import OBS_SIZE, OBS_SLICES
+from robogate.envs.scene import PLACEMENTS, SHAPES, TABLE_X, TABLE_Y
+from robogate.envs.simulator import pybullet
+from robogate.policies import ScriptedPolicy
+from robogate.runner import Trial
 
 SPACE = robogate.default_space()
 
@@ -62,7 +63,7 @@ def test_the_env_builds_the_shape_the_table_describes(panda, shape, size):
     geometry = SHAPES[shape].geometry(size)
     sim = panda.unwrapped.sim
     body = sim.bodies["object"]
-    assert sim.client.getCollisionShapeData(body, -1)[0][2] == geometry.shape
+    assert sim.client.getCollisionShapeData(body, -1)[0][2] == getattr(pybullet, geometry.shape)
     low, high = sim.client.getAABB(body)
     assert high[2] - low[2] == pytest.approx(geometry.height, abs=1e-3)  # the height the controller plans with
     assert low[2] == pytest.approx(0.0, abs=1e-3)  # resting on the table

@@ -182,13 +182,14 @@ def stored_rows(out):
         return 0
 
 
-def kill_after(out, workers, finished, tmp_path):
-    """Run the CLI sweep until exactly ``finished`` episodes are stored and every worker is blocked
-    at the gate, SIGKILL it there, and return the store's rows."""
+def kill_after(out, workers, finished, tmp_path, cmd=None, env=None):
+    """Run the CLI sweep (``cmd``, default :func:`cli`; ``env``, default this process's) until exactly
+    ``finished`` episodes are stored and every worker is blocked at the gate, SIGKILL it there, and
+    return the store's rows."""
     gate = tmp_path / "gate"
     gate.mkdir()
-    env = {**os.environ, "ROBOGATE_TEST_GATE": f"{gate}:{finished}"}
-    proc = subprocess.Popen(cli(out, workers), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+    env = {**(os.environ if env is None else env), "ROBOGATE_TEST_GATE": f"{gate}:{finished}"}
+    proc = subprocess.Popen(cmd or cli(out, workers), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: len(list(gate.glob("blocked-*"))) == workers, "every worker to block", proc)

@@ -17,14 +17,15 @@ import pandas as pd
 
 from robogate.checks import check_int
 from robogate.demos import sample_envelope
+from robogate.envelope import Envelope
 from robogate.envs.outcomes import Outcome
 from robogate.episode import Capture
 from robogate.episode_file import check_destination, read_episodes, save_episodes
 from robogate.monitor.rollout import Rollout
 from robogate.recording import Scenario, check_no_errors, record_episodes
 from robogate.rows import STAGE_BOUNDARY
-from robogate.runner import cached_policy, check_seed, policy_reference, trial_seed
-from robogate.space import default_space
+from robogate.runner import cached_policy, check_seed, env_space, policy_reference, trial_seed
+from robogate.space import ParameterSpace, default_space
 
 __all__ = ["ROLLOUTS_FILE", "DEFAULT_CHUNKS", "load_rollouts", "record_rollouts", "rollout_scenarios", "training_rows"]
 
@@ -35,7 +36,8 @@ DEFAULT_CHUNKS = 32
 
 
 def rollout_scenarios(
-    episodes: int, params: Any = None, seed: int = 0, envelope: Mapping[str, Any] | None = None
+    episodes: int, params: Any = None, seed: int = 0, envelope: Mapping[str, Any] | None = None,
+    space: ParameterSpace | None = None,
 ) -> list[Scenario]:
     """The ``(params, seed)`` of each episode to record.
 
@@ -50,12 +52,20 @@ def rollout_scenarios(
     seed : int
         Seed of the design and of the episodes (``trial_seed(seed, i)``).
     envelope : mapping, optional
-        For ``params=None`` (default :data:`robogate.demos.TRAINING_ENVELOPE`).
+        For ``params=None``: default :data:`robogate.demos.TRAINING_ENVELOPE` in robogate's
+        space, the whole space in any other.
+    space : ParameterSpace, optional
+        The env's scenario space (``env.unwrapped.parameter_space``); default robogate's
+        (:func:`~robogate.space.default_space`).
     """
     episodes, seed = check_int(episodes, "episodes", minimum=1), check_seed(seed)
-    space = default_space()
+    space = space if space is not None else default_space()
     seeds = [trial_seed(seed, i) for i in range(episodes)]
     if params is None:
+        if envelope is None and space != default_space():  # another env: its whole space
+            envelope = Envelope(space, {}, rest="free")
+        elif isinstance(envelope, Mapping):
+            envelope = Envelope(space, envelope, rest="nominal")
         rows = sample_envelope(envelope, episodes, seed)
     elif isinstance(params, Mapping):
         rows = [space.validate(params)] * episodes
@@ -152,7 +162,8 @@ def record_rollouts(
     Parameters
     ----------
     env_id : str
-        One of ``robogate.ENV_IDS``.
+        A Gymnasium env id (see :func:`robogate.runner.validate_env_id`): one of
+        ``robogate.ENV_IDS`` or an env of your own; its scenarios are drawn in its own space.
     policy : str or policy object
         A spec such as ``"flow"`` or ``"scripted"``, or any policy object. Its observations
         are always recorded; its ``embed(obs)`` and ``sample_chunks(obs, n)`` when it has them
@@ -202,7 +213,7 @@ def record_rollouts(
         check_destination(out, ROLLOUTS_FILE, format)
     probe = cached_policy(policy_reference(policy)) if isinstance(policy, str) else policy
     capture = capture_for(probe, n_chunks)
-    scenarios = rollout_scenarios(episodes, params, seed, getattr(probe, "envelope", None))
+    scenarios = rollout_scenarios(episodes, params, seed, getattr(probe, "envelope", None), env_space(env_id))
     recordings = record_episodes(env_id, policy, scenarios, capture=capture, executor=executor, workers=workers,
                                  address=address, progress=progress, desc="rollouts")
     check_no_errors(recordings, "rollouts")
