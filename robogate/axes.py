@@ -14,17 +14,18 @@ def _plain(value: float, _: Any = None) -> str:
     return f"{value:.3g}"
 
 
-def _two_and_five(value: float, _: Any = None) -> str:
-    return _plain(value) if f"{value:.1e}"[0] in "25" else ""
+def _leading(digits: str) -> FuncFormatter:
+    """Labels for the minor ticks whose leading digit is one of ``digits``."""
+    return FuncFormatter(lambda value, _=None: _plain(value) if f"{value:.1e}"[0] in digits else "")
 
 
 def plain_log_labels(axis: Any, low: float, high: float) -> None:
     """Label a log-scaled ``axis`` (``ax.xaxis`` or ``ax.yaxis``) spanning ``low``–``high`` with plain numbers.
 
-    Under one decade every minor tick gets a label, under two the 2s and 5s do,
-    beyond that only the powers of ten.
+    Under half a decade every minor tick gets a label, under one the 2s, 3s and 5s do, under two
+    the 2s and 5s, beyond that only the powers of ten: labels that fit a small panel's axis.
     """
     decades = float(np.log10(high / low)) if low > 0 and high > low else np.inf
     axis.set_major_formatter(FuncFormatter(_plain))
-    axis.set_minor_formatter(FuncFormatter(_plain) if decades < 1 else FuncFormatter(_two_and_five)
-                             if decades < 2 else NullFormatter())
+    axis.set_minor_formatter(FuncFormatter(_plain) if decades < 0.5 else _leading("235") if decades < 1
+                             else _leading("25") if decades < 2 else NullFormatter())
