@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["mlp", "torch_threads"]
+__all__ = ["load_state_arrays", "mlp", "state_arrays", "torch_threads"]
 
 
 def mlp(sizes: list[int], activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
@@ -33,3 +34,14 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def state_arrays(module: nn.Module) -> dict[str, np.ndarray]:
+    """``module``'s state dict as NumPy arrays: what a score saves, with no pickle."""
+    return {key: value.numpy() for key, value in module.state_dict().items()}
+
+
+def load_state_arrays(module: nn.Module, state: Mapping[str, np.ndarray]) -> nn.Module:
+    """Load arrays written by :func:`state_arrays` into ``module`` and put it in evaluation mode."""
+    module.load_state_dict({key: torch.from_numpy(np.array(value)) for key, value in state.items()})
+    return module.eval()

@@ -32,7 +32,7 @@ from robogate.monitor.rollout import SIGNALS, Rollout
 from robogate.monitor.scores.base import Step
 from robogate.monitor.scores.consistency import ChunkConsistency
 from robogate.monitor.settings import MODELS, TARGETS
-from robogate.networks import mlp, torch_threads
+from robogate.networks import load_state_arrays, mlp, state_arrays, torch_threads
 
 __all__ = ["MODELS", "TARGETS", "FailurePredictor", "step_features"]
 
@@ -308,14 +308,12 @@ class FailurePredictor:
     # ------------------------------------------------------------------------- persistence
     def get_state(self) -> dict[str, np.ndarray]:
         self._check_fitted()
-        return {k: v.numpy() for k, v in self.network_.state_dict().items()}
+        return state_arrays(self.network_)
 
     def set_state(self, state: Mapping[str, np.ndarray]) -> None:
         n_features = int(np.asarray(state["mean"]).shape[0])
-        net = _Network(n_features, self.model, self.hidden)
-        net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
-        net.eval()
-        self.network_, self.n_features_ = net, n_features
+        self.network_ = load_state_arrays(_Network(n_features, self.model, self.hidden), state)
+        self.n_features_ = n_features
         self.history_ = getattr(self, "history_", [])
 
     def save(self, path: str | os.PathLike) -> Path:

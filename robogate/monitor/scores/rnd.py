@@ -20,7 +20,7 @@ from torch import nn
 from robogate.checks import check_int
 from robogate.monitor.rollout import Rollout
 from robogate.monitor.scores.base import PerStepScore
-from robogate.networks import mlp, torch_threads
+from robogate.networks import load_state_arrays, mlp, state_arrays, torch_threads
 
 __all__ = ["RND", "ObservationRND"]
 
@@ -133,14 +133,11 @@ class RND(PerStepScore):
             return self.network_(x).numpy().astype(float)
 
     def get_state(self) -> dict[str, np.ndarray]:
-        return {key: value.numpy() for key, value in self.network_.state_dict().items()}
+        return state_arrays(self.network_)
 
     def set_state(self, state: Mapping[str, np.ndarray]) -> None:
         dim = int(np.asarray(state["mean"]).shape[0])
-        net = _RNDNetwork(dim, self.hidden, self.features)
-        net.load_state_dict({key: torch.from_numpy(np.array(value)) for key, value in state.items()})
-        net.eval()
-        self.network_, self.dim_ = net, dim
+        self.network_, self.dim_ = load_state_arrays(_RNDNetwork(dim, self.hidden, self.features), state), dim
 
 
 class ObservationRND(RND):
