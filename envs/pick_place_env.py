@@ -9,57 +9,25 @@ import gymnasium as gym
 import numpy as np
 
 from . import gripper
+from .interface import (
+    ACTION_NAMES,
+    CONTROL_HZ,
+    MAX_EPISODE_STEPS,
+    MAX_STEP,
+    MAX_YAW_STEP,
+    OBS_BOUND,
+    OBS_NAMES,
+    OBS_SIZE,
+    hold_action,
+)
 from .outcomes import Outcome
-from .pick_place_task import MAX_OBSTACLES, PickPlaceTask
+from .pick_place_task import PickPlaceTask
 from .robots import ROBOTS, Robot
-from .scene import SHAPES, default_space
+from .scene import SHAPES, TRAINING_ENVELOPE, default_space
 from .simulator import Simulator
 
-MAX_STEP = 0.05
-"""Largest tool displacement per control step and axis (m), at action +-1."""
-MAX_YAW_STEP = 0.3
-"""Largest tool rotation about the vertical per control step (rad), at action +-1."""
-CONTROL_HZ = 10
-MAX_EPISODE_STEPS = 120
-"""Default time limit in control steps (12 s), set per env with ``gym.make(id, max_steps=N)``."""
 WORKSPACE = np.array([[0.10, -0.60, 0.005], [0.95, 0.60, 0.60]])
 """Bounds (m) of the commanded tool position, in the robot's own (believed) frame."""
-
-_XYZ = ("x", "y", "z")
-OBS_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("tcp_position", _XYZ),
-    ("tcp_yaw", ("sin", "cos")),
-    ("gripper_opening", ("",)),
-    ("pad_contacts", ("left", "right")),
-    ("object_position", _XYZ),
-    ("object_orientation", ("qx", "qy", "qz", "qw")),
-    ("object_velocity", _XYZ),
-    ("object_size", ("",)),
-    ("object_shape", tuple(SHAPES)),  # one-hot, in the order of SHAPES
-    ("target_position", _XYZ),
-    ("obstacles", tuple(f"{i}.{c}" for i in range(MAX_OBSTACLES) for c in ("x", "y", "height", "present"))),
-)
-"""The observation's fields in order, each with the labels of its elements ("" for a scalar)."""
-
-
-def _slices() -> dict[str, slice]:
-    out, start = {}, 0
-    for name, labels in OBS_FIELDS:
-        out[name] = slice(start, start + len(labels))
-        start += len(labels)
-    return out
-
-
-OBS_SLICES: dict[str, slice] = _slices()
-"""Where each field lies in the flat observation vector."""
-OBS_NAMES: tuple[str, ...] = tuple(f"{name}.{label}" if label else name
-                                   for name, labels in OBS_FIELDS for label in labels)
-"""The name of each element of the observation, e.g. ``object_position.z``."""
-OBS_SIZE = len(OBS_NAMES)
-ACTION_NAMES: tuple[str, ...] = ("dx", "dy", "dz", "dyaw", "grip")
-"""The name of each element of the action."""
-OBS_BOUND = 10.0
-"""Observations are clipped to +-10 (metres, m/s): far beyond anything a settled scene produces."""
 
 
 class PickPlaceEnv(gym.Env):
@@ -116,9 +84,10 @@ class PickPlaceEnv(gym.Env):
 
     ## Episode End
     The episode ends with exactly one ``info["outcome"]`` (with
-    ``info["success"]``, ``info["params"]`` and ``info["failure_step"]``, the
-    0-based control step of the failure event, e.g. the step a dropped object
-    left the grasp, None for a success): ``success`` (released at rest
+    ``info["success"]``, ``info["params"]``, ``info["physics_time"]`` (seconds
+    spent inside the physics engine this episode) and ``info["failure_step"]``,
+    the 0-based control step of the failure event, e.g. the step a dropped
+    object left the grasp, None for a success): ``success`` (released at rest
     within 3 cm of the target, tool clear), ``grasp_miss`` (never lifted),
     ``grip_loss`` (lifted, then dropped), ``collision`` (arm or carried object
     hit an obstacle, or the arm hit the table or pressed on the object hard:
@@ -135,10 +104,12 @@ class PickPlaceEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
-    # What a recorded dataset names its features and its task by (robogate.lerobot reads them).
+    # What the env declares to robogate (robogate.env_contract reads each).
     observation_names = OBS_NAMES
     action_names = ACTION_NAMES
     task_description = "Pick up the object and place it on the target."
+    hold_action = staticmethod(hold_action)
+    training_envelope = TRAINING_ENVELOPE
 
     def __init__(
         self, robot: str = "Panda", render_mode: str | None = None, max_steps: int = MAX_EPISODE_STEPS
@@ -150,6 +121,7 @@ class PickPlaceEnv(gym.Env):
         if int(max_steps) < 1:
             raise ValueError(f"max_steps: must be a positive number of control steps, got {max_steps}")
         self.render_mode = render_mode
+        self.robot_type = robot.lower()
         self.max_steps = int(max_steps)
         self.parameter_space = default_space()
         self.sim = Simulator()
@@ -208,7 +180,8 @@ class PickPlaceEnv(gym.Env):
         info: dict[str, Any] = {}
         if outcome is not None:
             self._done = True
-            info = {"outcome": outcome.value, "success": outcome is Outcome.SUCCESS, "params": dict(self.params)}
+            info = {"outcome": outcome.value, "success": outcome is Outcome.SUCCESS, "params": dict(self.params),
+                    "physics_time": self.sim.physics_seconds}
             info["failure_step"] = None if info["success"] else self._steps - 1 - self.task.detector.event_lag(outcome)
             if message:
                 info["error"] = message

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from .interface import MAX_OBSTACLES
 from .outcomes import Measurement, Outcome, OutcomeDetector
 from .robots import Robot
 from .scene import PLACEMENTS, SHAPES, TABLE_X, TABLE_Y
@@ -20,7 +21,6 @@ PICK_XY = np.array([0.45, -0.20])
 """Nominal pick location (m); the object starts within :data:`PICK_JITTER` of it."""
 PICK_JITTER = 0.03
 YAW_JITTER = math.pi / 4
-MAX_OBSTACLES = 4
 ROLLING_FRICTION = 0.001
 """Rolling and spinning friction of the object: a released ball rolls a few centimetres, not off the table."""
 

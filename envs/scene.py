@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from robogate.envelope import Envelope
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 
 TABLE_X = (0.15, 0.95)
@@ -170,3 +171,21 @@ def default_space() -> ParameterSpace:
             Categorical("placement", tuple(PLACEMENTS)),
         ]
     )
+
+
+TRAINING_ENVELOPE = Envelope(
+    default_space(),
+    {
+        "friction": (0.4, 1.2),
+        "mass": (0.05, 0.5),
+        "com_offset": (0.0, 0.1),
+        "size": (0.03, 0.07),
+        "ik_noise": (0.0, 0.003),
+        "obstacles": (0, 0),
+        "shape": ["box", "cylinder", "sphere"],
+        "placement": ["center", "left", "right", "near", "far", "left_near", "right_near", "left_far", "right_far"],
+    },
+    rest="nominal",
+)
+"""The default training envelope (every parameter limited; anything left out of an envelope
+derived from it with :meth:`~robogate.envelope.Envelope.updated` keeps these limits)."""

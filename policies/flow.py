@@ -30,7 +30,7 @@ from torch import nn
 
 from robogate.checks import check_int
 from robogate.envelope import Envelope
-from robogate.envs.pick_place_env import ACTION_NAMES, OBS_SIZE, OBS_SLICES
+from robogate.envs.interface import ACTION_NAMES, OBS_SIZE, OBS_SLICES, hold_action
 from robogate.networks import mlp
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_FORMAT", "PRETRAINED", "FlowConfig", "FlowNet", "FlowPolicy"]
@@ -199,6 +199,9 @@ class FlowPolicy:
     >>> robogate.run_episode("robogate/PickPlace-Panda-v0", flow, seed=0)["outcome"]
     'success'
     """
+
+    hold_action = staticmethod(hold_action)
+    """The action that keeps the arm still in robogate's action layout (what a monitor's "hold" sends)."""
 
     def __init__(
         self, config: FlowConfig | None = None, *, env_id: str | None = None,

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from robogate.envs import gripper
-from robogate.envs.pick_place_env import MAX_STEP, MAX_YAW_STEP, OBS_SLICES
+from robogate.envs.interface import MAX_STEP, MAX_YAW_STEP, OBS_SLICES, hold_action
 from robogate.envs.scene import SHAPES, Shape
 
 TIP_CLEARANCE = 0.004
@@ -48,6 +48,9 @@ class ScriptedPolicy:
     >>> record["outcome"]
     'success'
     """
+
+    hold_action = staticmethod(hold_action)
+    """The action that keeps the arm still in robogate's action layout (what a monitor's "hold" sends)."""
 
     def __init__(self, cruise_height: float = 0.15) -> None:
         self.cruise_height = cruise_height

@@ -8,6 +8,7 @@ from robogate.gating import gate
 from robogate.load import load_sweep
 from robogate.risk import RiskModel
 from robogate.sampling import TwoStageSampler
+from robogate.scenario_wrapper import ScenarioWrapper
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace, default_space
 from robogate.suite_run import run_suite
 from robogate.zones import danger_zones
@@ -22,6 +23,7 @@ __all__ = [
     "Integer",
     "ParameterSpace",
     "RiskModel",
+    "ScenarioWrapper",
     "TwoStageSampler",
     "compare",
     "danger_zones",

@@ -133,7 +133,8 @@ def add_sweep(subparsers: Any) -> None:
     p.add_argument("--env", dest="env_id", metavar="ENV_ID",
                    help="env id, e.g. robogate/PickPlace-Panda-v0, or module:EnvId for an env of your own "
                         "(required unless --resume)")
-    p.add_argument("--policy", metavar="SPEC", help=f"{POLICY_HELP} (default scripted)")
+    p.add_argument("--policy", metavar="SPEC",
+                   help=f"{POLICY_HELP} (default scripted on robogate's envs; required on any other)")
     p.add_argument("--n-lhs", type=_non_negative_int, metavar="N",
                    help="stage-1 (Latin Hypercube) budget (required unless --resume)")
     p.add_argument("--n-boundary", type=_non_negative_int, metavar="M",
@@ -149,6 +150,7 @@ def add_sweep(subparsers: Any) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
 
+    from robogate.runner import default_policy
     from robogate.sampling import BAND
     from robogate.sweep import check_resumable, format_summary, run_sweep, summarize
     from robogate.sweep_config import SweepConfig
@@ -161,12 +163,13 @@ def _sweep(args: argparse.Namespace) -> int:
     if stored is not None:  # settings left out are the stored sweep's
         settings = {k: getattr(stored, k) if v is None else v for k, v in given.items()}
     else:
-        settings = {"policy": "scripted", "band": BAND, "seed": 0,
-                    **{k: v for k, v in given.items() if v is not None}}
+        settings = {"band": BAND, "seed": 0, **{k: v for k, v in given.items() if v is not None}}
     flags = {"env_id": "--env", "n_lhs": "--n-lhs", "n_boundary": "--n-boundary"}
     missing = [flag for key, flag in flags.items() if settings.get(key) is None]
     if missing:
         raise CLIError(f"the following arguments are required: {', '.join(missing)}")
+    if settings.get("policy") is None:
+        settings["policy"] = default_policy(settings["env_id"])
     try:
         df = run_sweep(
             settings["env_id"],
@@ -363,12 +366,12 @@ def _demo(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------- policy
 
 
-def _training_envelope(texts: list[str] | None, base: Any = None) -> Any:
-    """``base`` (default: the default training envelope) with the ``--envelope`` entries replacing its own."""
+def _training_envelope(texts: list[str] | None, env_id: str, base: Any = None) -> Any:
+    """``base`` (default: the env's training envelope) with the ``--envelope`` entries replacing its own."""
     from robogate.demos import training_envelope
     from robogate.envelope import Envelope
 
-    base = training_envelope(base)
+    base = training_envelope(base, env_id)
     return base.updated(Envelope.parse(texts or [], base.space))
 
 
@@ -383,14 +386,17 @@ def add_policy(subparsers: Any) -> None:
     d = sub.add_parser(
         "demos",
         parents=[_OUT, _SEED, _WORKERS, _EXECUTOR, _PROGRESS],
-        help="record scripted-controller episodes over a training envelope",
+        help="record a demonstrator's episodes (by default the scripted controller) over a training envelope",
         description=(
-            "Run the scripted controller on scenarios spread over a training envelope (a Latin Hypercube; "
-            "default: robogate.demos.TRAINING_ENVELOPE) and store every episode in DIR/demos.parquet, "
-            "or with --format lerobot as a LeRobot v3.0 dataset in DIR."
+            "Run a demonstrator on scenarios spread over a training envelope (a Latin Hypercube; default: the "
+            "env's own, robogate.demos.TRAINING_ENVELOPE for robogate's envs) and store every episode in "
+            "DIR/demos.parquet, or with --format lerobot as a LeRobot v3.0 dataset in DIR."
         ),
     )
-    d.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id, e.g. robogate/PickPlace-Panda-v0")
+    d.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID",
+                   help="env id, e.g. robogate/PickPlace-Panda-v0, or module:EnvId for an env of your own")
+    d.add_argument("--policy", metavar="SPEC",
+                   help=f"the demonstrator: {POLICY_HELP} (default scripted on robogate's envs; required on any other)")
     d.add_argument("--episodes", type=_positive_int, required=True, metavar="N", help="episodes to record")
     _add_format_flag(d, "demos.parquet")
     _add_envelope(d, "Replaces that entry of the default training envelope; the others keep theirs.")
@@ -418,8 +424,8 @@ def add_policy(subparsers: Any) -> None:
 def _policy_demos(args: argparse.Namespace) -> int:
     from robogate.demos import DEMOS_FILE, load_demos, record_demos
 
-    path = record_demos(args.env_id, args.episodes, args.out, envelope=_training_envelope(args.envelope),
-                        seed=args.seed, executor=args.executor, workers=args.workers, address=args.address,
+    path = record_demos(args.env_id, args.episodes, args.out, policy=args.policy,
+                        envelope=_training_envelope(args.envelope, args.env_id), seed=args.seed, executor=args.executor, workers=args.workers, address=args.address,
                         progress=args.progress, format=args.format)
     episodes, _ = load_demos(path)
     successes = sum(e.success for e in episodes)
@@ -477,8 +483,10 @@ def add_rollouts(subparsers: Any) -> None:
             "LeRobotDataset."
         ),
     )
-    r.add_argument("--policy", default="flow", metavar="SPEC", help=f"{POLICY_HELP} (default flow)")
-    r.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id")
+    r.add_argument("--policy", metavar="SPEC",
+                   help=f"{POLICY_HELP} (default flow on robogate's envs; required on any other)")
+    r.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID",
+                   help="env id, e.g. robogate/PickPlace-Panda-v0, or module:EnvId for an env of your own")
     r.add_argument("--episodes", type=_positive_int, required=True, metavar="N", help="episodes to record")
     source = r.add_mutually_exclusive_group()
     source.add_argument("--params", metavar="JSON", help='fixed scenario, e.g. \'{"friction": 0.2}\'')
@@ -502,11 +510,13 @@ def _rollouts_record(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from robogate.monitor.recording import ROLLOUTS_FILE, record_rollouts
-    from robogate.runner import make_policy
+    from robogate.runner import cached_policy, default_policy
 
     for flag, given in (("--failures-only", args.failures_only), ("--balanced", args.balanced)):
         if given and not args.from_sweep:
             raise CLIError(f"{flag} needs --from-sweep")
+    if args.policy is None:
+        args.policy = default_policy(args.env_id, "flow")
     params: Any = None
     if args.params:
         try:
@@ -517,11 +527,15 @@ def _rollouts_record(args: argparse.Namespace) -> int:
         from robogate.demos import training_envelope
         from robogate.shifts import one_factor_shifts
 
-        base = training_envelope(getattr(make_policy(args.policy), "envelope", None))
+        base = training_envelope(getattr(cached_policy(args.policy), "envelope", None), args.env_id)
+        if args.shifted and not base.limits:
+            raise CLIError(f"--shifted records scenes just outside a training envelope, and neither the policy nor "
+                           f"{args.env_id} declares one: declare training_envelope on the env (e.g. "
+                           "robogate.ScenarioWrapper(..., training_envelope=...))")
         if args.shifted:
             params = one_factor_shifts(base).sample(args.episodes, args.seed)
         else:
-            params = _training_envelope(args.envelope, base).sample(args.episodes, args.seed)
+            params = _training_envelope(args.envelope, args.env_id, base).sample(args.episodes, args.seed)
     elif args.from_sweep:
         from robogate.load import load_sweep
 
@@ -661,8 +675,10 @@ def _monitor_calibrate(args: argparse.Namespace) -> int:
     calibration = _load_rollout_files(args.calibration) if args.calibration else None
     candidates = args.scores
     if (args.validation or predictor) and candidates is None:
-        # With validation rollouts, every score the rollouts carry signals for is a candidate.
-        candidates = registry.usable([r for r in rollouts if r.success]) if args.validation else list(DEFAULT_SCORES)
+        # With validation rollouts, every score the rollouts carry signals for is a candidate; else the defaults
+        # they carry signals for.
+        usable = registry.usable([r for r in rollouts if r.success])
+        candidates = usable if args.validation else [name for name in DEFAULT_SCORES if name in usable]
     if predictor is not None:
         candidates = [*candidates, predictor]
     monitor = FailureMonitor(**given, scores=candidates, seed=args.seed).fit(rollouts, calibration)

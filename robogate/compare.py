@@ -32,7 +32,7 @@ import pandas as pd
 from robogate.executors import using_executor
 from robogate.paired import PairedDecision, check_margin, decide, sequential_verdicts
 from robogate.rows import errored, first_error
-from robogate.runner import validate_env_id, validate_policy_spec
+from robogate.runner import env_space, validate_env_id, validate_policy_spec
 from robogate.stats import EXIT_CODES
 from robogate.suite import Suite, load_suite
 from robogate.suite_run import (
@@ -238,11 +238,9 @@ def _paired(left: pd.DataFrame, right: pd.DataFrame, space: Any, labels: tuple[s
 
 def _suite_pairs(suite: Suite, a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str]) -> pd.DataFrame:
     """Episodes finished on both sides, in the suite's run order, checked to be the same scenes and seeds."""
-    from robogate.space import default_space
-
     order = [i for i in suite.run_order() if i in a.index and i in b.index]
     left = a.loc[order]
-    pairs = _paired(left, b.loc[order], default_space(), labels, "episode")
+    pairs = _paired(left, b.loc[order], suite.space, labels, "episode")
     for position, column in enumerate(("category", "scenario", "episode"), start=1):
         pairs.insert(position, column, left[column].to_numpy())
     return pairs
@@ -347,9 +345,11 @@ def compare(
         surely lower by more than this (``0.05`` is five points).
     confidence : float, default 0.95
     suite : optional
-        The suite to run policies on (default: the stored side's suite, else ``"robogate-68"``).
+        The suite to run policies on (default: the stored side's suite, else ``"robogate-68"``),
+        checked against the env's scenario space.
     env_id : str, optional
-        The env to run policies on (default: the stored side's).
+        The env to run policies on (default: the stored side's). Two stored runs of different
+        envs are refused.
     out : path, optional
         Where policies run now are stored (``out/candidate``, ``out/baseline``); resumable.
     batch_size : int, default 40
@@ -376,6 +376,13 @@ def compare(
     batch_size = check_int(batch_size, "batch_size", 1)
     sides = [_side(candidate, "candidate"), _side(baseline, "baseline")]
     labels = (sides[0].label, sides[1].label)
+    envs = [s.env_id for s in sides if s.spec is None]
+    if len(envs) == 2 and envs[0] != envs[1]:
+        raise ValueError(f"the runs are not paired: {labels[0]} ran on {envs[0]} and {labels[1]} on {envs[1]}; "
+                         "compare runs of the same env")
+    if envs and env_id is not None and env_id != envs[0]:
+        raise ValueError(f"the runs are not paired: {sides[0].label if sides[0].spec is None else sides[1].label} "
+                         f"ran on {envs[0]}, not on --env {env_id}")
     if any(s.sweep is not None for s in sides):
         if not all(s.sweep is not None for s in sides):
             raise ValueError("the runs are not paired: compare a sweep with another sweep (same seed and space), "
@@ -388,13 +395,16 @@ def compare(
     if len(stored) == 2 and stored[0].run.suite.digest != stored[1].run.suite.digest:
         raise ValueError(f"the runs are not paired: {labels[0]} ran {stored[0].run.suite.label} and {labels[1]} "
                          f"ran {stored[1].run.suite.label} (other scenes or seeds)")
-    the_suite = load_suite(suite) if suite is not None else (stored[0].run.suite if stored else load_suite("robogate-68"))
+    if len(stored) < 2:
+        env_id = validate_env_id(env_id if env_id is not None else (stored[0].env_id if stored else None))
+    space = stored[0].run.suite.space if stored else env_space(env_id)
+    the_suite = (load_suite(suite, space) if suite is not None
+                 else stored[0].run.suite if stored else load_suite("robogate-68", space))
     if stored and the_suite.digest != stored[0].run.suite.digest:
         raise ValueError(f"the runs are not paired: {stored[0].label} ran {stored[0].run.suite.label}, not the "
                          f"suite {the_suite.label} asked for")
     if len(stored) == 2:
         return _compare_runs(*[s.run for s in sides], labels, confidence, margin)
-    env_id = validate_env_id(env_id if env_id is not None else (stored[0].env_id if stored else None))
     if out is None:
         raise ValueError("running a policy to compare needs an out folder (--out) for its episodes")
     return _compare_running(sides, labels, the_suite, env_id, Path(out), confidence, margin, batch_size,

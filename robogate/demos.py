@@ -1,16 +1,17 @@
-"""Scripted demonstrations for behaviour cloning, recorded over a training envelope.
+"""Demonstrations for behaviour cloning, recorded over a training envelope.
 
 A *training envelope* is the part of the operational space a learned policy
 is taught in: a range per numeric parameter, a list of allowed values per
-categorical one, anything left out held at its nominal value. The default,
+categorical one, anything left out held at its nominal value. An env declares
+its own (``training_envelope``, see :mod:`robogate.env_contract`); robogate's,
 :data:`TRAINING_ENVELOPE`, lies around nominal — moderate friction, mass and
 size, a few millimetres of calibration error at most, no obstacles, the
 upright shapes and the flat place targets — where the scripted controller
-succeeds about 97 % of the time. :func:`record_demos` runs the scripted
-controller there (scenarios from a Latin Hypercube over the envelope) and
-stores every episode in ``DIR/demos.parquet``, in the rollout layout of
-:mod:`robogate.episode_file`, or as a LeRobot v3.0 dataset in ``DIR``;
-training reads either and keeps the successes.
+succeeds about 97 % of the time. :func:`record_demos` runs a demonstrator (the
+scripted controller on robogate's envs) there, scenarios from a Latin Hypercube
+over the envelope, and stores every episode in ``DIR/demos.parquet``, in the
+rollout layout of :mod:`robogate.episode_file`, or as a LeRobot v3.0 dataset in
+``DIR``; training reads either and keeps the successes.
 """
 
 from __future__ import annotations
@@ -19,47 +20,38 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from robogate import env_contract
 from robogate.checks import check_int
+from robogate.env_contract import recording_facts
 from robogate.envelope import Envelope
-from robogate.runner import check_seed, trial_seed, validate_env_id
-from robogate.space import default_space
+from robogate.envs.scene import TRAINING_ENVELOPE
+from robogate.runner import cached_env, check_seed, default_policy, label_of, trial_seed, validate_env_id
 
 __all__ = ["DEMOS_FILE", "TRAINING_ENVELOPE", "load_demos", "record_demos", "sample_envelope", "training_envelope"]
 
 DEMOS_FILE = "demos.parquet"
 """Name of the demonstrations file inside a demos folder."""
 
-TRAINING_ENVELOPE = Envelope(
-    default_space(),
-    {
-        "friction": (0.4, 1.2),
-        "mass": (0.05, 0.5),
-        "com_offset": (0.0, 0.1),
-        "size": (0.03, 0.07),
-        "ik_noise": (0.0, 0.003),
-        "obstacles": (0, 0),
-        "shape": ["box", "cylinder", "sphere"],
-        "placement": ["center", "left", "right", "near", "far", "left_near", "right_near", "left_far", "right_far"],
-    },
-    rest="nominal",
-)
-"""The default training envelope (every parameter limited; anything left out of an envelope
-derived from it with :meth:`~robogate.envelope.Envelope.updated` keeps these limits)."""
+def training_envelope(envelope: Envelope | Mapping[str, Any] | None = None, env_id: str | None = None) -> Envelope:
+    """A training envelope in an env's space.
 
-
-def training_envelope(envelope: Envelope | Mapping[str, Any] | None = None) -> Envelope:
-    """A training envelope: ``None`` is :data:`TRAINING_ENVELOPE`; a mapping holds left-out parameters at nominal.
+    Parameters
+    ----------
+    envelope : Envelope, mapping or None
+        None: the env's declared training envelope (:func:`robogate.env_contract.training_envelope`);
+        a mapping: limits in the env's space, the parameters left out held at nominal.
+    env_id : str, optional
+        The env (default: robogate's envs, whose envelope is :data:`TRAINING_ENVELOPE`).
 
     Raises
     ------
     ValueError
         Naming the parameter, for an unknown name, a bad range or a value outside the space.
     """
-    if envelope is None:
-        return TRAINING_ENVELOPE
     if isinstance(envelope, Envelope):
         return envelope
-    return Envelope(default_space(), envelope, rest="nominal")
+    base = TRAINING_ENVELOPE if env_id is None else env_contract.training_envelope(cached_env(env_id))
+    return base if envelope is None else Envelope(base.space, envelope, rest="nominal")
 
 
 def sample_envelope(envelope: Envelope | Mapping[str, Any] | None, n: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -87,6 +79,7 @@ def record_demos(
     episodes: int,
     out: str | Path,
     *,
+    policy: Any = None,
     envelope: Envelope | Mapping[str, Any] | None = None,
     seed: int = 0,
     executor: str = "local",
@@ -95,18 +88,21 @@ def record_demos(
     progress: bool = True,
     format: str = "parquet",
 ) -> Path:
-    """Record scripted-controller episodes over a training envelope into folder ``out``.
+    """Record a demonstrator's episodes over a training envelope into folder ``out``.
 
     Parameters
     ----------
     env_id : str
-        One of ``robogate.ENV_IDS``.
+        A Gymnasium env id: one of ``robogate.ENV_IDS``, or an env of your own.
     episodes : int
         Episodes to record (successes and failures alike; training keeps the successes).
     out : str or Path
         Folder to write (created if missing).
+    policy : str or policy object, optional
+        The demonstrator: a spec or an object (default: the scripted controller, on robogate's
+        envs only).
     envelope : Envelope or mapping, optional
-        The training envelope (see :func:`training_envelope`); default :data:`TRAINING_ENVELOPE`.
+        The training envelope (see :func:`training_envelope`); default the env's own.
     seed : int
         Seed of the scenario design and of every episode (``trial_seed(seed, i)``).
     executor : str
@@ -128,16 +124,18 @@ def record_demos(
     from robogate.episode_file import check_destination, save_episodes
     from robogate.recording import check_no_errors, record_episodes
 
-    check_destination(out, DEMOS_FILE, format)
     env_id = validate_env_id(env_id)
+    facts = recording_facts(cached_env(env_id), env_id)
+    check_destination(out, DEMOS_FILE, format, facts)
     episodes, seed = check_int(episodes, "episodes", minimum=1), check_seed(seed)
-    env = training_envelope(envelope)
-    scenarios = [(p, trial_seed(seed, i)) for i, p in enumerate(env.sample(episodes, seed))]
-    recordings = record_episodes(env_id, "scripted", scenarios, executor=executor, workers=workers, address=address,
+    policy = default_policy(env_id) if policy is None else policy
+    region = training_envelope(envelope, env_id)
+    scenarios = [(p, trial_seed(seed, i)) for i, p in enumerate(region.sample(episodes, seed))]
+    recordings = record_episodes(env_id, policy, scenarios, executor=executor, workers=workers, address=address,
                                  progress=progress, desc="demos")
     check_no_errors(recordings, "demonstrations")
-    meta = {"env_id": env_id, "policy": "scripted", "seed": seed, "envelope": env.to_dict()}
-    return save_episodes(out, DEMOS_FILE, recordings, meta, format)
+    meta = {"env_id": env_id, "policy": label_of(policy), "seed": seed, "envelope": region.to_dict()}
+    return save_episodes(out, DEMOS_FILE, recordings, meta, format, facts)
 
 
 def load_demos(path: str | Path) -> tuple[list, dict[str, Any]]:

@@ -19,6 +19,7 @@ import gymnasium as gym
 import numpy as np
 
 from robogate.checks import check_int
+from robogate.env_contract import control_hz, declared, flat_observation
 from robogate.policies import Policy
 
 SUCCESS, FAILURE = "success", "failure"
@@ -61,10 +62,14 @@ def run_episode(
     -------
     dict
         The parameters (one key each), ``env_id``, ``seed``, ``outcome``,
-        ``success``, ``steps``, ``sim_time`` (simulated seconds), ``wall_time``,
-        ``physics_time`` (seconds inside the physics engine) and ``error``
-        (the message of a policy exception or a diverged simulation, else None).
-        A policy that raises ends the episode as ``error``; it never propagates.
+        ``success``, ``steps``, ``sim_time`` (simulated seconds, from the env's
+        control rate: NaN when it declares none, see :mod:`robogate.env_contract`),
+        ``wall_time``, ``physics_time`` (seconds inside the physics engine, from
+        ``info["physics_time"]``; NaN when the env reports none) and ``error``
+        (None, or what broke the harness: ``"the policy raised ..."``, ``"the env
+        raised ..."`` or the env's own message, e.g. a diverged simulation).
+        A policy or an env step that raises ends the episode as ``error``; it
+        never propagates.
 
     Raises
     ------
@@ -137,38 +142,56 @@ def episode_outcome(info: Mapping[str, Any], truncated: bool) -> tuple[str, str 
     return SUCCESS, info.get("error")
 
 
+class _HarnessFault(Exception):
+    """An exception raised by the policy or by the env during an episode, with who raised it."""
+
+    def __init__(self, source: str, exc: Exception) -> None:
+        super().__init__(source)
+        self.source, self.exc = source, exc
+
+    def message(self) -> str:
+        trace = "".join(traceback.format_exception(self.exc, limit=3)).strip()
+        return f"the {self.source} raised {type(self.exc).__name__}: {self.exc}\n{trace}".strip()
+
+
+def _blame(source: str, call: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return call(*args)
+    except Exception as exc:
+        raise _HarnessFault(source, exc) from exc
+
+
 def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None, on_step: Callable | None) -> dict[str, Any]:
     base = env.unwrapped
     env_id = env.spec.id if env.spec is not None else type(base).__name__
     start = time.perf_counter()
     obs, info = env.reset(seed=seed, options={"params": params})
-    space = getattr(base, "parameter_space", None)
+    space = declared(env, "parameter_space")
     record: dict[str, Any] = dict(info["params"] if "params" in info or space is None else space.validate(params))
     steps, error, outcome = 0, None, None
     try:
-        reset_policy(policy, seed)
+        _blame("policy", reset_policy, policy, seed)
         while outcome is None:
-            action = policy.act(obs)
-            next_obs, _, terminated, truncated, info = env.step(action)
+            action = _blame("policy", policy.act, obs)
+            next_obs, _, terminated, truncated, info = _blame("env", env.step, action)
             steps += 1
             if on_step is not None:
-                on_step(obs, action, info)
+                _blame("policy", on_step, obs, action, info)
             obs = next_obs
             if terminated or truncated:
                 outcome, error = episode_outcome(info, truncated)
-    except Exception as exc:  # the policy's failure is a result, not a crash
-        outcome = "error"
-        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}".strip()
-    sim = getattr(base, "sim", None)
+    except _HarnessFault as fault:  # a broken harness is a result, not a crash
+        outcome, error = "error", fault.message()
+    rate = control_hz(env)
     record.update(
         env_id=env_id,
         seed=seed,
         outcome=outcome,
         success=outcome == SUCCESS,
         steps=steps,
-        sim_time=steps / env.metadata.get("render_fps", 10),
+        sim_time=steps / rate if rate else float("nan"),
         wall_time=time.perf_counter() - start,
-        physics_time=float(sim.physics_seconds) if sim is not None else float("nan"),
+        physics_time=float(info.get("physics_time", float("nan"))),
         error=error,
     )
     return record
@@ -209,7 +232,8 @@ class EpisodeRecording:
     Parameters
     ----------
     observations : array (T, obs_size)
-        The observation the policy acted on at each control step.
+        The observation the policy acted on at each control step (a dict observation
+        flattened in its space's order).
     actions : array (T, A)
         The action it took.
     outcome : str
@@ -270,19 +294,27 @@ def record_episode(
         env's (``info["failure_step"]``); for a policy error, the last recorded step.
     """
     capture.check(policy)
+    own_env = isinstance(env, str)
+    env = gym.make(env) if own_env else env
+    space = env.observation_space
+    gym.spaces.flatdim(space)  # a space robogate cannot flatten is refused before the episode
     obs, actions, embeddings, chunks = [], [], [], []
     last_info: dict[str, Any] = {}
 
-    def on_step(o: np.ndarray, action: np.ndarray, info: dict) -> None:
+    def on_step(o: Any, action: np.ndarray, info: dict) -> None:
         if capture.embed:
             embeddings.append(policy.embed(o))
         if capture.n_chunks:
             chunks.append(policy.sample_chunks(o, capture.n_chunks))
-        obs.append(np.asarray(o, dtype=np.float32))
-        actions.append(np.asarray(action, dtype=np.float32))
+        obs.append(flat_observation(space, o))
+        actions.append(np.asarray(action, dtype=np.float32).reshape(-1))
         last_info.update(info)
 
-    record = run_episode(env, policy, params, seed, on_step=on_step)
+    try:
+        record = run_episode(env, policy, params, seed, on_step=on_step)
+    finally:
+        if own_env:
+            env.close()
     steps = len(obs)
     failure_step = last_info.get("failure_step")
     if record["outcome"] != "success" and failure_step is None and steps:

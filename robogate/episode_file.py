@@ -25,9 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from robogate.envs.pick_place_env import CONTROL_HZ
 from robogate.episode import EpisodeRecording
-from robogate.lerobot import is_lerobot_dataset, read_lerobot, write_lerobot
+from robogate.lerobot import is_lerobot_dataset, lerobot_fps, read_lerobot, write_lerobot
 
 __all__ = ["EPISODE_FORMATS", "check_destination", "read_episodes", "resolve_episode_file", "save_episodes",
            "write_episodes"]
@@ -52,7 +51,8 @@ def write_episodes(path: str | Path, episodes: Sequence[EpisodeRecording], metad
     episodes : sequence of EpisodeRecording
         Episodes without a step are left out. All must have the same sizes.
     metadata : mapping
-        JSON-serialisable facts stored with the file (env id, policy, ...).
+        JSON-serialisable facts stored with the file (env id, policy, ``fps``: the env's control
+        rate, None or absent when unknown: timestamps are then NaN).
 
     Returns
     -------
@@ -77,13 +77,13 @@ def write_episodes(path: str | Path, episodes: Sequence[EpisodeRecording], metad
         }
         if got != shapes:
             raise ValueError(f"episodes differ in their array shapes: {got} vs {shapes}")
-    fps = metadata.get("fps", CONTROL_HZ)
+    fps = metadata.get("fps")
     lengths = np.array([e.steps for e in episodes])
     frames = np.concatenate([np.arange(n) for n in lengths])
     columns: dict[str, pa.Array] = {
         "episode_index": pa.array(np.repeat(np.arange(len(episodes)), lengths), type=pa.int64()),
         "frame_index": pa.array(frames, type=pa.int64()),
-        "timestamp": pa.array(frames / float(fps), type=pa.float32()),
+        "timestamp": pa.array(frames / float(fps) if fps else np.full(len(frames), np.nan), type=pa.float32()),
         "observation.state": _fixed_list(np.concatenate([e.observations for e in episodes]), shapes["observation.state"][0]),
         "action": _fixed_list(np.concatenate([e.actions for e in episodes]), shapes["action"][0]),
     }
@@ -124,23 +124,28 @@ def _check_format(format: str) -> str:
     return format
 
 
-def check_destination(folder: str | Path, file_name: str, format: str) -> None:
-    """Raise ``ValueError`` before recording when ``folder`` already holds episodes in the other format.
-
-    Writing one beside the other would leave a folder no reader can tell the meaning of.
-    """
+def check_destination(folder: str | Path, file_name: str, format: str, facts: Mapping[str, Any] | None = None
+                      ) -> None:
+    """Raise ``ValueError`` before recording when ``folder`` already holds episodes in the other format
+    (writing one beside the other would leave a folder no reader can tell the meaning of), or when a
+    LeRobot dataset is asked of an env whose control rate (``facts["fps"]``) it cannot record."""
     folder = Path(folder)
     if _check_format(format) == "lerobot" and (folder / file_name).is_file():
         raise ValueError(f"{folder} already holds {file_name}; record the LeRobot dataset into another folder")
     if format == "parquet" and is_lerobot_dataset(folder):
         raise ValueError(f"{folder} already holds a LeRobot dataset; record {file_name} into another folder")
+    if format == "lerobot" and facts is not None:
+        lerobot_fps(facts.get("fps"), facts.get("env_id"))
 
 
 def save_episodes(
     folder: str | Path, file_name: str, episodes: Sequence[EpisodeRecording], metadata: Mapping[str, Any],
-    format: str = "parquet",
+    format: str = "parquet", facts: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write episodes into ``folder``: as ``folder/file_name`` or as a LeRobot v3.0 dataset in ``folder``.
+
+    ``facts`` (:func:`robogate.env_contract.recording_facts`) give the frame rate, stored as
+    ``fps``, and the feature names, robot and task a LeRobot dataset records.
 
     Returns
     -------
@@ -148,8 +153,9 @@ def save_episodes(
         What :func:`read_episodes` reads them back from: the file, or the dataset folder.
     """
     check_destination(folder, file_name, format)
+    metadata = {**metadata, "fps": (facts or {}).get("fps", metadata.get("fps"))}
     if format == "lerobot":
-        return write_lerobot(folder, episodes, metadata)
+        return write_lerobot(folder, episodes, metadata, facts=facts)
     return write_episodes(Path(folder) / file_name, episodes, metadata)
 
 

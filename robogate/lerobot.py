@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 
 from robogate.episode import EpisodeRecording
 
-__all__ = ["CODEBASE_VERSION", "is_lerobot_dataset", "read_lerobot", "write_lerobot"]
+__all__ = ["CODEBASE_VERSION", "is_lerobot_dataset", "lerobot_fps", "read_lerobot", "write_lerobot"]
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000
@@ -73,26 +73,8 @@ def is_lerobot_dataset(path: str | Path) -> bool:
 # ------------------------------------------------------------------------------------------ writing
 
 
-def _env_facts(env_id: str | None) -> dict[str, Any]:
-    """robot_type, feature names and the task's text of a registered env, without making one."""
-    import gymnasium as gym
-    from gymnasium.envs.registration import load_env_creator
-
-    facts: dict[str, Any] = {"robot_type": None, "observation_names": None, "action_names": None,
-                             "task": env_id or "recorded episodes"}
-    if env_id is None:
-        return facts
-    try:
-        spec = gym.spec(env_id)
-    except gym.error.Error:
-        return facts
-    creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
-    robot = spec.kwargs.get("robot")
-    facts["robot_type"] = str(robot).lower() if robot is not None else None
-    for name in ("observation_names", "action_names"):
-        facts[name] = list(getattr(creator, name, None) or []) or None
-    facts["task"] = getattr(creator, "task_description", None) or facts["task"]
-    return facts
+NO_FACTS = {"robot_type": None, "observation_names": None, "action_names": None, "task": None}
+"""What a recording knows of an env it was not told about."""
 
 
 def _features(first: EpisodeRecording, facts: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -131,6 +113,17 @@ def _check_shapes(episodes: Sequence[EpisodeRecording]) -> None:
     for e in episodes[1:]:
         if shapes(e) != first:
             raise ValueError(f"episodes differ in their array shapes: {shapes(e)} vs {first}")
+
+
+def lerobot_fps(fps: Any, env_id: Any) -> int:
+    """LeRobot's ``fps``: the env's control rate, a whole number of frames per second."""
+    if fps is None:
+        raise ValueError(f"a LeRobot dataset needs the env's control rate, and env {env_id} declares none: declare "
+                         "metadata['render_fps'] or a control_hz attribute on it (control steps per second)")
+    if float(fps) != round(float(fps)) or fps <= 0:
+        raise ValueError(f"a LeRobot dataset's fps is a whole number of frames per second; env {env_id} runs at "
+                         f"{fps} Hz: record it as Parquet (--format parquet) instead")
+    return int(round(float(fps)))
 
 
 def _frame_columns(episodes: Sequence[EpisodeRecording], features: Mapping[str, Any], fps: int) -> pa.Table:
@@ -253,6 +246,7 @@ def write_lerobot(
     episodes: Sequence[EpisodeRecording],
     metadata: Mapping[str, Any],
     *,
+    facts: Mapping[str, Any] | None = None,
     data_files_size_in_mb: float = DATA_FILES_SIZE_IN_MB,
     chunks_size: int = CHUNKS_SIZE,
 ) -> Path:
@@ -265,9 +259,12 @@ def write_lerobot(
     episodes : sequence of EpisodeRecording
         Episodes without a step are left out. All must have the same sizes.
     metadata : mapping
-        JSON-serialisable facts of the recording (``env_id``, ``policy``, ...), kept in
-        ``info["robogate"]``; ``env_id`` also gives the robot type, the feature names and the task,
-        and ``fps`` (default: the env's control rate) the frame rate.
+        JSON-serialisable facts of the recording (``env_id``, ``policy``, ``fps``, ...), kept in
+        ``info["robogate"]``; ``fps``, the env's control rate, is required (LeRobot's frame rate,
+        a whole number).
+    facts : mapping, optional
+        What the env declares of itself (:func:`robogate.env_contract.recording_facts`): the robot
+        type, the feature names and the task's text (default: none; the task is the env id).
     data_files_size_in_mb : float
         A data file is closed once it would pass this size (uncompressed, as Arrow holds it).
     chunks_size : int
@@ -278,14 +275,13 @@ def write_lerobot(
     Path
         The dataset's root folder.
     """
-    from robogate.envs.pick_place_env import CONTROL_HZ
-
     episodes = [e for e in episodes if e.steps]
     if not episodes:
         raise ValueError("no episode with at least one step to write")
     _check_shapes(episodes)
-    fps = int(metadata.get("fps", CONTROL_HZ))
-    facts = _env_facts(metadata.get("env_id"))
+    fps = lerobot_fps(metadata.get("fps"), metadata.get("env_id"))
+    facts = {**NO_FACTS, **(facts or {})}
+    facts["task"] = facts["task"] or metadata.get("env_id") or "recorded episodes"
     features = _features(episodes[0], facts)
     frames = _frame_columns(episodes, features, fps)
     row_bytes = frames.nbytes / frames.num_rows

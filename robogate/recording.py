@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from robogate.envs.outcomes import Outcome
 from robogate.episode import Capture, EpisodeRecording
 from robogate.executors import make_executor
-from robogate.runner import Trial, cached_policy, policy_reference, validate_env_id
+from robogate.runner import Trial, cached_policy, check_clock, policy_reference, validate_env_id
 
 __all__ = ["Scenario", "check_no_errors", "record_episodes"]
 
@@ -72,6 +72,7 @@ def record_episodes(
         or invalid parameters.
     """
     env_id = validate_env_id(env_id)
+    check_clock(env_id)
     reference = policy_reference(policy)
     capture.check(cached_policy(reference))  # in this process, before any work is sent out
     trials = [Trial(id=i, env_id=env_id, policy=reference, params=dict(params), seed=seed, stage=0, batch=0,

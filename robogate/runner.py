@@ -19,7 +19,9 @@ Policy specs are strings, so they travel to any worker:
 
 A policy *object* travels as a :class:`PolicyPayload`: pickled once by the caller, unpickled
 once per worker and cached there by its digest, so a policy built in a script runs on any
-executor and any number of workers.
+executor and any number of workers. Its label (the ``policy`` column, a sweep's manifest) is
+``<module.Class object>``, which no spec looks like: a stored run names what it ran, and asks
+for the object again to continue.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +37,7 @@ import gymnasium as gym
 import numpy as np
 
 from robogate.checks import check_int
+from robogate.env_contract import control_hz, no_rate_warning, scenario_space
 from robogate.envs import ENV_IDS
 from robogate.episode import Capture, missing_policy_methods, record_episode, run_episode
 from robogate.space import ParameterSpace
@@ -42,15 +46,21 @@ __all__ = [
     "BUILTIN_POLICIES",
     "PolicyPayload",
     "Trial",
+    "cached_env",
     "cached_policy",
+    "check_clock",
     "check_seed",
+    "default_policy",
     "env_space",
+    "is_object_label",
+    "label_of",
     "make_policy",
     "policy_label",
     "policy_reference",
     "run_trial",
     "trial_seed",
     "validate_env_id",
+    "validate_policy",
     "validate_policy_spec",
 ]
 
@@ -75,7 +85,7 @@ class PolicyPayload:
     key : str
         Its SHA-256 digest: workers cache the unpacked policy under it.
     label : str
-        The policy's class name, stored in records as the ``policy`` column.
+        ``<module.Class object>``, stored in records as the ``policy`` column.
     """
 
     blob: bytes = field(repr=False)
@@ -92,7 +102,7 @@ class PolicyPayload:
                 f"policy {type(policy).__name__} cannot be sent to worker processes ({type(exc).__name__}: "
                 f"{exc}); run with workers=1, or pass a spec such as 'package.module:Factory'"
             ) from None
-        return cls(blob, hashlib.sha256(blob).hexdigest(), type(policy).__name__)
+        return cls(blob, hashlib.sha256(blob).hexdigest(), label_of(policy))
 
     def unpack(self) -> Any:
         """The policy (a fresh copy)."""
@@ -111,8 +121,37 @@ def policy_reference(policy: Any) -> str | PolicyPayload:
 
 
 def policy_label(policy: str | PolicyPayload) -> str:
-    """The ``policy`` column of a record: the spec, or the packed policy's class name."""
+    """The ``policy`` column of a record: the spec, or the packed policy's label."""
     return policy if isinstance(policy, str) else policy.label
+
+
+def label_of(policy: Any) -> str:
+    """How records and manifests name ``policy``: a spec as it is, an object as ``<module.Class object>``."""
+    if isinstance(policy, str):
+        return policy
+    kind = type(policy)
+    return f"<{kind.__module__}.{kind.__qualname__} object>"
+
+
+def is_object_label(label: str) -> bool:
+    """Whether a stored policy label names a policy object (which no spec can rebuild)."""
+    return label.startswith("<") and label.endswith(" object>")
+
+
+def default_policy(env_id: str, builtin: str = "scripted") -> str:
+    """The built-in policy a command runs when none is named: only on robogate's own envs, the only ones
+    its built-in policies drive.
+
+    Raises
+    ------
+    ValueError
+        For any other env: its policy must be named.
+    """
+    if env_id in ENV_IDS:
+        return builtin
+    raise ValueError(f"name the policy to run on {env_id} (--policy package.module:Factory, or a policy object "
+                     f"from Python): robogate's built-in policies ({', '.join(BUILTIN_POLICIES)}) drive only "
+                     "robogate's own envs")
 
 
 @dataclass(frozen=True)
@@ -210,7 +249,7 @@ def validate_env_id(env_id: Any) -> str:
 
 
 def env_space(env_id: str) -> ParameterSpace:
-    """The scenario space the env declares: ``env.unwrapped.parameter_space``.
+    """The scenario space the env declares (see :func:`robogate.env_contract.scenario_space`).
 
     The env is made once per process and kept for the trials run here.
 
@@ -219,7 +258,7 @@ def env_space(env_id: str) -> ParameterSpace:
     ValueError
         For an unknown env id, or an env that declares no :class:`~robogate.space.ParameterSpace`.
     """
-    return _get_env(env_id).unwrapped.parameter_space
+    return scenario_space(cached_env(env_id), env_id)
 
 
 def _spec_error(spec: str, why: str) -> ValueError:
@@ -308,10 +347,27 @@ def validate_policy_spec(spec: Any) -> str:
     Raises
     ------
     ValueError
-        Naming the spec and what is wrong with it.
+        Naming the spec and what is wrong with it; for the label of a policy object (a stored
+        run's), saying to pass the object again.
     """
+    if isinstance(spec, str) and is_object_label(spec):
+        raise ValueError(f"this run's policy was an object, {spec}, which no spec rebuilds: pass that object "
+                         "again from Python (e.g. run_sweep(..., policy=obj, resume=True))")
     cached_policy(spec)
     return spec
+
+
+def validate_policy(policy: Any) -> str | PolicyPayload:
+    """What trials carry for ``policy``: a checked spec (:func:`validate_policy_spec`) or a packed object.
+
+    Raises
+    ------
+    ValueError
+        For a bad spec, or an object that is not a policy or cannot be sent to workers.
+    """
+    if isinstance(policy, str):
+        return validate_policy_spec(policy)
+    return policy_reference(policy)
 
 
 def cached_policy(spec: str | PolicyPayload) -> Any:
@@ -323,16 +379,31 @@ def cached_policy(spec: str | PolicyPayload) -> Any:
     return policy
 
 
-def _get_env(env_id: str) -> Any:
+def check_clock(env_id: str) -> float | None:
+    """The env's control rate; when it declares none, one warning saying what to declare."""
+    rate = control_hz(cached_env(env_id))
+    if rate is None:
+        warnings.warn(no_rate_warning(env_id), RuntimeWarning, stacklevel=3)
+    return rate
+
+
+def cached_env(env_id: str) -> gym.Env:
+    """The env of ``env_id``, made once per process and reused (its scenario space checked once).
+
+    Raises
+    ------
+    ValueError
+        For an unknown env id, or an env that declares no scenario space.
+    """
     env = _ENVS.get(env_id)
     if env is None:
         validate_env_id(env_id)
         env = gym.make(env_id)
-        space = getattr(env.unwrapped, "parameter_space", None)
-        if not isinstance(space, ParameterSpace):
+        try:
+            scenario_space(env, env_id)
+        except ValueError:
             env.close()
-            raise ValueError(f"env {env_id!r} declares no scenario space: robogate runs an env whose "
-                             f"env.unwrapped.parameter_space is a robogate.ParameterSpace (got {type(space).__name__})")
+            raise
         _ENVS[env_id] = env
     return env
 
@@ -360,7 +431,7 @@ def run_trial(trial: Trial) -> dict[str, Any]:
     ValueError
         For an unknown env id, a bad policy spec or invalid parameters.
     """
-    env = _get_env(trial.env_id)
+    env = cached_env(trial.env_id)
     policy = cached_policy(trial.policy)
     recording = None
     try:

@@ -98,12 +98,11 @@ class Scenario:
     envelope: Envelope | None = None
     description: str = ""
 
-    def describe(self) -> str:
-        """The scene in a few words (its parameters that differ from nominal, or its envelope)."""
+    def describe(self, space: ParameterSpace) -> str:
+        """The scene in a few words (its parameters that differ from nominal in ``space``, or its envelope)."""
         if self.envelope is not None:
             entries = ", ".join(self.envelope.describe_entry(n) for n in self.envelope.limits)
             return entries + (" (the rest free)" if self.envelope.rest == "free" else "")
-        space = default_space()
         changed = {k: v for k, v in self.params.items() if v != space[k].nominal}
         return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in changed.items()) or "nominal"
 
@@ -122,7 +121,7 @@ class Episode:
 
 @dataclass(frozen=True, eq=False)
 class Suite:
-    """A named, versioned set of scenarios (see the module docstring).
+    """A named, versioned set of scenarios (see the module docstring), in the scenario space of an env.
 
     Use :func:`load_suite` to read one.
     """
@@ -132,6 +131,7 @@ class Suite:
     seed: int
     categories: dict[str, Category]
     scenarios: tuple[Scenario, ...]
+    space: ParameterSpace
     description: str = ""
     source: str = ""
 
@@ -197,17 +197,27 @@ def suite_names() -> list[str]:
 
 
 def load_suite(suite: str | Path | Mapping[str, Any] | Suite, space: ParameterSpace | None = None) -> Suite:
-    """A suite by shipped name (``"robogate-68"``), from a file (TOML or JSON), or from a mapping.
+    """A suite by shipped name (``"robogate-68"``), from a file (TOML or JSON), or from a mapping,
+    checked against the scenario space of the env it runs on.
+
+    Parameters
+    ----------
+    suite : str, Path, mapping or Suite
+    space : ParameterSpace, optional
+        The env's scenario space (default: robogate's envs', :func:`~robogate.space.default_space`).
 
     Raises
     ------
     ValueError
-        For an unknown name (listing the shipped ones), an unreadable file, or a bad field
-        (naming the scenario and the field).
+        For an unknown name (listing the shipped ones), an unreadable file, a bad field
+        (naming the scenario and the field), or a parameter the space does not have.
     """
-    if isinstance(suite, Suite):
-        return suite
     space = space if space is not None else default_space()
+    if isinstance(suite, Suite):
+        if suite.space != space:
+            raise SuiteError(f"suite {suite.label} was built for another scenario space ({', '.join(suite.space.names)}),"
+                             f" not this env's ({', '.join(space.names)}); load it with load_suite(..., space)")
+        return suite
     if isinstance(suite, Mapping):
         return _build(suite, "the suite given", space)
     text = str(suite)
@@ -269,7 +279,7 @@ def _build(data: Any, source: str, space: ParameterSpace) -> Suite:
     for s in scenarios:
         categories.setdefault(s.category, Category(s.category))
     return Suite(name=name, version=version, seed=int(seed), categories=categories, scenarios=tuple(scenarios),
-                 description=str(data.get("description", "")), source=source)
+                 space=space, description=str(data.get("description", "")), source=source)
 
 
 def _categories(raw: Any, source: str) -> dict[str, Category]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,11 +33,13 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from robogate.executors import Executor, using_executor
+from robogate.provenance import versions
 from robogate.rows import errored, first_error
-from robogate.runner import Trial, validate_env_id, validate_policy_spec
+from robogate.runner import Trial, cached_env, check_clock, env_space, validate_env_id, validate_policy_spec
+from robogate.space import ParameterSpace, default_space
 from robogate.store import SweepStore
 from robogate.suite import Suite, load_suite
-from robogate.sweep import Recorder, versions
+from robogate.sweep import Recorder
 
 __all__ = ["MANIFEST_KIND", "SuiteRun", "finish_run", "load_suite_run", "open_run", "run_episodes",
            "run_suite", "wilson"]
@@ -110,7 +113,7 @@ class SuiteRun:
         groups = [(s.id, df[df["scenario"] == s.id] if len(df) else df) for s in self.suite.scenarios]
         rows = self._rows(groups, confidence)
         for row, s in zip(rows, self.suite.scenarios):
-            row.update(category=s.category, scene=s.describe())
+            row.update(category=s.category, scene=s.describe(self.suite.space))
         out = pd.DataFrame(rows).rename(columns={"name": "scenario"})
         return out[["scenario", "category", "scene", "n", "successes", "rate", "ci_low", "ci_high", "errors",
                     "outcomes"]]
@@ -165,7 +168,8 @@ class SuiteRun:
 
 def _manifest(env_id: str, policy: str, suite: Suite) -> dict[str, Any]:
     return {"kind": MANIFEST_KIND, "env_id": env_id, "policy": policy, "suite_label": suite.label,
-            "suite_digest": suite.digest, "suite": suite.to_dict(), "versions": versions(), "complete": False}
+            "suite_digest": suite.digest, "suite": suite.to_dict(), "space": suite.space.to_dict(),
+            "versions": versions(cached_env(env_id)), "complete": False}
 
 
 def load_suite_run(path: str | os.PathLike) -> SuiteRun:
@@ -182,7 +186,8 @@ def load_suite_run(path: str | os.PathLike) -> SuiteRun:
     manifest = store.manifest
     if manifest.get("kind") != MANIFEST_KIND:
         raise ValueError(f"{path} holds no suite run (its manifest is not a robogate suite run's)")
-    suite = load_suite(manifest["suite"])
+    space = ParameterSpace.from_dict(manifest["space"]) if "space" in manifest else default_space()
+    suite = load_suite(manifest["suite"], space)
     if suite.digest != manifest.get("suite_digest"):
         raise ValueError(f"{path}: this robogate builds other scenes from the stored suite {suite.label} "
                          f"(digest {suite.digest}, stored {manifest.get('suite_digest')})")
@@ -297,11 +302,12 @@ def run_suite(
     Parameters
     ----------
     env_id : str
-        One of ``robogate.ENV_IDS``.
+        A Gymnasium env id: one of ``robogate.ENV_IDS``, or an env of your own (``module:EnvId``).
     policy : str
         Policy spec (``"scripted"``, ``"flow"``, ``"flow:PATH"``, ``"package.module:Factory"``).
     suite : str, path, mapping or Suite, default "robogate-68"
-        A shipped suite's name, a suite file, or a suite (see :func:`robogate.suite.load_suite`).
+        A shipped suite's name, a suite file, or a suite (see :func:`robogate.suite.load_suite`),
+        checked against the env's scenario space (``robogate-68`` is for robogate's envs).
     out : path
         The run's folder (created; must not hold files unless resuming).
     executor, workers, address
@@ -321,14 +327,22 @@ def run_suite(
     Raises
     ------
     ValueError
-        Before any work: unknown env, policy or suite, a bad suite file, an out folder that
-        holds files (without ``resume``) or another run (with ``resume``).
+        Before any work: unknown env, policy or suite, a bad suite file or a scenario outside the
+        env's space, an out folder that holds files (without ``resume``) or another run (with
+        ``resume``). A run that fails before any episode has finished leaves no folder behind.
     """
     env_id, policy = validate_env_id(env_id), validate_policy_spec(policy)
-    suite = load_suite(suite)
+    suite = load_suite(suite, env_space(env_id))
+    check_clock(env_id)
     if out is None:
         raise ValueError("run_suite needs an out folder for the run")
     with using_executor(executor, workers, address) as ex:
+        new = not (Path(out) / "manifest.json").exists()
         store = open_run(out, env_id, policy, suite, resume)
-        run_episodes(store, suite, env_id, policy, suite.run_order(), ex, progress, desc=f"suite {suite.name}")
+        try:
+            run_episodes(store, suite, env_id, policy, suite.run_order(), ex, progress, desc=f"suite {suite.name}")
+        except BaseException:
+            if new and not store.finished_ids():  # only the plan the suite gives: nothing to keep
+                shutil.rmtree(store.path, ignore_errors=True)
+            raise
     return finish_run(store, report)

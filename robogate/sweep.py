@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib.metadata
 import math
 import numbers
 import os
@@ -43,8 +42,19 @@ from robogate.envs.outcomes import Outcome
 from robogate.executors import Executor, make_executor
 from robogate.gating import as_envelope, check_harness, evidence, name_left_out
 from robogate.load import sweep_settings
+from robogate.provenance import versions
 from robogate.rows import STAGE_GATE, errored, first_error
-from robogate.runner import Trial, check_seed, trial_seed, validate_env_id, validate_policy_spec
+from robogate.runner import (
+    PolicyPayload,
+    Trial,
+    cached_env,
+    check_clock,
+    check_seed,
+    policy_label,
+    trial_seed,
+    validate_env_id,
+    validate_policy,
+)
 from robogate.sampling import BAND, TwoStageSampler
 from robogate.space import ParameterSpace
 from robogate.stats import GateDecision, decide, sequential_gate
@@ -52,7 +62,7 @@ from robogate.store import SweepStore
 from robogate.sweep_config import SweepConfig
 
 __all__ = ["RESUME_ALLOW", "Recorder", "check_resumable", "error_line", "format_summary", "run_gate", "run_sweep",
-           "summarize", "versions"]
+           "summarize"]
 
 #: ``run_sweep(resume=RESUME_ALLOW)`` continues the sweep stored at ``out``, or starts one if there is none.
 RESUME_ALLOW = "allow"
@@ -66,19 +76,9 @@ FLUSH_ROWS = 500
 # -------------------------------------------------------------------------------- manifest
 
 
-def versions() -> dict[str, str]:
-    """Versions of the packages that decide a run's outcomes (stored in every manifest)."""
-    def version(dist: str) -> str:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return "unknown"
-
-    return {"robogate": version("robogate"), "pybullet": version("pybullet"), "numpy": np.__version__}
-
-
 def _manifest(config: SweepConfig, sampler: TwoStageSampler) -> dict[str, Any]:
-    return {**config.to_manifest(), "lhs_discrepancy": sampler.discrepancy, "versions": versions(),
+    return {**config.to_manifest(), "lhs_discrepancy": sampler.discrepancy,
+            "versions": versions(cached_env(config.env_id)),
             "complete": False}
 
 
@@ -89,7 +89,7 @@ def _check_resumable(out: Path, stored: Mapping[str, Any], config: SweepConfig) 
         raise ValueError(
             f"cannot resume {out}: {difference}; use the settings of the stored sweep or a new out folder"
         )
-    wanted = versions()
+    wanted = versions(cached_env(config.env_id))
     for name, old in (stored.get("versions") or {}).items():
         new = wanted.get(name)
         if new is not None and old != new:
@@ -252,7 +252,8 @@ def _planned_batches(store: SweepStore, out: Path) -> tuple[dict[int, pd.DataFra
 
 
 def _replayed_trials(
-    rows: pd.DataFrame, params: list[dict], first_id: int, batch: int, stage: int, config: SweepConfig, out: Path,
+    rows: pd.DataFrame, params: list[dict], first_id: int, batch: int, stage: int, config: SweepConfig,
+    policy: str | PolicyPayload, out: Path,
 ) -> list[Trial]:
     """Trials of a stored batch, checked against the sampler's replay."""
     ids = rows["id"].tolist()
@@ -274,7 +275,7 @@ def _replayed_trials(
         s = trial_seed(config.seed, tid)
         if int(row["seed"]) != s:
             raise ValueError(f"cannot resume {out}: experiment {tid} has seed {int(row['seed'])}, expected {s}")
-        trials.append(Trial(id=tid, env_id=config.env_id, policy=config.policy, params=p, seed=s, stage=stage,
+        trials.append(Trial(id=tid, env_id=config.env_id, policy=policy, params=p, seed=s, stage=stage,
                             batch=batch))
     return trials
 
@@ -289,7 +290,7 @@ def _differs(stored: Any, value: Any) -> bool:
 
 def run_sweep(
     env_id: str,
-    policy: str,
+    policy: Any,
     out: str | os.PathLike,
     *,
     space: ParameterSpace | Mapping | None = None,
@@ -313,8 +314,11 @@ def run_sweep(
         ``env.unwrapped.parameter_space`` is a :class:`~robogate.space.ParameterSpace`, that
         takes ``reset(options={"params": ...})`` and reports ``info["success"]``; an env of
         your own as ``"module:EnvId"`` (see :func:`~robogate.runner.validate_env_id`).
-    policy : str
-        Policy spec: ``"scripted"`` or ``"package.module:Factory"``.
+    policy : str or policy object
+        Policy spec (``"scripted"``, ``"flow"``, ``"flow:PATH"``, ``"package.module:Factory"``) or
+        any object with ``reset()`` and ``act(obs)``, sent to every worker (see
+        :class:`~robogate.runner.PolicyPayload`); the manifest then names it
+        ``<module.Class object>``, and resuming takes the object again.
     out : str or os.PathLike
         Folder of the sweep store (created; must not hold files unless resuming).
     space : ParameterSpace or dict, optional
@@ -371,8 +375,9 @@ def run_sweep(
     """
     started = time.perf_counter()
     env_id = validate_env_id(env_id)
-    policy = validate_policy_spec(policy)
-    config = SweepConfig.build(env_id, policy, space=space, n_lhs=n_lhs, n_boundary=n_boundary, band=band,
+    policy = validate_policy(policy)
+    check_clock(env_id)
+    config = SweepConfig.build(env_id, policy_label(policy), space=space, n_lhs=n_lhs, n_boundary=n_boundary, band=band,
                                batch_size=batch_size, seed=check_seed(seed))
     sampler = config.sampler()
     resume = _check_resume(resume)
@@ -382,7 +387,7 @@ def run_sweep(
         raise ValueError(f"executor must be a name or an Executor, got {type(executor).__name__}")
     try:
         store, resumed = _open_store(Path(out), config, sampler, resume)
-        _drive(config, sampler, store, ex, Path(out), progress)
+        _drive(config, policy, sampler, store, ex, Path(out), progress)
     finally:
         if own_executor:
             ex.close()
@@ -397,7 +402,8 @@ def run_sweep(
 
 
 def _drive(
-    config: SweepConfig, sampler: TwoStageSampler, store: SweepStore, ex: Executor, out: Path, progress: bool,
+    config: SweepConfig, policy: str | PolicyPayload, sampler: TwoStageSampler, store: SweepStore, ex: Executor,
+    out: Path, progress: bool,
 ) -> None:
     batches, finished = _planned_batches(store, out)
     success = dict(zip(finished["id"].tolist(), finished["success"].astype(bool).tolist())) if len(finished) else {}
@@ -415,7 +421,7 @@ def _drive(
             if batch in batches:  # replay a planned batch
                 rows = batches.pop(batch)
                 params = _ask(sampler, len(rows), bar, replay=True, shown=shown)
-                trials = _replayed_trials(rows, params, next_id, batch, stage, config, out)
+                trials = _replayed_trials(rows, params, next_id, batch, stage, config, policy, out)
             else:
                 if batches:
                     raise ValueError(f"cannot resume {out}: its plan skips batch {batch}")
@@ -423,7 +429,7 @@ def _drive(
                 if not params:
                     break
                 trials = [
-                    Trial(id=i, env_id=config.env_id, policy=config.policy, params=p,
+                    Trial(id=i, env_id=config.env_id, policy=policy, params=p,
                           seed=trial_seed(config.seed, i), stage=stage, batch=batch)
                     for i, p in enumerate(params, start=next_id)
                 ]
@@ -460,6 +466,7 @@ def run_gate(
     *,
     max_experiments: int = 1000,
     batch_size: int = 20,
+    policy: Any = None,
     executor: Any = "local",
     workers: int | None = None,
     address: str | None = None,
@@ -485,6 +492,8 @@ def run_gate(
         At most this many new experiments.
     batch_size : int, default 20
         Experiments between looks.
+    policy : policy object, optional
+        The object a sweep of a policy object ran (the stored spec otherwise).
     executor, workers, address
         As for :func:`run_sweep`.
     progress : bool, default True
@@ -512,6 +521,10 @@ def run_gate(
     check_level(confidence, "confidence")
     batch_size = check_int(batch_size, "batch_size", 1)
     max_experiments = check_int(max_experiments, "max_experiments")
+    policy = validate_policy(settings["policy"] if policy is None else policy)
+    if policy_label(policy) != settings["policy"]:
+        raise ValueError(f"the sweep in {path} ran {settings['policy']}, not {policy_label(policy)}: the gate's "
+                         "experiments must run the swept policy")
     if not settings["complete"]:
         raise ValueError(
             f"the sweep in {path} is not finished; finish it first (robogate sweep --out {path} --resume) "
@@ -541,7 +554,7 @@ def run_gate(
         nonlocal next_id, next_batch
         ids = range(next_id, next_id + m)
         points = envelope.points([_row_seed(settings["seed"], i) for i in ids])
-        trials = [Trial(id=i, env_id=settings["env_id"], policy=settings["policy"], params=p,
+        trials = [Trial(id=i, env_id=settings["env_id"], policy=policy, params=p,
                         seed=trial_seed(settings["seed"], i), stage=STAGE_GATE, batch=next_batch)
                   for i, p in zip(ids, points)]
         records = []

@@ -351,10 +351,10 @@ def test_a_sweep_where_everything_errored_exits_4_with_the_first_error(raising_s
     assert res.returncode == 4
     errors = [line for line in res.stdout.splitlines() if line.startswith("errors: ")]
     assert errors == ["errors: 10 of 10 experiments errored (the policy raised or the simulation diverged: a broken "
-                      "harness, not a failure of the policy); first: RuntimeError: policy exploded on purpose"]
+                      "harness, not a failure of the policy); first: the policy raised RuntimeError: policy exploded on purpose"]
     lines = res.stderr.splitlines()
     assert lines[-1] == ("robogate: error: every one of the 10 experiments errored, so the sweep says nothing about "
-                         "the policy; first error: RuntimeError: policy exploded on purpose")
+                         "the policy; first error: the policy raised RuntimeError: policy exploded on purpose")
     # the sampler's warning, once, in the CLI's own format: no Python source line, no repeats
     assert lines[:-1] == ["robogate: warning: stage-2 surrogate cannot be fitted (only failures told so far); "
                           "falling back to space-filling points"]
@@ -365,7 +365,7 @@ def test_the_gate_on_a_broken_harness_is_no_unsafe_verdict(raising_sweep, capsys
     out, _ = raising_sweep
     code, stdout, _ = run_main(capsys, ["gate", str(out), "--envelope", "size=0.02:0.12", "--max-failure-rate", "0.05"])
     assert code == 4 and stdout.startswith("error: all 10 experiments inside the envelope errored")
-    assert "first error: RuntimeError: policy exploded on purpose" in stdout and stdout.count("\n") == 1
+    assert "first error: the policy raised RuntimeError: policy exploded on purpose" in stdout and stdout.count("\n") == 1
     assert "fail" not in stdout.split(";")[0]
 
 
@@ -378,7 +378,7 @@ def test_the_report_of_a_broken_harness_shows_the_errors_first(raising_sweep, ca
     assert code == 0, err
     _, text = parse(out / "report" / "report.html")
     assert text.index("Experiments that errored") < text.index("Summary")
-    assert "10 of 10 experiments errored" in text and "RuntimeError: policy exploded on purpose" in text
+    assert "10 of 10 experiments errored" in text and "the policy raised RuntimeError: policy exploded on purpose" in text
     assert "cannot carry a risk map" not in text and "too few for a risk map" in text
 
 

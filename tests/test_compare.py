@@ -83,7 +83,7 @@ def test_errored_episodes_are_not_evidence(runs, tmp_path):
                         report=False)
     result = compare(raising, runs["scripted"])
     assert result.exit_code == 4 and result.errors == 16 and len(result.pairs) == 0
-    assert "16 paired episodes errored" in result.reason and "RuntimeError: policy exploded on purpose" in result.reason
+    assert "16 paired episodes errored" in result.reason and "the policy raised RuntimeError: policy exploded on purpose" in result.reason
 
 
 def test_runs_that_are_not_paired_are_refused(runs, tmp_path):

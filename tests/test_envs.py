@@ -8,8 +8,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import robogate
+from robogate.envs.interface import OBS_SIZE, OBS_SLICES
 from robogate.envs.outcomes import OUTCOMES
-from robogate.envs.pick_place_env import OBS_SIZE, OBS_SLICES
 from robogate.policies import ScriptedPolicy
 
 

@@ -336,7 +336,7 @@ def test_wording_at_the_edges():
     assert d.verdict == "pass" and "below 59.97 % with 95 % confidence, under the 60 % limit" in d.reason
 
 
-def with_errors(rows, where, message="RuntimeError: policy exploded on purpose"):
+def with_errors(rows, where, message="the policy raised RuntimeError: policy exploded on purpose"):
     rows = rows.copy()
     rows.loc[where, "outcome"], rows.loc[where, "success"] = "error", False
     rows["error"] = np.where(rows["outcome"] == "error", f"{message}\nTraceback (most recent call last): ...", None)
@@ -349,9 +349,9 @@ def test_errored_experiments_give_no_pass_or_fail():
     broken = with_errors(rows, np.flatnonzero(inside)[:3])
     d = gate(broken, SPACE, ENVELOPE, max_failure_rate=0.05)
     assert d.verdict == "error" and d.exit_code == 4 and d.errors == 3
-    assert d.first_error == "RuntimeError: policy exploded on purpose"
+    assert d.first_error == "the policy raised RuntimeError: policy exploded on purpose"
     assert d.reason.startswith(f"error: 3 of the {inside.sum()} experiments inside the envelope errored")
-    assert "first error: RuntimeError: policy exploded on purpose" in d.reason
+    assert "first error: the policy raised RuntimeError: policy exploded on purpose" in d.reason
     # every experiment errored (what a raising policy gives): still a broken harness, never "fail"
     assert gate(with_errors(rows, rows.index), SPACE, ENVELOPE, 0.05).verdict == "error"
     # errors outside the envelope say nothing about it
@@ -366,7 +366,7 @@ def test_cli_gate_on_errored_experiments_exits_4(tmp_path, capsys):
         code = main(["gate", str(path), "--envelope", "friction=0.4:1.2", "--max-failure-rate", "0.05", *extra])
         out = capsys.readouterr().out
         assert code == 4 and out.startswith("error: ") and out.count("\n") == 1
-        assert "first error: RuntimeError: policy exploded on purpose" in out
+        assert "first error: the policy raised RuntimeError: policy exploded on purpose" in out
     assert len(SweepStore.open(path).read()) == 200
 
 
@@ -383,5 +383,5 @@ def test_gate_run_stops_at_the_first_errored_batch(tmp_path, capsys):
     assert main(args) == 4
     out = capsys.readouterr().out
     assert out.startswith("error: all 5 experiments inside the envelope errored")
-    assert "RuntimeError: policy exploded on purpose" in out and "(after running 5 experiments)" in out
+    assert "the policy raised RuntimeError: policy exploded on purpose" in out and "(after running 5 experiments)" in out
     assert (SweepStore.open(tmp_path / "s").read()["stage"] == STAGE_GATE).sum() == 5  # stored, not lost

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -14,7 +15,8 @@ import pytest
 
 from robogate.cli import main
 from robogate.demos import load_demos, record_demos
-from robogate.envs.pick_place_env import ACTION_NAMES, CONTROL_HZ, OBS_NAMES
+from robogate.env_contract import recording_facts
+from robogate.envs.interface import ACTION_NAMES, CONTROL_HZ, OBS_NAMES
 from robogate.episode import EpisodeRecording
 from robogate.episode_file import read_episodes, resolve_episode_file
 from robogate.lerobot import NO_FAILURE, write_lerobot
@@ -38,6 +40,18 @@ def recorded(tmp_path_factory):
                                progress=False, format="lerobot")
     assert {r.success for r in rollouts} == {True, False}  # the dataset carries both labels
     return out, rollouts
+
+
+def panda_facts():
+    """What a recording of the Panda env says of it."""
+    return recording_facts(gym.make(ENV_ID), ENV_ID)
+
+
+def write(path, episodes, metadata=None, **kwargs):
+    """``write_lerobot`` as robogate's recorders call it: the env's rate in the metadata, its facts beside."""
+    facts = panda_facts()
+    return write_lerobot(path, episodes, {"env_id": ENV_ID, "fps": facts["fps"], **(metadata or {})}, facts=facts,
+                         **kwargs)
 
 
 def synthetic(lengths, seed=0):
@@ -128,8 +142,7 @@ def test_load_rollouts_reads_the_dataset_folder(recorded):
 
 def test_many_files_round_trip_exactly_and_a_rewrite_leaves_nothing_stale(tmp_path):
     episodes = synthetic([30, 2, 41, 17, 25, 9])
-    root = write_lerobot(tmp_path / "ds", episodes, {"env_id": ENV_ID, "policy": "test"},
-                         data_files_size_in_mb=0.02, chunks_size=2)
+    root = write(tmp_path / "ds", episodes, {"policy": "test"}, data_files_size_in_mb=0.02, chunks_size=2)
     data_files = sorted(p.relative_to(root).as_posix() for p in (root / "data").rglob("*.parquet"))
     assert len(data_files) >= 3 and "data/chunk-001/file-000.parquet" in data_files  # chunk folders roll over
     index = pd.concat(pd.read_parquet(p) for p in sorted((root / "meta/episodes").rglob("*.parquet")))
@@ -144,14 +157,14 @@ def test_many_files_round_trip_exactly_and_a_rewrite_leaves_nothing_stale(tmp_pa
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
         assert (a.outcome, a.params, a.seed, a.failure_step) == (b.outcome, b.params, b.seed, b.failure_step)
 
-    write_lerobot(root, episodes[:1], {"env_id": ENV_ID})
+    write(root, episodes[:1])
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.parquet")) == [
         "data/chunk-000/file-000.parquet", "meta/episodes/chunk-000/file-000.parquet", "meta/tasks.parquet"]
     assert len(read_episodes(root)[0]) == 1 and not list(tmp_path.glob(".*tmp"))
 
 
 def test_damaged_or_foreign_datasets_give_clear_errors(tmp_path):
-    root = write_lerobot(tmp_path / "ds", synthetic([5, 6]), {"env_id": ENV_ID})
+    root = write(tmp_path / "ds", synthetic([5, 6]))
     damaged = shutil.copytree(root, tmp_path / "damaged")
     (damaged / "data/chunk-000/file-000.parquet").unlink()
     with pytest.raises(ValueError, match="is damaged: data/chunk-000/file-000.parquet is missing"):
@@ -233,7 +246,7 @@ def test_lerobot_dataset_loads_it_offline(tmp_path, monkeypatch):
     import torch
 
     episodes = synthetic([12, 7, 20])
-    root = write_lerobot(tmp_path / "ds", episodes, {"env_id": ENV_ID}, data_files_size_in_mb=0.01)
+    root = write(tmp_path / "ds", episodes, data_files_size_in_mb=0.01)
     ds = LeRobotDataset("robogate/test", root=root)
     assert (len(ds), ds.num_episodes, ds.fps, ds.meta.robot_type) == (39, 3, CONTROL_HZ, "panda")
     last = ds[11]

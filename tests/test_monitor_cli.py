@@ -20,7 +20,7 @@ def write(path, items):
                          action_chunks=r.action_chunks)
         for r in items
     ]
-    return str(write_episodes(path / "rollouts.parquet", episodes, {"env_id": "synthetic"}))
+    return str(write_episodes(path / "rollouts.parquet", episodes, {"env_id": "synthetic", "fps": 10}))
 
 
 @pytest.fixture(scope="module")

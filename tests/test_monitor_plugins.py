@@ -4,7 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from robogate.envs.pick_place_env import OBS_SLICES
+from robogate.envs.interface import OBS_SLICES
 from robogate.monitor import FailureMonitor, MonitoredEnv, record_rollouts, scores
 from robogate.policies import ScriptedPolicy
 from tests.helpers import ENV_ID

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import robogate
-from robogate.envs.pick_place_env import OBS_SLICES
+from robogate.envs.interface import OBS_SLICES
 from robogate.monitor import FailureMonitor, MonitoredEnv, MonitoredPolicy, RetreatPolicy, record_rollouts
 from robogate.monitor.scores import ObservationRND
 from robogate.policies import FlowPolicy, ScriptedPolicy

@@ -138,7 +138,7 @@ class Raising(ScriptedPolicy):
 
 
 def test_a_policy_that_raises_is_a_broken_harness_not_a_failure(tmp_path):
-    with pytest.raises(ValueError, match="2 of 2 rollouts ended in error .* first: RuntimeError: gripper driver"):
+    with pytest.raises(ValueError, match="2 of 2 rollouts ended in error .* first: the policy raised RuntimeError: gripper driver"):
         record_rollouts(ENV_ID, Raising(), episodes=2, progress=False, out=tmp_path)
     assert not (tmp_path / ROLLOUTS_FILE).exists()
 

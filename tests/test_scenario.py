@@ -13,7 +13,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import robogate
-from robogate.envs.pick_place_env import OBS_SIZE, OBS_SLICES
+from robogate.envs.interface import OBS_SIZE, OBS_SLICES
 from robogate.envs.scene import PLACEMENTS, SHAPES, TABLE_X, TABLE_Y
 from robogate.envs.simulator import pybullet
 from robogate.policies import ScriptedPolicy

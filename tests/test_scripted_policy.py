@@ -7,7 +7,7 @@ import pytest
 
 import robogate
 from robogate.envs import gripper
-from robogate.envs.pick_place_env import OBS_SLICES
+from robogate.envs.interface import OBS_SLICES
 from robogate.policies import ScriptedPolicy
 from robogate.runner import Trial
 

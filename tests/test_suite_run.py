@@ -84,7 +84,7 @@ def test_errored_episodes_are_left_out_and_exit_4(tmp_path, capsys):
     args[args.index("robogate-68")] = str(small)
     assert main(args) == 4
     out = capsys.readouterr().out
-    assert "2 episodes errored (a broken harness, left out of the rates); first: RuntimeError: policy exploded" in out
+    assert "2 episodes errored (a broken harness, left out of the rates); first: the policy raised RuntimeError: policy exploded" in out
     info = json.loads((tmp_path / "broken" / "eval_info.json").read_text())
     assert info["overall"]["n_episodes"] == 0 and info["overall"]["n_errors"] == 2
 

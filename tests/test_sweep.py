@@ -352,12 +352,12 @@ def test_raising_policy_gives_error_rows_and_the_sweep_goes_on(tmp_path, local_p
     df = sweep(tmp_path / "sweep", local_pool, policy="tests.helpers:RaisingPolicy",
                n_lhs=4, n_boundary=2, batch_size=2)
     assert len(df) == 6 and (df["outcome"] == "error").all() and not df["success"].any()
-    assert df["error"].str.contains("RuntimeError: policy exploded on purpose").all()
+    assert df["error"].str.contains("the policy raised RuntimeError: policy exploded on purpose").all()
     summary = summarize(df)
-    assert summary["errors"] == 6 and summary["first_error"] == "RuntimeError: policy exploded on purpose"
+    assert summary["errors"] == 6 and summary["first_error"] == "the policy raised RuntimeError: policy exploded on purpose"
     line = [t for t in format_summary(summary).splitlines() if t.startswith("errors: ")]
     assert line == ["errors: 6 of 6 experiments errored (the policy raised or the simulation diverged: a broken "
-                    "harness, not a failure of the policy); first: RuntimeError: policy exploded on purpose"]
+                    "harness, not a failure of the policy); first: the policy raised RuntimeError: policy exploded on purpose"]
 
 
 # ------------------------------------------------------------------------------ summary

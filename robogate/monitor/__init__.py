@@ -20,7 +20,7 @@ _EXPORTS = {
     "MonitoredEnv": "robogate.monitor.wrappers",
     "MonitoredPolicy": "robogate.monitor.wrappers",
     "ON_ALARM": "robogate.monitor.wrappers",
-    "RetreatPolicy": "robogate.monitor.fallback",
+    "RetreatPolicy": "robogate.policies.retreat",
     "Rollout": "robogate.monitor.rollout",
     "load_rollouts": "robogate.monitor.recording",
     "record_rollouts": "robogate.monitor.recording",

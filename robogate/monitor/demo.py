@@ -15,7 +15,7 @@ from pathlib import Path
 
 import gymnasium as gym
 
-from robogate.envs.pick_place_env import CONTROL_HZ
+from robogate.envs.interface import CONTROL_HZ
 from robogate.monitor.monitor import FailureMonitor
 from robogate.monitor.recording import record_rollouts
 from robogate.monitor.wrappers import MonitoredEnv

@@ -24,13 +24,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from robogate.envs.pick_place_env import CONTROL_HZ
 from robogate.monitor.monitor import FailureMonitor
 from robogate.monitor.rollout import Rollout
 
-__all__ = ["episode_table", "summarize"]
+__all__ = ["episode_table", "lead_seconds", "summarize"]
 
-COLUMNS = ["success", "outcome", "steps", "failure_step", "alarm_step", "peak"]
+COLUMNS = ["success", "outcome", "steps", "failure_step", "alarm_step", "peak", "control_hz"]
 
 
 def episode_table(
@@ -43,7 +42,8 @@ def episode_table(
 
     Columns: ``success``, ``outcome``, ``steps``, ``failure_step`` (the failure event's
     step, NaN when unknown or a success), ``alarm_step`` (the first alarm's step, NaN
-    without one) and ``peak`` (the max-so-far combined normalised score at the end).
+    without one), ``peak`` (the max-so-far combined normalised score at the end) and
+    ``control_hz`` (the env's control rate, NaN when it declared none).
     """
     rows = []
     for i, rollout in enumerate(rollouts):
@@ -55,6 +55,7 @@ def episode_table(
             "failure_step": np.nan if rollout.failure_step is None else rollout.failure_step,
             "alarm_step": np.nan if trace.alarm_step is None else trace.alarm_step,
             "peak": trace.peak,
+            "control_hz": np.nan if rollout.control_hz is None else rollout.control_hz,
         })
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -63,15 +64,24 @@ def _rate(hits: np.ndarray) -> float:
     return float(np.mean(hits)) if hits.size else float("nan")
 
 
-def summarize(table: pd.DataFrame, control_hz: float = CONTROL_HZ) -> dict[str, float]:
+def lead_seconds(table: pd.DataFrame) -> np.ndarray:
+    """Lead times in seconds (each episode at its env's control rate) of the flagged failures with a known
+    event whose rate is known."""
+    failed = ~table["success"].to_numpy(dtype=bool)
+    lead = (table["failure_step"] - table["alarm_step"]).to_numpy(dtype=float)
+    hz = table["control_hz"].to_numpy(dtype=float) if "control_hz" in table else np.full(len(table), np.nan)
+    seconds = lead / hz
+    return seconds[failed & ~np.isnan(seconds)]
+
+
+def summarize(table: pd.DataFrame) -> dict[str, float]:
     """Detection metrics of an :func:`episode_table` (see the module docstring).
 
     Parameters
     ----------
     table : DataFrame
-        From :func:`episode_table` (or the same columns).
-    control_hz : float
-        Control steps per second, to give the median lead time in seconds too (default: robogate's envs').
+        From :func:`episode_table` (or the same columns); lead times in seconds need its
+        ``control_hz`` (NaN where the env declared no rate).
     """
     failed = ~table["success"].to_numpy(dtype=bool)
     flagged = table["alarm_step"].notna().to_numpy()
@@ -94,7 +104,7 @@ def summarize(table: pd.DataFrame, control_hz: float = CONTROL_HZ) -> dict[str, 
         "roc_auc": float(roc_auc_score(failed, table["peak"])) if both else float("nan"),
         "detection_time": _rate((alarm / steps)[failed & flagged]),
         "lead_time_median": float(np.median(lead)) if lead.size else float("nan"),
-        "lead_time_median_s": float(np.median(lead)) / control_hz if lead.size else float("nan"),
+        "lead_time_median_s": float(np.median(seconds)) if (seconds := lead_seconds(table)).size else float("nan"),
         "early_tpr": _rate((alarm[with_event] <= event[with_event])),
         "time_weighted_accuracy": _rate(credit),
     }

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from robogate.checks import check_int
-from robogate.demos import sample_envelope
+from robogate.demos import sample_envelope, training_envelope
+from robogate.env_contract import recording_facts
 from robogate.envelope import Envelope
 from robogate.envs.outcomes import Outcome
 from robogate.episode import Capture
@@ -24,7 +25,16 @@ from robogate.episode_file import check_destination, read_episodes, save_episode
 from robogate.monitor.rollout import Rollout
 from robogate.recording import Scenario, check_no_errors, record_episodes
 from robogate.rows import STAGE_BOUNDARY
-from robogate.runner import cached_policy, check_seed, env_space, policy_reference, trial_seed
+from robogate.runner import (
+    cached_env,
+    cached_policy,
+    check_seed,
+    env_space,
+    label_of,
+    policy_reference,
+    trial_seed,
+    validate_env_id,
+)
 from robogate.space import ParameterSpace, default_space
 
 __all__ = ["ROLLOUTS_FILE", "DEFAULT_CHUNKS", "load_rollouts", "record_rollouts", "rollout_scenarios", "training_rows"]
@@ -172,8 +182,9 @@ def record_rollouts(
         Number of episodes.
     params : None, dict, list of dict or pandas.DataFrame
         None: scenarios spread over the policy's training envelope (its
-        ``envelope`` attribute, else :data:`robogate.demos.TRAINING_ENVELOPE`);
-        otherwise see :func:`rollout_scenarios`.
+        ``envelope`` attribute, else the env's declared one: for robogate's envs
+        :data:`robogate.demos.TRAINING_ENVELOPE`, for others their whole space
+        unless they declare one); otherwise see :func:`rollout_scenarios`.
     seed : int
         Seed of the scenarios and episodes: the same call records the same rollouts.
     n_chunks : int, optional
@@ -209,18 +220,20 @@ def record_rollouts(
     >>> cal[0].embeddings.shape[1], cal[0].action_chunks.shape[1]
     (64, 8)
     """
+    facts = recording_facts(cached_env(validate_env_id(env_id)), env_id)
     if out is not None:
-        check_destination(out, ROLLOUTS_FILE, format)
+        check_destination(out, ROLLOUTS_FILE, format, facts)
     probe = cached_policy(policy_reference(policy)) if isinstance(policy, str) else policy
     capture = capture_for(probe, n_chunks)
-    scenarios = rollout_scenarios(episodes, params, seed, getattr(probe, "envelope", None), env_space(env_id))
+    envelope = getattr(probe, "envelope", None) or training_envelope(None, env_id)
+    scenarios = rollout_scenarios(episodes, params, seed, envelope, env_space(env_id))
     recordings = record_episodes(env_id, policy, scenarios, capture=capture, executor=executor, workers=workers,
                                  address=address, progress=progress, desc="rollouts")
     check_no_errors(recordings, "rollouts")
     if out is not None:
-        label = policy if isinstance(policy, str) else type(policy).__name__
-        save_episodes(out, ROLLOUTS_FILE, recordings, {"env_id": env_id, "policy": label, "seed": seed}, format)
-    return [Rollout.from_recording(r) for r in recordings if r.steps]
+        save_episodes(out, ROLLOUTS_FILE, recordings, {"env_id": env_id, "policy": label_of(policy), "seed": seed},
+                      format, facts)
+    return [Rollout.from_recording(r, facts["fps"]) for r in recordings if r.steps]
 
 
 def load_rollouts(path: str | Path) -> list[Rollout]:
@@ -232,5 +245,5 @@ def load_rollouts(path: str | Path) -> list[Rollout]:
     ValueError
         As :func:`robogate.episode_file.read_episodes`.
     """
-    episodes, _ = read_episodes(path)
-    return [Rollout.from_recording(e) for e in episodes if e.steps]
+    episodes, meta = read_episodes(path)
+    return [Rollout.from_recording(e, meta.get("fps")) for e in episodes if e.steps]

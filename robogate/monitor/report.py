@@ -20,10 +20,9 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import roc_curve
 
 from robogate.document import Document
-from robogate.envs.pick_place_env import CONTROL_HZ
 from robogate.monitor import scores as registry
 from robogate.monitor.evaluation import ALL, BEST, ScoredSet, headline, outcome_rates
-from robogate.monitor.metrics import summarize
+from robogate.monitor.metrics import lead_seconds, summarize
 from robogate.monitor.monitor import FailureMonitor
 from robogate.stats import clopper_pearson
 
@@ -85,14 +84,13 @@ def _fig_traces(monitor: FailureMonitor, tests: ScoredSet) -> Figure | None:
                 ax.set_title(f"{rollout.outcome}: {label}", fontsize=10)
             ax.legend(fontsize=7, loc="upper left")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes[-1][col].set_xlabel("control step (0.1 s)")
+        hz = tests.rollouts[index].control_hz
+        axes[-1][col].set_xlabel(f"control step ({1 / hz:.3g} s)" if hz else "control step")
     return fig
 
 
-def _fig_lead_times(monitor: FailureMonitor, tests: ScoredSet, control_hz: float) -> Figure | None:
-    table = tests.table(monitor)
-    failed = table[~table["success"] & table["alarm_step"].notna() & table["failure_step"].notna()]
-    lead = (failed["failure_step"] - failed["alarm_step"]).to_numpy(dtype=float) / control_hz
+def _fig_lead_times(monitor: FailureMonitor, tests: ScoredSet) -> Figure | None:
+    lead = lead_seconds(tests.table(monitor))
     if not lead.size:
         return None
     fig = Figure(figsize=(6, 3.2), layout="constrained")
@@ -178,7 +176,6 @@ def write_monitor_report(
     *,
     title: str = "Failure monitor evaluation",
     notes: Sequence[str] = (),
-    control_hz: float = CONTROL_HZ,
 ) -> Path:
     """Write ``report.md`` (PNG figures beside it) and a self-contained ``report.html``.
 
@@ -195,8 +192,6 @@ def write_monitor_report(
     title : str
     notes : sequence of str
         Paragraphs placed under the title (provenance, how the rollouts were recorded).
-    control_hz : float
-        Control steps per second (lead times in seconds; default: robogate's envs').
 
     Returns
     -------
@@ -253,13 +248,14 @@ def write_monitor_report(
         doc.figure("traces", traces, f"The monitor as saved: each score summed over {saved.window} steps against its "
                    f"{saved.threshold} threshold, for the first test rollout that succeeded without an alarm, the first "
                    "failure it caught and the first it missed (log scale where a score runs far above its threshold).")
-    lead = _fig_lead_times(saved, joined, control_hz)
+    lead = _fig_lead_times(saved, joined)
     doc.heading("Lead time")
     if lead is not None:
         doc.figure("lead_times", lead, "The monitor as saved: time from the first alarm to the failure event, over "
                    "flagged failures with a known event.")
     else:
-        doc.text("The monitor as saved flagged no failure with a known failure event in the test rollouts.")
+        doc.text("The monitor as saved flagged no failure with a known failure event (and a known control rate) "
+                 "in the test rollouts.")
     roc = _fig_roc(chosen, joined)
     if roc is not None:
         doc.heading("ROC curves")

@@ -54,6 +54,9 @@ class Rollout:
         The observation the policy acted on at each step.
     actions : array of shape (T, A), optional
         The action it took.
+    control_hz : float, optional
+        Control steps per second of the env it ran in (None when the env declares none):
+        what turns steps into seconds (lead times).
     """
 
     embeddings: np.ndarray | None = None
@@ -64,6 +67,7 @@ class Rollout:
     failure_step: int | None = None
     observations: np.ndarray | None = None
     actions: np.ndarray | None = None
+    control_hz: float | None = None
 
     def __post_init__(self) -> None:
         if self.embeddings is None and self.observations is None:
@@ -95,10 +99,10 @@ class Rollout:
         return getattr(self, signal) is not None
 
     @classmethod
-    def from_recording(cls, recording: EpisodeRecording) -> Rollout:
-        """The rollout of a recorded episode (see :func:`robogate.episode.record_episode`)."""
+    def from_recording(cls, recording: EpisodeRecording, control_hz: float | None = None) -> Rollout:
+        """The rollout of a recorded episode (see :func:`robogate.episode.record_episode`), at ``control_hz``."""
         return cls(
             embeddings=recording.embeddings, action_chunks=recording.action_chunks, success=recording.success,
             outcome=recording.outcome, params=dict(recording.params), failure_step=recording.failure_step,
-            observations=recording.observations, actions=recording.actions,
+            observations=recording.observations, actions=recording.actions, control_hz=control_hz,
         )

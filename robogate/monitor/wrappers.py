@@ -5,47 +5,47 @@ observation (the observation itself, the policy's ``embed(obs)``, its ``sample_c
 and once an alarm is raised acts as configured for the rest of the episode:
 
 ``"stop"``      end the episode at once (env wrapper only: a policy cannot end an episode);
-``"hold"``      hold position: no motion, the gripper kept as last commanded;
-``"fallback"``  hand over to a fallback policy (e.g. :class:`RetreatPolicy` or the scripted controller);
+``"hold"``      hold still: the env's declared hold action (robogate's envs: no motion, the gripper
+                kept as last commanded; see :func:`robogate.env_contract.hold_action`);
+``"fallback"``  hand over to a fallback policy (e.g. :class:`~robogate.policies.RetreatPolicy` or the
+                scripted controller);
 ``"flag"``      only record the alarm and keep following the policy.
 
-The actions follow robogate's action layout ``[dx, dy, dz, dyaw, grip]``.
+Any action space works: what "hold" sends comes from the env (or, for the policy wrapper alone,
+from the policy's ``hold_action`` or a function given), never from a fixed layout.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from robogate.envs.pick_place_env import ACTION_NAMES
+from robogate import env_contract
 from robogate.episode import reset_policy
 from robogate.monitor.monitor import FailureMonitor, MonitorDecision
 from robogate.policies import Policy
 
-__all__ = ["ON_ALARM", "MonitoredEnv", "MonitoredPolicy", "hold_action", "policy_signals"]
+__all__ = ["ON_ALARM", "MonitoredEnv", "MonitoredPolicy", "policy_signals"]
 
 ON_ALARM = ("stop", "hold", "fallback", "flag")
 """What a wrapper does once the monitor has raised an alarm."""
-GRIP_INDEX = ACTION_NAMES.index("grip")
-"""Position of the gripper command in robogate's action."""
-GRIP_OPEN = 1.0
+
+Hold = Callable[[np.ndarray | None], np.ndarray]
+"""The action that holds the robot still, as a function of the last action taken (None before the first)."""
 
 
-def hold_action(last_action: np.ndarray | None, size: int = len(ACTION_NAMES)) -> np.ndarray:
-    """An action that keeps the arm still and the gripper as ``last_action`` commanded it (open if none)."""
-    action = np.zeros(size, dtype=np.float32)
-    action[GRIP_INDEX] = GRIP_OPEN if last_action is None else np.asarray(last_action).reshape(-1)[GRIP_INDEX]
-    return action
+def policy_signals(policy: Any, obs: Any, monitor: FailureMonitor, space: gym.Space | None = None) -> dict[str, Any]:
+    """The keyword arguments of ``monitor.update`` for ``obs``: only the signals its scores read.
 
-
-def policy_signals(policy: Any, obs: np.ndarray, monitor: FailureMonitor) -> dict[str, Any]:
-    """The keyword arguments of ``monitor.update`` for ``obs``: only the signals its scores read."""
+    The observation is flattened as recordings flatten it (``space``: the env's observation space).
+    """
     reads = monitor.reads
     signals: dict[str, Any] = {}
     if "observations" in reads:
-        signals["observation"] = obs
+        signals["observation"] = env_contract.flat_observation(space, obs)
     if "embeddings" in reads:
         signals["embedding"] = policy.embed(obs)
     if "action_chunks" in reads:
@@ -53,7 +53,8 @@ def policy_signals(policy: Any, obs: np.ndarray, monitor: FailureMonitor) -> dic
     return signals
 
 
-def _check_setup(policy: Any, monitor: Any, on_alarm: str, fallback: Any, allowed: tuple[str, ...]) -> None:
+def _check_setup(policy: Any, monitor: Any, on_alarm: str, fallback: Any, allowed: tuple[str, ...],
+                 hold: Any = None) -> None:
     if not isinstance(policy, Policy):
         raise ValueError(f"policy must have reset() and act(obs), got {type(policy).__name__}")
     if not isinstance(monitor, FailureMonitor):
@@ -66,6 +67,8 @@ def _check_setup(policy: Any, monitor: Any, on_alarm: str, fallback: Any, allowe
                          f"on_alarm='fallback' (got on_alarm={on_alarm!r}, fallback={fallback!r})")
     if fallback is not None and not isinstance(fallback, Policy):
         raise ValueError(f"fallback must have reset() and act(obs), got {type(fallback).__name__}")
+    if hold is not None and not callable(hold):
+        raise ValueError(f"hold must be a function of the last action, got {type(hold).__name__}")
     needs = {"embeddings": "embed", "action_chunks": "sample_chunks"}
     for signal, method in needs.items():
         if signal in monitor.reads and not callable(getattr(policy, method, None)):
@@ -87,6 +90,13 @@ class MonitoredPolicy:
         What to do from the first alarm to the end of the episode.
     fallback : Policy, optional
         Takes over on alarm with ``on_alarm="fallback"`` (reset at the hand-over).
+    hold : callable, optional
+        ``hold(last_action)``, the action that holds the robot still with ``on_alarm="hold"``
+        (None before the first action). Default: the policy's own ``hold_action`` (robogate's
+        policies have one), else zeros shaped like the policy's actions.
+    observation_space : gymnasium.Space, optional
+        The env's observation space, to flatten dict observations as recordings do (default:
+        a dict is flattened by sorted key, as Gymnasium orders a ``Dict`` space).
 
     Attributes
     ----------
@@ -99,9 +109,12 @@ class MonitoredPolicy:
     """
 
     def __init__(self, policy: Policy, monitor: FailureMonitor, on_alarm: str = "hold",
-                 fallback: Policy | None = None) -> None:
-        _check_setup(policy, monitor, on_alarm, fallback, ("hold", "fallback", "flag"))
+                 fallback: Policy | None = None, hold: Hold | None = None,
+                 observation_space: gym.Space | None = None) -> None:
+        _check_setup(policy, monitor, on_alarm, fallback, ("hold", "fallback", "flag"), hold)
         self.policy, self.monitor, self.on_alarm, self.fallback = policy, monitor, on_alarm, fallback
+        self.hold = hold if hold is not None else getattr(policy, "hold_action", None)
+        self.observation_space = observation_space
         self.reset()
 
     def reset(self, seed: int | None = None) -> None:
@@ -121,7 +134,8 @@ class MonitoredPolicy:
 
     def observe(self, obs: np.ndarray) -> MonitorDecision:
         """Score ``obs`` with the monitor; the first alarm is latched in ``alarm_step``."""
-        self.decision = self.monitor.update(**policy_signals(self.policy, obs, self.monitor))
+        self.decision = self.monitor.update(**policy_signals(self.policy, obs, self.monitor,
+                                                             self.observation_space))
         if self.decision.alarm and self.alarm_step is None:
             self.alarm_step = self.decision.step
             if self.on_alarm == "fallback":
@@ -133,12 +147,17 @@ class MonitoredPolicy:
         if not self.taken_over:
             action, self.source = proposed, "policy"
         elif self.on_alarm == "hold":
-            size = len(ACTION_NAMES) if self._last_action is None else self._last_action.size
-            action, self.source = hold_action(self._last_action, size), "hold"
+            action, self.source = self._hold(obs), "hold"
         else:
             action, self.source = self.fallback.act(obs), "fallback"
         self._last_action = np.asarray(action, dtype=np.float32).reshape(-1)
         return action
+
+    def _hold(self, obs: Any) -> np.ndarray:
+        if self.hold is not None:
+            return np.asarray(self.hold(self._last_action), dtype=np.float32)
+        shape_of = self._last_action if self._last_action is not None else self.policy.act(obs)
+        return np.zeros_like(np.asarray(shape_of, dtype=np.float32))
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Observe, then act: the policy's action until an alarm, then the alarm's response."""
@@ -163,14 +182,16 @@ class MonitoredEnv(gym.Wrapper):
     Parameters
     ----------
     env : gymnasium.Env
-        A robogate env (or any env with robogate's action layout).
+        Any env robogate runs: "hold" sends its declared hold action
+        (:func:`robogate.env_contract.hold_action`), and observations are flattened by its space.
     policy : Policy
         The policy whose actions are passed to :meth:`step`.
     monitor : FailureMonitor
         A fitted monitor.
     on_alarm : {"stop", "hold", "fallback", "flag"}
     fallback : Policy, optional
-        Required with ``on_alarm="fallback"``.
+        Required with ``on_alarm="fallback"``; a fallback with ``check_env(env)`` (e.g.
+        :class:`~robogate.policies.RetreatPolicy`) checks there that it can drive the env.
 
     Examples
     --------
@@ -183,9 +204,13 @@ class MonitoredEnv(gym.Wrapper):
     def __init__(self, env: gym.Env, policy: Policy, monitor: FailureMonitor, on_alarm: str = "stop",
                  fallback: Policy | None = None) -> None:
         _check_setup(policy, monitor, on_alarm, fallback, ON_ALARM)
+        if callable(getattr(fallback, "check_env", None)):
+            fallback.check_env(env)
         super().__init__(env)
         self.on_alarm = on_alarm
-        self.controller = MonitoredPolicy(policy, monitor, "flag" if on_alarm == "stop" else on_alarm, fallback)
+        self.controller = MonitoredPolicy(policy, monitor, "flag" if on_alarm == "stop" else on_alarm, fallback,
+                                          hold=lambda last: env_contract.hold_action(env, last),
+                                          observation_space=env.observation_space)
         self._obs: np.ndarray | None = None
         self._stopped = False
 
@@ -203,7 +228,7 @@ class MonitoredEnv(gym.Wrapper):
         info: dict[str, Any]
         if self.on_alarm == "stop" and self.controller.alarm_step is not None:
             self._stopped = True
-            params = getattr(self.env.unwrapped, "params", None)
+            params = env_contract.declared(self.env, "params")
             info = {"outcome": "stopped", "success": False, "monitor": decision, "alarm_step":
                     self.controller.alarm_step, "action_source": "stop"}
             if params is not None:
