@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+WHEEL_VENV := .venv-wheel
+
+.PHONY: demo test wheel-check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +23,21 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check robogate envs policies tests scripts
 	$(BIN)/python -m pytest -q
+	$(MAKE) --no-print-directory wheel-check
+
+# The wheel a user installs, in a fresh virtualenv, run from an empty folder: no source tree on the path.
+wheel-check: $(STAMP)
+	rm -rf build/wheel $(WHEEL_VENV)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir build/wheel .
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(WHEEL_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(WHEEL_VENV)/bin/python -m pip install --quiet build/wheel/robogate-*.whl
+	cd "$$(mktemp -d)" && MPLBACKEND=Agg $(abspath $(WHEEL_VENV))/bin/python $(abspath tests/installed_loop.py)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_sim.py
 	$(BIN)/python scripts/bench_sweep.py
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) $(WHEEL_VENV) runs build *.egg-info

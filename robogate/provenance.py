@@ -42,13 +42,16 @@ def _requirement_names(dist: str) -> set[str]:
 
 
 def _env_modules(env: gym.Env) -> list[str]:
-    """Top-level modules of the env's registration entry point and of its unwrapped class."""
+    """Top-level modules of the env's registration entry point, of its unwrapped class, and of any env that
+    class holds as an attribute (a lab's env built around a third-party one)."""
     modules = []
     spec = env.spec
     if spec is not None:
         entry = spec.entry_point
         modules.append(entry.split(":")[0] if isinstance(entry, str) else getattr(entry, "__module__", ""))
-    modules.append(type(env.unwrapped).__module__)
+    base = env.unwrapped
+    held = [v.unwrapped for v in vars(base).values() if isinstance(v, gym.Env)]
+    modules += [type(e).__module__ for e in (base, *held)]
     return list(dict.fromkeys(m.split(".")[0] for m in modules if m))
 
 

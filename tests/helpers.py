@@ -125,3 +125,10 @@ class CountedScriptedPolicy:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         return self._scripted.act(obs)
+
+
+def gated_swing_up_policy():
+    """The controller of ``lab_pendulum`` (tests/ on the path), gated (see :class:`GatedPolicy`)."""
+    from lab_pendulum import SwingUpPolicy
+
+    return GatedPolicy(SwingUpPolicy())
