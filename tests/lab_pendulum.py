@@ -8,6 +8,7 @@ at the end of the episode.
 * ``ScenarioPendulum-v0``: :class:`robogate.ScenarioWrapper`, with observation and action noise
   and latency built in, and the observation as a dict (``DictPendulum``) flattened in a
   declared order;
+* ``DictPendulum-v0``: the same with the dict observation left as it is;
 * ``WrappedPendulum-v0``: the lab's own ``gym.Wrapper`` declaring ``parameter_space`` itself;
 * ``HoldingPendulum-v0``: the lab's own ``gym.Env`` holding a Pendulum inside.
 """
@@ -53,6 +54,25 @@ def scenario_pendulum(render_mode: str | None = None) -> gym.Env:
     return ScenarioWrapper(DictPendulum(gym.make("Pendulum-v1", render_mode=render_mode)), SPACE, apply=set_pendulum,
                            success=lambda env, obs, info: upright(env), observation_keys=("angle", "velocity"),
                            obs_noise=0.2, action_noise=1.0, latency=3, control_hz=CONTROL_HZ)
+
+
+def dict_pendulum() -> gym.Env:
+    """The dict observation left as it is: robogate records it flattened in the space's (sorted) order."""
+    return ScenarioWrapper(DictPendulum(gym.make("Pendulum-v1")), SPACE, apply=set_pendulum,
+                           success=lambda env, obs, info: upright(env), control_hz=CONTROL_HZ)
+
+
+class DictSwingUpPolicy:
+    """The swing-up controller reading the dict observation."""
+
+    def __init__(self) -> None:
+        self.flat = SwingUpPolicy()
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, obs: dict) -> np.ndarray:
+        return self.flat.act(np.concatenate([obs["angle"], obs["velocity"]]))
 
 
 class WrappedPendulum(gym.Wrapper):
@@ -117,5 +137,6 @@ class SwingUpPolicy:
 
 
 register(id="ScenarioPendulum-v0", entry_point="lab_pendulum:scenario_pendulum", max_episode_steps=200)
+register(id="DictPendulum-v0", entry_point="lab_pendulum:dict_pendulum", max_episode_steps=200)
 register(id="WrappedPendulum-v0", entry_point="lab_pendulum:WrappedPendulum")
 register(id="HoldingPendulum-v0", entry_point="lab_pendulum:HoldingPendulum", max_episode_steps=200)

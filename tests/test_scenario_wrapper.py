@@ -327,6 +327,23 @@ def test_rollouts_monitor_and_every_alarm_response_on_a_dict_observation_env(lab
         MonitoredEnv(gym.make(env_id), policy, monitor, on_alarm="fallback", fallback=RetreatPolicy())
 
 
+def test_dict_observations_record_flat_in_the_spaces_order_and_feed_the_monitor(lab):
+    env_id = "lab_pendulum:DictPendulum-v0"
+    rollouts = record_rollouts(env_id, "lab_pendulum:DictSwingUpPolicy", episodes=4, params={"mass": 0.8}, seed=0,
+                               workers=1, progress=False)
+    first = rollouts[0]
+    assert first.success and first.observations.shape == (200, 3)
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=robogate.runner.trial_seed(0, 0), options={"params": {"mass": 0.8}})
+    np.testing.assert_array_equal(first.observations[0], np.concatenate([obs["angle"], obs["velocity"]]))
+    monitor = FailureMonitor(alpha=0.5, scores=["obs_rnd"]).fit(rollouts)
+    policy = lab.DictSwingUpPolicy()
+    monitored = MonitoredEnv(env, policy, monitor, on_alarm="flag")
+    obs, _ = monitored.reset(seed=1)
+    obs, _, _, _, info = monitored.step(policy.act(obs))
+    assert set(info["monitor"].scores) == {"obs_rnd"}
+
+
 @pytest.mark.slow
 def test_rollouts_record_on_the_envs_training_envelope_and_its_shifts(lab, tmp_path):
     res = cli("rollouts", "record", "--env", FORMS[0], "--policy", POLICY, "--episodes", 4, "--envelope",
