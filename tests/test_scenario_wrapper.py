@@ -425,3 +425,17 @@ def test_a_killed_sweep_of_the_wrapped_env_resumes_row_for_row(lab, tmp_path):
 
     pd.testing.assert_frame_equal(comparable(final), comparable(reference))
     shutil.rmtree(tmp_path / "gate")
+
+
+@pytest.mark.slow
+def test_a_predictor_calibrates_on_rollouts_of_a_policy_without_embeddings(lab, tmp_path):
+    record = ["rollouts", "record", "--env", FORMS[0], "--policy", POLICY, "--seed", 1, "--no-progress"]
+    assert cli(*record, "--episodes", 16, "--envelope", "mass=0.5:4", "--out", tmp_path / "labelled").returncode == 0
+    assert cli(*record, "--episodes", 12, "--params", '{"mass": 0.8}', "--out", tmp_path / "cal").returncode == 0
+    train = cli("monitor", "train", tmp_path / "labelled", "--epochs", 20, "--out", tmp_path / "predictor")
+    assert train.returncode == 0, train.stderr
+    res = cli("monitor", "calibrate", tmp_path / "cal", "--predictor", tmp_path / "predictor", "--alpha", 0.2,
+              "--out", tmp_path / "monitor")
+    assert res.returncode == 0, res.stderr
+    monitor = FailureMonitor.load(tmp_path / "monitor")
+    assert list(monitor.scores_) == ["obs_rnd", "predictor"]  # the default scores these rollouts feed, and the predictor
