@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check robogate envs policies tests scripts
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 	$(MAKE) --no-print-directory wheel-check
 
 # The wheel a user installs, in a fresh virtualenv, run from an empty folder: no source tree on the path.
