@@ -7,9 +7,10 @@ opening). The second part, at most 25 lines, is all robogate needs: the scenario
 that sets the object's mass and friction with :mod:`robogate.physics.pybullet`, and
 :class:`robogate.ScenarioWrapper` with its built-in latency and noise.
 
-The failures come from PyBullet and the controller: a light grip on a slippery or heavy cube lets
-it slide out between the fingers while the arm carries it; late or noisy commands close the
-fingers beside the cube. Importing this module registers ``PickPlace-v0``, so robogate sweeps it
+The failures come from PyBullet and the controller: the fingers squeeze with a limited force, so a
+slippery or heavy cube slides out between them while the arm carries it; late or noisy commands
+close the fingers beside the cube. panda-gym ends an episode as soon as the cube is within 5 cm of
+the goal (a success) or after 50 steps (a failure). Importing this module registers ``PickPlace-v0``, so robogate sweeps it
 as ``panda_pick_place:PickPlace-v0`` with the policy ``panda_pick_place:PickPlacePolicy``::
 
     robogate sweep --env panda_pick_place:PickPlace-v0 --policy panda_pick_place:PickPlacePolicy \\

@@ -24,6 +24,7 @@ import pytest
 import robogate
 from robogate.envelope import Envelope
 from robogate.monitor import FailureMonitor, MonitoredEnv, record_rollouts
+from robogate.runner import make_policy
 from robogate.store import SweepStore
 from robogate.sweep import run_sweep
 from tests.helpers import comparable
@@ -176,7 +177,7 @@ def test_the_wrapper_is_at_most_25_lines_on_top_of_the_controller(example):
 @pytest.mark.parametrize("example", EXAMPLE_PARAMS)
 def test_the_controller_succeeds_at_nominal_and_the_physics_makes_it_fail(example):
     env = gym.make(example.env_id)
-    policy = robogate.runner.make_policy(example.policy)
+    policy = make_policy(example.policy)
     nominal = [robogate.run_episode(env, policy, {}, seed=s) for s in range(10)]
     assert sum(r["success"] for r in nominal) >= 9, [r["outcome"] for r in nominal]
     for scene in example.failing:
@@ -220,12 +221,11 @@ def test_report_reads_the_stored_sweep(example, reference, tmp_path):
     assert example.env_id in html and "friction" in html and "latency" in html
 
 
-@pytest.mark.slow
 def test_gate_run_passes_the_envelope_where_the_controller_is_reliable(example, space, reference, tmp_path):
     out = tmp_path / "sweep"
     shutil.copytree(reference[0], out)  # gate --run appends to the sweep
     flags = [f for entry in example.safe for f in ("--envelope", entry)] + ["--max-failure-rate", "0.1"]
-    res = robogate_cli("gate", out, *flags, "--run", "--workers", 2, "--batch-size", 20, "--no-progress")
+    res = robogate_cli("gate", out, *flags, "--run", "--workers", 1, "--batch-size", 20, "--no-progress")
     assert res.returncode == 0, res.stdout + res.stderr
     envelope = Envelope.parse(example.safe, space)
     df = robogate.load_sweep(out)
@@ -320,7 +320,7 @@ def test_rollouts_are_drawn_in_the_declared_training_envelope(example, space, ca
 
 def monitored_episode(example, monitor, on_alarm):
     """One episode in a control loop, in a scene the monitor has not seen (late commands)."""
-    env = MonitoredEnv(gym.make(example.env_id), robogate.runner.make_policy(example.policy), monitor,
+    env = MonitoredEnv(gym.make(example.env_id), make_policy(example.policy), monitor,
                        on_alarm=on_alarm)
     policy = env.controller.policy
     obs, info = env.reset(seed=0, options={"params": example.novel})
