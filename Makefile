@@ -14,14 +14,14 @@ $(STAMP): pyproject.toml
 	# CPU build of PyTorch first, so nothing pulls a CUDA build later.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	# setuptools reports every editable install with a warning box ("Editable installation"): noise here.
-	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e ".[dev,ray]"
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e ".[dev,ray,examples]"
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/robogate demo --out runs/demo
 
 test: $(STAMP)
-	$(BIN)/ruff check robogate envs policies tests scripts
+	$(BIN)/ruff check robogate envs policies tests scripts examples
 	$(BIN)/python -m pytest -q -n auto
 	$(MAKE) --no-print-directory wheel-check
 

@@ -133,8 +133,9 @@ class ScenarioWrapper(gym.Wrapper):
         self._keys = self._check_keys(observation_keys)
         if self._keys is not None:
             parts = [gym.spaces.flatten_space(env.observation_space[k]) for k in self._keys]
-            self.observation_space = gym.spaces.Box(np.concatenate([p.low for p in parts]),
-                                                    np.concatenate([p.high for p in parts]), dtype=np.float32)
+            # float32 bounds for the float32 vector it returns (float64 ones make Gymnasium warn of lost precision)
+            low, high = (np.concatenate([getattr(p, side) for p in parts]).astype(np.float32) for side in ("low", "high"))
+            self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         if self._noisy("obs_noise") and not isinstance(self.observation_space, (gym.spaces.Box, gym.spaces.Dict)):
             raise ValueError(f"obs_noise needs a Box or Dict observation space, got {self.observation_space}")
         if self._noisy("action_noise") and not isinstance(env.action_space, gym.spaces.Box):

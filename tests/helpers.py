@@ -132,3 +132,46 @@ def gated_swing_up_policy():
     from lab_pendulum import SwingUpPolicy
 
     return GatedPolicy(SwingUpPolicy())
+
+
+def gated_pick_place_policy():
+    """The controller of ``examples/panda_pick_place.py`` (examples/ on the path), gated (see :class:`GatedPolicy`)."""
+    from panda_pick_place import PickPlacePolicy
+
+    return GatedPolicy(PickPlacePolicy())
+
+
+def gated_push_policy():
+    """The controller of ``examples/fetch_push.py`` (examples/ on the path), gated (see :class:`GatedPolicy`)."""
+    from fetch_push import PushPolicy
+
+    return GatedPolicy(PushPolicy())
+
+
+class SlowedPolicy:
+    """A controller retuned too cautiously: its motion commands (the first three action elements) cut to 30 %."""
+
+    SCALE = 0.3
+
+    def __init__(self, policy):
+        self._policy = policy
+
+    def reset(self) -> None:
+        self._policy.reset()
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        action = np.array(self._policy.act(obs), dtype=np.float32)
+        action[:3] *= self.SCALE
+        return action
+
+
+def slowed_pick_place_policy():
+    from panda_pick_place import PickPlacePolicy
+
+    return SlowedPolicy(PickPlacePolicy())
+
+
+def slowed_push_policy():
+    from fetch_push import PushPolicy
+
+    return SlowedPolicy(PushPolicy())
