@@ -14,10 +14,9 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from robogate.console import PROG, warning_printer
+
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
-
-PROG = "robogate"
-
 
 POLICY_HELP = ("'scripted', 'flow' (the learned policy shipped with robogate), 'flow:PATH' (a FlowPolicy "
                "checkpoint, or the folder 'policy train' wrote) or 'package.module:Factory'")
@@ -98,7 +97,8 @@ def _run_flags() -> tuple[argparse.ArgumentParser, ...]:
                             "registered with robogate.executors.register or an entry point")
     group.add_argument("--address", metavar="ADDR", help="where the executor runs, e.g. a Ray cluster address")
     progress.add_argument_group(_RUN_GROUP).add_argument(
-        "--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+        "--no-progress", dest="progress", action="store_false", default=None,
+        help="hide the progress bar (drawn by default only when stderr is a terminal)")
     return workers, executor, progress
 
 
@@ -458,8 +458,8 @@ def add_rollouts(subparsers: Any) -> None:
         "rollouts",
         help="record a policy's rollouts (observations, embeddings, sampled action chunks, outcomes) for the monitor",
         description=("Rollouts of any policy, stored as Parquet or as a LeRobot v3.0 dataset: its observations "
-                     "always, its embedding and sampled action chunks when it has embed(obs) and "
-                     "sample_chunks(obs, n)."),
+                     "always, its embedding when it has embed(obs), and sampled action chunks when asked for "
+                     "(--chunks) of a policy with sample_chunks(obs, n)."),
     )
     sub = p.add_subparsers(dest="rollouts_command", metavar="ACTION", required=True)
     r = sub.add_parser(
@@ -467,9 +467,9 @@ def add_rollouts(subparsers: Any) -> None:
         parents=[_OUT, _SEED, _WORKERS, _EXECUTOR, _PROGRESS],
         help="run a policy and store every step as DIR/rollouts.parquet or a LeRobot dataset",
         description=(
-            "Run a policy for N episodes and store, per control step, the observation and action and, when "
-            "the policy offers them, its embedding and B sampled action chunks, with each episode's outcome, "
-            "parameters and failure step. "
+            "Run a policy for N episodes and store, per control step, the observation and action, the policy's "
+            "embedding when it offers one and, with --chunks B, B sampled action chunks, with each episode's "
+            "outcome, parameters and failure step. "
             "Scenarios: by default spread over the policy's training envelope (--envelope overrides "
             "entries of it); --shifted moves one parameter at a time just outside it; --params fixes "
             "them; --from-sweep replays a sweep's scenarios and seeds. With --format lerobot, DIR becomes a "
@@ -491,8 +491,9 @@ def add_rollouts(subparsers: Any) -> None:
     pick.add_argument("--balanced", action="store_true",
                       help="with --from-sweep: a training set for 'monitor train': failures and successes in equal "
                            "numbers where the sweep has them, boundary (stage-2) rows first")
-    r.add_argument("--chunks", type=_non_negative_int, metavar="B",
-                   help="chunks sampled per step (default 32 for a policy that samples chunks, else 0)")
+    r.add_argument("--chunks", type=_non_negative_int, default=0, metavar="B",
+                   help="chunks sampled per step, for the scores that read them (ace, consistency; 32 is what they "
+                        "were measured with); default 0: the default monitor reads none")
     _add_format_flag(r, "rollouts.parquet")
     r.set_defaults(handler=_rollouts_record)
 
@@ -875,18 +876,6 @@ def _version() -> str:
         return __version__
 
 
-def _show_warning(shown: set[str]) -> Callable[..., None]:
-    """A ``warnings.showwarning`` that prints each distinct warning once, as one ``robogate: warning:`` line."""
-
-    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-        text = " ".join(str(message).split())
-        if text not in shown:
-            shown.add(text)
-            print(f"{PROG}: warning: {text}", file=sys.stderr if file is None else file)
-
-    return show
-
-
 def _expected_errors() -> tuple[type[BaseException], ...]:
     from concurrent.futures.process import BrokenProcessPool
 
@@ -915,11 +904,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "progress", False) and not sys.stderr.isatty():
-        args.progress = False  # a bar redrawn with carriage returns is noise in a log or a pipe
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _show_warning(set())
+            warnings.showwarning = warning_printer(set())
             return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -333,7 +333,7 @@ def compare(
     executor: Any = "local",
     workers: int | None = None,
     address: str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> Comparison:
     """Compare a candidate policy with a baseline on the same scenes and seeds.
 
@@ -413,7 +413,7 @@ def _compare_runs(a: SuiteRun, b: SuiteRun, labels: tuple[str, str], confidence:
 
 def _compare_running(sides: list[_Side], labels: tuple[str, str], suite: Suite, env_id: str, out: Path,
                      confidence: float, margin: float | None, batch_size: int, executor: Any, workers: int | None,
-                     address: str | None, progress: bool) -> Comparison:
+                     address: str | None, progress: bool | None) -> Comparison:
     """Run the policies' episodes in the suite's order, a batch at a time, until the sequential test decides."""
     stores = {}
     for role, side in zip(("candidate", "baseline"), sides):

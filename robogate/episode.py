@@ -20,6 +20,7 @@ import numpy as np
 
 from robogate.checks import check_int
 from robogate.policies import Policy
+from robogate.threads import torch_threads
 
 SUCCESS, FAILURE = "success", "failure"
 """The outcomes of an episode whose env names none (``info["success"]`` alone)."""
@@ -140,25 +141,27 @@ def episode_outcome(info: Mapping[str, Any], truncated: bool) -> tuple[str, str 
 def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None, on_step: Callable | None) -> dict[str, Any]:
     base = env.unwrapped
     env_id = env.spec.id if env.spec is not None else type(base).__name__
+    seed = None if seed is None else check_int(seed, "seed")  # a numpy integer too (a sweep row's seed)
     start = time.perf_counter()
     obs, info = env.reset(seed=seed, options={"params": params})
     space = getattr(base, "parameter_space", None)
     record: dict[str, Any] = dict(info["params"] if "params" in info or space is None else space.validate(params))
     steps, error, outcome = 0, None, None
-    try:
-        reset_policy(policy, seed)
-        while outcome is None:
-            action = policy.act(obs)
-            next_obs, _, terminated, truncated, info = env.step(action)
-            steps += 1
-            if on_step is not None:
-                on_step(obs, action, info)
-            obs = next_obs
-            if terminated or truncated:
-                outcome, error = episode_outcome(info, truncated)
-    except Exception as exc:  # the policy's failure is a result, not a crash
-        outcome = "error"
-        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}".strip()
+    with torch_threads():
+        try:
+            reset_policy(policy, seed)
+            while outcome is None:
+                action = policy.act(obs)
+                next_obs, _, terminated, truncated, info = env.step(action)
+                steps += 1
+                if on_step is not None:
+                    on_step(obs, action, info)
+                obs = next_obs
+                if terminated or truncated:
+                    outcome, error = episode_outcome(info, truncated)
+        except Exception as exc:  # the policy's failure is a result, not a crash
+            outcome = "error"
+            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}".strip()
     sim = getattr(base, "sim", None)
     record.update(
         env_id=env_id,

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tqdm.auto import tqdm
-
+from robogate.console import progress_bar
 from robogate.envs.outcomes import Outcome
 from robogate.episode import Capture, EpisodeRecording
 from robogate.executors import make_executor
@@ -35,7 +34,7 @@ def record_episodes(
     executor: str = "local",
     workers: int | None = 1,
     address: str | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     desc: str = "episodes",
 ) -> list[EpisodeRecording]:
     """Record one episode per ``(params, seed)`` scenario.
@@ -55,8 +54,8 @@ def record_episodes(
         in this process).
     address : str, optional
         For executors that take one (e.g. a Ray cluster).
-    progress : bool
-        Show a progress bar.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
     desc : str
         Its label.
 
@@ -83,7 +82,7 @@ def record_episodes(
     results: list[EpisodeRecording | None] = [None] * len(trials)
     runner = make_executor(executor, workers, address)
     try:
-        with tqdm(total=len(trials), desc=desc, unit="ep", disable=not progress) as bar:
+        with progress_bar(progress, total=len(trials), desc=desc, unit="ep") as bar:
             for record in runner.imap_unordered(trials):
                 results[record["id"]] = record["recording"]
                 bar.update()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from robogate.console import progress_bar
 from robogate.executors import Executor, using_executor
 from robogate.rows import errored, first_error
 from robogate.runner import Trial, validate_env_id, validate_policy_spec
@@ -235,18 +235,16 @@ def open_run(out: Any, env_id: str, policy: str, suite: Suite, resume: Any) -> S
 
 
 def run_episodes(store: SweepStore, suite: Suite, env_id: str, policy: str, ids: Sequence[int], ex: Executor,
-                 progress: bool, desc: str) -> None:
+                 progress: bool | None, desc: str) -> None:
     """Run the episodes ``ids`` of a run that have not finished, in that order, appending each record as it
     arrives (the sweep's :class:`~robogate.sweep.Recorder`). Trials carry stage 0 and batch 0, which a
     suite does not use and does not store."""
-    from tqdm import tqdm
-
     episodes = suite.episodes()
     done = store.finished_ids()
     todo = [episodes[i] for i in ids if i not in done]
     if not todo:
         return
-    bar = tqdm(total=len(todo), desc=desc, unit="ep", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(progress, total=len(todo), desc=desc, unit="ep")
     recorder = Recorder(store, bar, 0, 0, 0)
     by_id = {e.index: e for e in todo}
     try:
@@ -290,7 +288,7 @@ def run_suite(
     address: str | None = None,
     resume: bool | str = False,
     report: bool = True,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> SuiteRun:
     """Run a policy on every episode of a suite and write ``eval_info.json`` and the report.
 
@@ -311,8 +309,8 @@ def run_suite(
         it if there is one, else start; False: ``out`` must not hold a run.
     report : bool, default True
         Also write ``out/report/report.html`` and ``report.md``.
-    progress : bool, default True
-        Show a progress bar on stderr.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
 
     Returns
     -------

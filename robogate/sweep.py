@@ -26,7 +26,6 @@ import importlib.metadata
 import math
 import numbers
 import os
-import sys
 import threading
 import time
 import warnings
@@ -38,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from robogate.checks import check_int, check_level
+from robogate.console import progress_bar
 from robogate.envelope import Envelope
 from robogate.envs.outcomes import Outcome
 from robogate.executors import Executor, make_executor
@@ -216,23 +216,16 @@ class Recorder:
             raise self._error
 
 
-def _ask(sampler: TwoStageSampler, n: int | None, bar: Any, replay: bool, shown: set[str]) -> list[dict]:
-    """``sampler.ask(n)``; its warnings are dropped on replay, otherwise each distinct one is shown once.
-
-    Shown above the bar while it runs, else as a warning.
-    """
+def _ask(sampler: TwoStageSampler, n: int | None, replay: bool, shown: set[str]) -> list[dict]:
+    """``sampler.ask(n)``; its warnings are dropped on replay, otherwise each distinct one is warned once."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         params = sampler.ask(n)
     if not replay:
         for w in caught:
             message = str(w.message)
-            if message in shown:
-                continue
-            shown.add(message)
-            if bar is not None and not bar.disable:
-                bar.write(f"warning: {message}", file=sys.stderr)
-            else:
+            if message not in shown:
+                shown.add(message)
                 warnings.warn(message, w.category, stacklevel=4)  # at the caller of run_sweep
     return params
 
@@ -302,7 +295,7 @@ def run_sweep(
     workers: int | None = None,
     address: str | None = None,
     resume: bool | str = False,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Sweep a policy through a parameter space with the two-stage sampler.
 
@@ -345,8 +338,8 @@ def run_sweep(
         stored sweep is an error, never silently a new sweep.  ``"allow"``:
         continue the stored sweep if there is one, else start one (a script
         that may run again).  False: ``out`` must not hold a sweep.
-    progress : bool, default True
-        Show a progress bar on stderr.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
 
     Returns
     -------
@@ -397,14 +390,11 @@ def run_sweep(
 
 
 def _drive(
-    config: SweepConfig, sampler: TwoStageSampler, store: SweepStore, ex: Executor, out: Path, progress: bool,
+    config: SweepConfig, sampler: TwoStageSampler, store: SweepStore, ex: Executor, out: Path, progress: bool | None,
 ) -> None:
     batches, finished = _planned_batches(store, out)
     success = dict(zip(finished["id"].tolist(), finished["success"].astype(bool).tolist())) if len(finished) else {}
-    from tqdm import tqdm
-
-    bar = tqdm(total=sampler.n_total, initial=len(success), desc="sweep", unit="ep",
-               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(progress, total=sampler.n_total, initial=len(success), desc="sweep", unit="ep")
     n_errors = int(errored(finished).sum()) if len(finished) else 0
     rec = Recorder(store, bar, len(success), sum(not s for s in success.values()) - n_errors, n_errors)
     shown: set[str] = set()
@@ -414,12 +404,12 @@ def _drive(
             stage = sampler.stage
             if batch in batches:  # replay a planned batch
                 rows = batches.pop(batch)
-                params = _ask(sampler, len(rows), bar, replay=True, shown=shown)
+                params = _ask(sampler, len(rows), replay=True, shown=shown)
                 trials = _replayed_trials(rows, params, next_id, batch, stage, config, out)
             else:
                 if batches:
                     raise ValueError(f"cannot resume {out}: its plan skips batch {batch}")
-                params = _ask(sampler, None, bar, replay=False, shown=shown)
+                params = _ask(sampler, None, replay=False, shown=shown)
                 if not params:
                     break
                 trials = [
@@ -463,7 +453,7 @@ def run_gate(
     executor: Any = "local",
     workers: int | None = None,
     address: str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> GateDecision:
     """Run experiments inside an envelope until the gate's verdict is decided.
 
@@ -487,8 +477,8 @@ def run_gate(
         Experiments between looks.
     executor, workers, address
         As for :func:`run_sweep`.
-    progress : bool, default True
-        Show a progress bar on stderr.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
 
     Returns
     -------
@@ -503,8 +493,6 @@ def run_gate(
         For a bad envelope or setting, or a sweep that is not finished (its
         ids would clash with the rows the gate adds).
     """
-    from tqdm import tqdm
-
     settings = sweep_settings(path)
     space = settings["space"]
     envelope = as_envelope(envelope, space)
@@ -533,8 +521,7 @@ def run_gate(
         raise ValueError(f"executor must be a name or an Executor, got {type(executor).__name__}")
     own = isinstance(executor, str)
     ex = make_executor(executor, workers, address) if own else executor
-    bar = tqdm(total=max_experiments, desc="gate", unit="ep", file=sys.stderr, disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(progress, total=max_experiments, desc="gate", unit="ep")
     label = envelope.to_json()
 
     def draw(m: int) -> np.ndarray:

@@ -67,6 +67,14 @@ def test_same_seed_and_params_reproduce_the_episode(panda):
     assert info_a["outcome"] == info_b["outcome"] == info_c["outcome"]
 
 
+def test_a_numpy_integer_seed_is_a_seed(panda):
+    first, _ = panda.reset(seed=np.int64(7), options={"params": {"obstacles": 2}})
+    second, _ = panda.reset(seed=7, options={"params": {"obstacles": 2}})
+    np.testing.assert_array_equal(first, second)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        panda.reset(seed=np.int64(-1))
+
+
 def test_different_seeds_differ(panda):
     starts = {tuple(panda.reset(seed=s, options={"params": {"obstacles": 3}})[0]) for s in range(5)}
     assert len(starts) == 5

@@ -132,6 +132,15 @@ def test_scripted_rollouts_carry_observations_only():
         record_rollouts(ENV_ID, ScriptedPolicy(), episodes=1, n_chunks=8)
 
 
+def test_chunks_are_sampled_only_when_asked_for_and_the_default_monitor_needs_none(flow):
+    from robogate.monitor import scores
+    from robogate.monitor.settings import DEFAULT_SCORES
+
+    rollouts = record_rollouts(ENV_ID, flow, episodes=2, params={}, seed=0, progress=False)
+    assert all(r.action_chunks is None and r.embeddings is not None for r in rollouts)
+    assert set(DEFAULT_SCORES) <= set(scores.usable(rollouts))
+
+
 class Raising(ScriptedPolicy):
     def act(self, obs):
         raise RuntimeError("gripper driver offline")

@@ -75,7 +75,7 @@ def monitored_demo(
     calibration_episodes: int = 60,
     seed: int = 1,
     workers: int | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> MonitoredDemo:
     """Calibrate a monitor on the shipped flow policy and run one monitored episode under :data:`DEMO_SHIFT`.
 
@@ -91,8 +91,8 @@ def monitored_demo(
         Seed of the monitored episode.
     workers : int, optional
         Processes recording the calibration rollouts (None: all cores).
-    progress : bool
-        Show a progress bar while recording.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
     """
     from robogate.policies import FlowPolicy
 

@@ -2,7 +2,8 @@
 
 At every step the wrapper gives the monitor the signals its scores read for the current
 observation (the observation itself, the policy's ``embed(obs)``, its ``sample_chunks(obs, B)``),
-and once an alarm is raised acts as configured for the rest of the episode:
+and once an alarm is raised acts as configured for the rest of the episode (the policy's calls run
+torch on one thread, see :mod:`robogate.threads`):
 
 ``"stop"``      end the episode at once (env wrapper only: a policy cannot end an episode);
 ``"hold"``      hold position: no motion, the gripper kept as last commanded;
@@ -23,6 +24,7 @@ from robogate.envs.pick_place_env import ACTION_NAMES
 from robogate.episode import reset_policy
 from robogate.monitor.monitor import FailureMonitor, MonitorDecision
 from robogate.policies import Policy
+from robogate.threads import torch_threads
 
 __all__ = ["ON_ALARM", "MonitoredEnv", "MonitoredPolicy", "hold_action", "policy_signals"]
 
@@ -121,7 +123,8 @@ class MonitoredPolicy:
 
     def observe(self, obs: np.ndarray) -> MonitorDecision:
         """Score ``obs`` with the monitor; the first alarm is latched in ``alarm_step``."""
-        self.decision = self.monitor.update(**policy_signals(self.policy, obs, self.monitor))
+        with torch_threads():
+            self.decision = self.monitor.update(**policy_signals(self.policy, obs, self.monitor))
         if self.decision.alarm and self.alarm_step is None:
             self.alarm_step = self.decision.step
             if self.on_alarm == "fallback":
@@ -136,14 +139,17 @@ class MonitoredPolicy:
             size = len(ACTION_NAMES) if self._last_action is None else self._last_action.size
             action, self.source = hold_action(self._last_action, size), "hold"
         else:
-            action, self.source = self.fallback.act(obs), "fallback"
+            with torch_threads():
+                action, self.source = self.fallback.act(obs), "fallback"
         self._last_action = np.asarray(action, dtype=np.float32).reshape(-1)
         return action
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Observe, then act: the policy's action until an alarm, then the alarm's response."""
         self.observe(obs)
-        return self.respond(obs, None if self.taken_over else self.policy.act(obs))
+        with torch_threads():
+            proposed = None if self.taken_over else self.policy.act(obs)
+        return self.respond(obs, proposed)
 
 
 class MonitoredEnv(gym.Wrapper):

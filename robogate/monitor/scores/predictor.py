@@ -32,7 +32,8 @@ from robogate.monitor.rollout import SIGNALS, Rollout
 from robogate.monitor.scores.base import Step
 from robogate.monitor.scores.consistency import ChunkConsistency
 from robogate.monitor.settings import MODELS, TARGETS
-from robogate.networks import load_state_arrays, mlp, state_arrays, torch_threads
+from robogate.networks import load_state_arrays, mlp, state_arrays
+from robogate.threads import torch_threads
 
 __all__ = ["MODELS", "TARGETS", "FailurePredictor", "step_features"]
 
