@@ -739,19 +739,24 @@ def add_suite(subparsers: Any) -> None:
     r = sub.add_parser(
         "run",
         parents=[_OUT, _WORKERS, _EXECUTOR, _PROGRESS],
+        usage=(f"{PROG} suite run --env ENV_ID --policy SPEC [--suite NAME|FILE] --out DIR [options]\n"
+               f"       {PROG} suite run --out DIR --resume [options]"),
         help="run a policy on every episode of a suite; write eval_info.json and an HTML report",
         description=(
             "Run a policy on every episode of a suite (in the suite's shuffled order, on an executor) and store "
             "each record under --out as it finishes. Prints success per category with 95 % Wilson intervals and "
             "writes DIR/eval_info.json (LeRobot's keys) and DIR/report/report.html. A killed run continues "
-            "with --resume. Exit status 4 when episodes errored (the policy raised: a broken harness)."
+            "with --resume, which reads the env, the policy and the suite from the stored run (any given must "
+            "match). Exit status 4 when episodes errored (the policy raised: a broken harness)."
         ),
     )
-    r.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id, e.g. robogate/PickPlace-Panda-v0")
-    r.add_argument("--policy", required=True, metavar="SPEC", help=POLICY_HELP)
-    r.add_argument("--suite", default="robogate-68", metavar="NAME|FILE",
+    r.add_argument("--env", dest="env_id", metavar="ENV_ID",
+                   help="env id, e.g. robogate/PickPlace-Panda-v0 (required unless --resume)")
+    r.add_argument("--policy", metavar="SPEC", help=f"{POLICY_HELP} (required unless --resume)")
+    r.add_argument("--suite", metavar="NAME|FILE",
                    help="a shipped suite (robogate suite list) or a .toml / .json suite file (default robogate-68)")
-    r.add_argument("--resume", action="store_true", help="continue the run stored in --out")
+    r.add_argument("--resume", action="store_true",
+                   help="continue the run stored in --out, with its settings (an error if --out holds none)")
     r.set_defaults(handler=_suite_run)
     ls = sub.add_parser("list", help="list the shipped suites", description="The suites shipped with robogate.")
     ls.set_defaults(handler=_suite_list)
@@ -759,11 +764,19 @@ def add_suite(subparsers: Any) -> None:
 
 def _suite_run(args: argparse.Namespace) -> int:
     from robogate.stats import EXIT_CODES
-    from robogate.suite_run import EVAL_INFO, run_suite
+    from robogate.suite_run import EVAL_INFO, run_suite, stored_settings
 
+    given = {"env_id": args.env_id, "policy": args.policy, "suite": args.suite}
+    if args.resume:  # settings left out are the stored run's; those given must match it
+        settings = {k: stored if given[k] is None else given[k] for k, stored in stored_settings(args.out).items()}
+    else:
+        settings = {**given, "suite": args.suite or "robogate-68"}
+    missing = [flag for key, flag in (("env_id", "--env"), ("policy", "--policy")) if settings[key] is None]
+    if missing:
+        raise CLIError(f"the following arguments are required: {', '.join(missing)} (or --resume)")
     try:
-        run = run_suite(args.env_id, args.policy, args.suite, args.out, executor=args.executor, workers=args.workers,
-                        address=args.address, resume=args.resume, progress=args.progress)
+        run = run_suite(settings["env_id"], settings["policy"], settings["suite"], args.out, executor=args.executor,
+                        workers=args.workers, address=args.address, resume=args.resume, progress=args.progress)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; finished episodes are stored in {args.out}, continue with --resume",
               file=sys.stderr)

@@ -39,7 +39,7 @@ from robogate.suite import Suite, load_suite
 from robogate.sweep import Recorder, versions
 
 __all__ = ["MANIFEST_KIND", "SuiteRun", "finish_run", "load_suite_run", "open_run", "run_episodes",
-           "run_suite", "wilson"]
+           "run_suite", "stored_settings", "wilson"]
 
 #: The ``kind`` of a suite run's manifest.
 MANIFEST_KIND = "robogate-suite-run"
@@ -190,6 +190,21 @@ def load_suite_run(path: str | os.PathLike) -> SuiteRun:
     if len(table):
         table = table.set_index("id", drop=False).rename_axis(None)
     return SuiteRun(Path(path), suite, manifest["env_id"], manifest["policy"], table)
+
+
+def stored_settings(out: str | os.PathLike) -> dict[str, Any]:
+    """The ``env_id``, ``policy`` and ``suite`` of the run stored in ``out``: what resuming it continues.
+
+    Raises
+    ------
+    ValueError
+        Naming the folder when it holds no suite run.
+    """
+    path = Path(out)
+    if not (path / "manifest.json").is_file():
+        raise ValueError(f"cannot resume {path}: it holds no suite run; check the path, or leave out --resume")
+    run = load_suite_run(path)
+    return {"env_id": run.env_id, "policy": run.policy, "suite": run.suite}
 
 
 def open_run(out: Any, env_id: str, policy: str, suite: Suite, resume: Any) -> SweepStore:
