@@ -18,9 +18,9 @@ however often it looked) gives it only when the pairs stop short of the suite: a
 soon as it was decided, or a stored run that is not finished. So two stored runs and the same
 policies run now give one verdict on the same full suite, and :attr:`Comparison.reason` names the
 test that decided. A run that could have stopped early and did not had two chances to err: its
-error rate is at most the two tests' together (simulated on 680 pairs, no difference, 95 %: 4.3–5.4 %,
-against 3.6–4.6 % for the fixed-budget test alone). Pairs in which either side errored are left
-out and make the comparison exit with status 4: a broken harness is not a worse policy.
+error rate is at most the two tests' together (measured by ``scripts/eval_paired.py``). Pairs in
+which either side errored are left out and make the comparison exit with status 4: a broken
+harness is not a worse policy.
 """
 
 from __future__ import annotations
