@@ -9,6 +9,7 @@ unusable out folder) print one ``robogate: error: ...`` line and exit with 2.
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -24,6 +25,21 @@ POLICY_HELP = ("'scripted', 'flow' (the learned policy shipped with robogate), '
 
 class CLIError(Exception):
     """An error to report as one line, with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose subcommands refuse what they do not know themselves: with their own usage
+    and, for a mistyped flag, the closest one (argparse would leave it to the top-level parser)."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and self.get_default("handler") is not None:  # the subcommand the arguments were for
+            flags = [s for action in self._actions for s in action.option_strings]
+            hints = [close[0] for given in extras if given.startswith("-")
+                     for close in [difflib.get_close_matches(given.split("=", 1)[0], flags, n=1)] if close]
+            hint = f"; did you mean {' and '.join(dict.fromkeys(hints))}?" if hints else ""
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return namespace, extras
 
 
 def _int_at_least(minimum: int, words: str) -> Callable[[str], int]:
@@ -868,9 +884,7 @@ SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``robogate`` argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Find where a robot manipulation policy fails before deployment."
-    )
+    parser = _Parser(prog=PROG, description="Find where a robot manipulation policy fails before deployment.")
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:

@@ -147,6 +147,22 @@ def test_cli_rejects_malformed_arguments(tmp_path, capsys, extra):
     assert "robogate sweep: error:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, usage, hint", [
+    (["sweep", "--env", "E", "--n-lsh", "10", "--out", "D"], "usage: robogate sweep ", "did you mean --n-lhs?"),
+    (["suite", "run", "--out", "D", "--resume", "--polcy", "flow"], "usage: robogate suite run ",
+     "did you mean --policy?"),
+    (["monitor", "calibrate", "R", "--out", "D", "--alhpa=0.1", "--windw", "3"], "usage: robogate monitor calibrate ",
+     "did you mean --alpha and --window?"),
+    (["gate", "D", "E", "--max-failure-rate", "0.1"], "usage: robogate gate ", "unrecognized arguments: E\n"),
+])
+def test_a_mistyped_flag_gets_the_subcommands_usage_and_the_closest_flag(capsys, argv, usage, hint):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith(usage) and hint in err
+    assert f"{usage.split(' ', 1)[1].strip()}: error: unrecognized arguments: " in err
+
+
 EPISODE_COMMANDS = [("sweep",), ("gate",), ("suite", "run"), ("compare",), ("policy", "demos"),
                     ("rollouts", "record")]
 COMMANDS = [*EPISODE_COMMANDS, ("report",), ("suite",), ("suite", "list"), ("demo",), ("policy",),
