@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +23,11 @@ __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 
 POLICY_HELP = ("'scripted', 'flow' (the learned policy shipped with robogate), 'flow:PATH' (a FlowPolicy "
                "checkpoint, or the folder 'policy train' wrote) or 'package.module:Factory'")
+
+
+EXIT_INTERNAL = 5
+"""Exit status of an unexpected error (a bug in robogate, or in the env or policy it ran): never 0, 1 or 3,
+which a CI pipeline reads as verdicts."""
 
 
 class CLIError(Exception):
@@ -143,7 +150,8 @@ def add_sweep(subparsers: Any) -> None:
             "Run a two-stage sweep (Latin Hypercube, then boundary-focused sampling) of a policy "
             "on an env (robogate's, or any Gymnasium env that declares its parameter_space) and store every "
             "experiment under --out. A killed sweep continues "
-            "with --resume; settings left out on resume are taken from the stored sweep."
+            "with --resume; settings left out on resume are taken from the stored sweep. Exit status 4 when every "
+            "experiment errored (a broken harness), 5 on an unexpected error."
         ),
     )
     p.add_argument("--env", dest="env_id", metavar="ENV_ID",
@@ -270,13 +278,14 @@ def add_gate(subparsers: Any) -> None:
         "gate",
         parents=[_WORKERS, _EXECUTOR, _PROGRESS],
         help="decide whether the policy may be deployed in an operating envelope (exit 0 pass, 1 fail, "
-             "3 inconclusive, 4 the experiments errored)",
+             "3 inconclusive, 4 the experiments errored, 5 an unexpected error)",
         description=(
             "Bound the failure rate inside an operating envelope from the sweep's uniform experiments "
             "(never its boundary-focused stage-2 ones) and print the verdict in one sentence. Exit status: "
             "0 pass (upper confidence bound below the limit), 1 fail (lower bound above it), 3 inconclusive, "
             "2 usage error, 4 experiments inside the envelope errored (the policy raised or the simulation "
-            "diverged: a broken harness, not an unsafe policy). With --run, experiments are sampled uniformly inside the envelope and run in "
+            "diverged: a broken harness, not an unsafe policy), 5 an unexpected error (a bug, never a verdict). "
+            "With --run, experiments are sampled uniformly inside the envelope and run in "
             "batches until the verdict is decided, with a sequential (anytime-valid) bound; they are "
             "appended to the sweep as stage-3 rows."
         ),
@@ -763,7 +772,8 @@ def add_suite(subparsers: Any) -> None:
             "each record under --out as it finishes. Prints success per category with 95 % Wilson intervals and "
             "writes DIR/eval_info.json (LeRobot's keys) and DIR/report/report.html. A killed run continues "
             "with --resume, which reads the env, the policy and the suite from the stored run (any given must "
-            "match). Exit status 4 when episodes errored (the policy raised: a broken harness)."
+            "match). Exit status 4 when episodes errored (the policy raised: a broken harness), 5 on an unexpected "
+            "error."
         ),
     )
     r.add_argument("--env", dest="env_id", metavar="ENV_ID",
@@ -822,14 +832,15 @@ def add_compare(subparsers: Any) -> None:
         "compare",
         parents=[_WORKERS, _EXECUTOR, _PROGRESS],
         help="compare a candidate policy with a baseline on the same scenes and seeds (exit 0 pass, 1 worse, "
-             "3 undecided, 4 episodes errored)",
+             "3 undecided, 4 episodes errored, 5 an unexpected error)",
         description=(
             "Pair two runs episode by episode (the same scenes and seeds) and decide whether the candidate is "
             "better, worse, or, with --non-inferiority, not worse than the baseline by more than the margin. "
             "CANDIDATE and BASELINE are suite-run folders ('robogate suite run'), sweep folders made with the same "
             "seed and space (their uniform stage-1 rows pair), or policy specs to run now on --suite: their episodes "
             "run in batches until the sequential test decides. Exit status: 0 better or not worse, 1 worse, "
-            "3 undecided, 4 some episodes errored (a broken harness), 2 usage error. Writes a report listing the "
+            "3 undecided, 4 some episodes errored (a broken harness), 2 usage error, 5 an unexpected error (a bug, "
+            "never a verdict). Writes a report listing the "
             "scenarios whose outcome flipped."
         ),
     )
@@ -884,7 +895,13 @@ SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``robogate`` argument parser with every subcommand."""
-    parser = _Parser(prog=PROG, description="Find where a robot manipulation policy fails before deployment.")
+    parser = _Parser(
+        prog=PROG, description="Find where a robot manipulation policy fails before deployment.",
+        epilog="Exit status: 0 done (gate: pass; compare: better or not worse); 1 gate: fail, compare: worse; "
+               "2 usage error; 3 gate: inconclusive, compare: undecided; 4 the experiments errored (the policy "
+               "raised: a broken harness, not a verdict); 5 an unexpected error (a bug, never a verdict); "
+               "130 interrupted.",
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:
@@ -926,8 +943,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stderr), 130 when interrupted; ``gate`` adds 1 fail and 3
         inconclusive, ``compare`` 1 worse and 3 undecided, and ``gate``,
         ``sweep``, ``suite run`` and ``compare`` give 4 when the experiments
-        themselves errored.  Progress bars are drawn only when stderr is a
-        terminal; warnings print as one ``robogate: warning:`` line each.
+        themselves errored.  An unexpected error (a bug, never a verdict) is
+        one line and :data:`EXIT_INTERNAL`, 5.  Progress bars are drawn only
+        when stderr is a terminal; warnings print as one ``robogate: warning:``
+        line each.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -939,9 +958,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except _expected_errors() as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        print(f"{PROG}: error: {_one_line(exc) or type(exc).__name__}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a crash must not read as a verdict
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        print(f"{PROG}: internal error: {type(exc).__name__}: {_one_line(exc)} (in {frame.name}, "
+              f"{os.path.basename(frame.filename)} line {frame.lineno}); a bug, not a verdict: exit status "
+              f"{EXIT_INTERNAL}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

@@ -208,7 +208,11 @@ def _side(value: Any, label: str) -> _Side:
 
         kind = SweepStore.open(path).manifest.get("kind")
         if kind == MANIFEST_KIND:
-            return _Side(str(path), run=load_suite_run(path))
+            run = load_suite_run(path)
+            if run.table.empty:
+                raise ValueError(f"the suite run in {path} holds no finished episode yet: it stopped before its first "
+                                 f"one finished; continue it with robogate suite run --out {path} --resume")
+            return _Side(str(path), run=run)
         from robogate.load import load_sweep
 
         return _Side(str(path), sweep=load_sweep(path))

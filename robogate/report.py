@@ -95,8 +95,6 @@ def _read(sweeps: Any) -> list[_Sweep]:
     out = []
     for i, path in enumerate(paths):
         df = load_sweep(path)
-        if df.empty or "success" not in df:
-            raise ValueError(f"the sweep in {path} has no finished experiments yet")
         settings = df.attrs["settings"]
         name = list(named)[i] if named is not None else _arm(settings["env_id"])
         out.append(_Sweep(name, Path(path), df, settings))

@@ -163,6 +163,49 @@ def test_a_mistyped_flag_gets_the_subcommands_usage_and_the_closest_flag(capsys,
     assert f"{usage.split(' ', 1)[1].strip()}: error: unrecognized arguments: " in err
 
 
+@pytest.mark.parametrize("argv, module, function", [
+    (["sweep", "--env", ENV_ID, "--n-lhs", "2", "--n-boundary", "0", "--out", "D"], "robogate.sweep", "run_sweep"),
+    (["gate", "D", "--max-failure-rate", "0.1"], "robogate.load", "load_sweep"),
+    (["suite", "run", "--env", ENV_ID, "--policy", "scripted", "--out", "D"], "robogate.suite_run", "run_suite"),
+    (["compare", "A", "B", "--out", "D"], "robogate.compare", "compare"),
+])
+def test_an_unexpected_error_in_a_deciding_command_is_no_verdict(capsys, monkeypatch, argv, module, function):
+    import importlib
+
+    def crash(*args, **kwargs):
+        return {}["seed"]
+
+    monkeypatch.setattr(importlib.import_module(module), function, crash)
+    code, stdout, err = run_main(capsys, argv)
+    assert code == 5 and code not in (0, 1, 3)
+    assert err.startswith("robogate: internal error: KeyError: 'seed' (in crash, test_cli.py line ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def half_made(tmp_path):
+    """A suite run and a sweep each left with a manifest and no finished experiment, as a failed run leaves them."""
+    from robogate.suite import load_suite
+    from robogate.suite_run import open_run
+    from robogate.sweep_config import SweepConfig
+
+    open_run(tmp_path / "run", ENV_ID, "scripted", load_suite("robogate-68"), False)  # a plan, no results
+    config = SweepConfig.build(ENV_ID, "scripted", n_lhs=4, n_boundary=0, seed=0)
+    SweepStore.create(tmp_path / "sweep", {**config.to_manifest(), "complete": True})  # not even a plan
+    return tmp_path / "run", tmp_path / "sweep"
+
+
+def test_an_incomplete_run_or_sweep_folder_is_refused_naming_it(tmp_path, capsys):
+    run, sweep = half_made(tmp_path)
+    for argv, folder in [(["compare", str(run), str(run)], run), (["compare", str(sweep), str(sweep)], sweep),
+                         (["gate", str(sweep), "--max-failure-rate", "0.1"], sweep), (["report", str(sweep)], sweep),
+                         (["rollouts", "record", "--env", ENV_ID, "--episodes", "1", "--from-sweep", str(sweep),
+                           "--out", str(tmp_path / "r")], sweep)]:
+        code, stdout, err = run_main(capsys, argv)
+        assert code == 2 and err.count("\n") == 1, (argv, err)
+        assert err.startswith(f"robogate: error: the {'suite run' if folder == run else 'sweep'} in {folder} holds no "
+                              f"finished ") and "--resume" in err
+
+
 EPISODE_COMMANDS = [("sweep",), ("gate",), ("suite", "run"), ("compare",), ("policy", "demos"),
                     ("rollouts", "record")]
 COMMANDS = [*EPISODE_COMMANDS, ("report",), ("suite",), ("suite", "list"), ("demo",), ("policy",),
