@@ -620,7 +620,7 @@ def add_monitor(subparsers: Any) -> None:
     c.set_defaults(handler=_monitor_calibrate)
     t = sub.add_parser(
         "train",
-        parents=[_OUT, _SEED],
+        parents=[_OUT, _SEED, _PROGRESS],
         help="train a FailurePredictor on labelled rollouts (successes and failures)",
         description=(
             "Train a FailurePredictor, a failure score learnt from rollouts of both outcomes (e.g. replayed from "
@@ -717,7 +717,7 @@ def _monitor_train(args: argparse.Namespace) -> int:
         resolve_episode_file(path)
     rollouts = _load_rollout_files(args.rollouts)
     outcomes = Counter("success" if r.success else "failure" for r in rollouts)
-    predictor.fit(rollouts)
+    predictor.fit(rollouts, progress=args.progress)
     path = predictor.save(args.out)
     best = min(predictor.history_, key=lambda h: h["val_loss"])
     print(f"{predictor!r}: trained on {outcomes['success']} successes and {outcomes['failure']} failures, best "
