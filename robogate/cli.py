@@ -335,6 +335,8 @@ DEMO = {"env_id": "robogate/PickPlace-Panda-v0", "policy": "scripted", "n_lhs": 
 """The embedded demo: a small two-stage sweep of the scripted controller on the Panda; the gate for a
 box-handling cell, run until decided (``gate --run``); the report; then a monitored rollout of the
 learned policy."""
+DEMO_PHASES = 5
+"""The demo's phases, one status line each: sweep, gate, report, monitor calibration, monitored rollout."""
 
 
 def add_demo(subparsers: Any) -> None:
@@ -367,21 +369,31 @@ def _demo(args: argparse.Namespace) -> int:
     from robogate.space import default_space
     from robogate.sweep import RESUME_ALLOW, format_summary, run_gate, run_sweep, summarize
 
+    phases = iter(range(1, DEMO_PHASES + 1))
+
+    def status(text: str) -> None:  # one line as each phase starts, seen at once in a log too
+        print(f"[{next(phases)}/{DEMO_PHASES}] {text}", flush=True)
+
     with make_executor("local", args.workers) as executor:  # one pool of workers for the sweep and the gate
+        status(f"sweep: {DEMO['n_lhs']} uniform + {DEMO['n_boundary']} boundary-focused experiments of the "
+               f"{DEMO['policy']} controller on {DEMO['env_id']}, stored in {args.out}")
         df = run_sweep(
             DEMO["env_id"], DEMO["policy"], args.out, n_lhs=DEMO["n_lhs"], n_boundary=DEMO["n_boundary"],
             batch_size=DEMO["batch_size"], seed=DEMO["seed"], executor=executor, resume=RESUME_ALLOW,
             progress=args.progress,
         )
-        print(format_summary(summarize(df)))
+        print(format_summary(summarize(df)), flush=True)
         space = default_space()  # the demo sweeps the default space
+        status(f"gate: experiments inside a box-handling envelope until its {DEMO['max_failure_rate']:.0%} limit "
+               f"is decided (at most {DEMO['gate_experiments']})")
         decision = run_gate(args.out, Envelope.parse(DEMO["envelope"], space), DEMO["max_failure_rate"],
                             max_experiments=DEMO["gate_experiments"], executor=executor, progress=args.progress)
+    print(f"gate: {decision.reason}", flush=True)
+    status("report: risk map, danger zones and the gate's verdict")
     path = write_report([args.out], None, envelope=DEMO["envelope"], max_failure_rate=DEMO["max_failure_rate"])
-    print(f"report: {path} and {path.with_name('report.md')}")
-    print(f"gate: {decision.reason}")
-    print(monitored_demo(Path(args.out) / "monitor", DEMO["env_id"], workers=args.workers,
-                         progress=args.progress).summary())
+    print(f"report: {path} and {path.with_name('report.md')}", flush=True)
+    print(monitored_demo(Path(args.out) / "monitor", DEMO["env_id"], workers=args.workers, progress=args.progress,
+                         status=status).summary())
     return 0
 
 

@@ -454,9 +454,17 @@ def test_the_demo_ends_on_a_decided_gate(tmp_path, capsys, monkeypatch):
         def summary(self):
             return "monitored rollout under {...}"
 
-    monkeypatch.setattr(demo, "monitored_demo", lambda *args, **kwargs: Watched())
+    def watched(*args, status, **kwargs):
+        status("monitor calibration: ...")
+        status("monitored rollout: ...")
+        return Watched()
+
+    monkeypatch.setattr(demo, "monitored_demo", watched)
     code, stdout, err = run_main(capsys, ["demo", "--out", str(tmp_path / "demo"), "--workers", "2"])
     assert code == 0, err
+    phases = [line.split(":")[0] for line in stdout.splitlines() if line.startswith("[")]
+    assert phases == ["[1/5] sweep", "[2/5] gate", "[3/5] report", "[4/5] monitor calibration",
+                      "[5/5] monitored rollout"]  # one status line as each phase starts
     gate_line = next(line for line in stdout.splitlines() if line.startswith("gate: "))
     assert gate_line.startswith(("gate: pass: ", "gate: fail: ")) and "after running" in gate_line
     assert "the envelope leaves com_offset free over its full range" in gate_line

@@ -10,6 +10,7 @@ on and both the alarm and the failure it warned of are seen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,7 @@ def monitored_demo(
     seed: int = 1,
     workers: int | None = None,
     progress: bool | None = None,
+    status: Callable[[str], object] | None = None,
 ) -> MonitoredDemo:
     """Calibrate a monitor on the shipped flow policy and run one monitored episode under :data:`DEMO_SHIFT`.
 
@@ -93,13 +95,18 @@ def monitored_demo(
         Processes recording the calibration rollouts (None: all cores).
     progress : bool or None
         Draw a progress bar on stderr (None: only when stderr is a terminal).
+    status : callable, optional
+        Called with one line as each of the two phases starts (monitor calibration, monitored rollout).
     """
     from robogate.policies import FlowPolicy
 
+    say = status if status is not None else (lambda line: None)
     flow = FlowPolicy.pretrained(env_id)
+    say(f"monitor calibration: {calibration_episodes} rollouts of the shipped flow policy in its training envelope")
     calibration = record_rollouts(env_id, flow, calibration_episodes, None, 0, workers=workers, progress=progress)
     monitor = FailureMonitor().fit(calibration)
     path = monitor.save(out)
+    say(f"monitored rollout: one episode under {DEMO_SHIFT}, outside the training envelope")
     env = MonitoredEnv(gym.make(env_id), flow, monitor, on_alarm="flag")
     triggered: tuple[str, ...] = ()
     try:
