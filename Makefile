@@ -1,8 +1,13 @@
-# `make demo` and `make test` each set up .venv on a fresh clone.
+# `make demo` and `make test` each set up .venv on a fresh clone, with what each needs:
+# the demo robogate alone, the tests robogate and its dev extras (pytest, ruff, Ray, lerobot-doctor).
+# Each install leaves a stamp, so `make demo` then `make test` on one clone adds only the extras.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+# setuptools reports every editable install with a warning box ("Editable installation"): noise here.
+PIP_INSTALL := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet
 
 .PHONY: demo test bench clean
 
@@ -11,20 +16,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# CPU build of PyTorch first, so nothing pulls a CUDA build later.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	# setuptools reports every editable install with a warning box ("Editable installation"): noise here.
-	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e ".[dev,ray]"
+	$(PIP_INSTALL) -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(PIP_INSTALL) -e ".[dev]"
+	touch $(DEV_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/robogate demo --out runs/demo
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/ruff check robogate envs policies tests scripts
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_sim.py
 	$(BIN)/python scripts/bench_sweep.py
+	$(BIN)/python scripts/bench_policy_threads.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -374,7 +374,7 @@ def _demo(args: argparse.Namespace) -> int:
     def status(text: str) -> None:  # one line as each phase starts, seen at once in a log too
         print(f"[{next(phases)}/{DEMO_PHASES}] {text}", flush=True)
 
-    with make_executor("local", args.workers) as executor:  # one pool of workers for the sweep and the gate
+    with make_executor("local", args.workers) as executor:  # one pool of workers for every phase
         status(f"sweep: {DEMO['n_lhs']} uniform + {DEMO['n_boundary']} boundary-focused experiments of the "
                f"{DEMO['policy']} controller on {DEMO['env_id']}, stored in {args.out}")
         df = run_sweep(
@@ -388,12 +388,13 @@ def _demo(args: argparse.Namespace) -> int:
                f"is decided (at most {DEMO['gate_experiments']})")
         decision = run_gate(args.out, Envelope.parse(DEMO["envelope"], space), DEMO["max_failure_rate"],
                             max_experiments=DEMO["gate_experiments"], executor=executor, progress=args.progress)
-    print(f"gate: {decision.reason}", flush=True)
-    status("report: risk map, danger zones and the gate's verdict")
-    path = write_report([args.out], None, envelope=DEMO["envelope"], max_failure_rate=DEMO["max_failure_rate"])
-    print(f"report: {path} and {path.with_name('report.md')}", flush=True)
-    print(monitored_demo(Path(args.out) / "monitor", DEMO["env_id"], workers=args.workers, progress=args.progress,
-                         status=status).summary())
+        print(f"gate: {decision.reason}", flush=True)
+        status("report: risk map, danger zones and the gate's verdict")
+        path = write_report([args.out], None, envelope=DEMO["envelope"], max_failure_rate=DEMO["max_failure_rate"])
+        print(f"report: {path} and {path.with_name('report.md')}", flush=True)
+        watched = monitored_demo(Path(args.out) / "monitor", DEMO["env_id"], progress=args.progress, status=status,
+                                 executor=executor)  # the sweep's workers, their simulators loaded
+    print(watched.summary())
     return 0
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import gymnasium as gym
 
 from robogate.envs.pick_place_env import CONTROL_HZ
+from robogate.executors import Executor
 from robogate.monitor.monitor import FailureMonitor
 from robogate.monitor.recording import record_rollouts
 from robogate.monitor.wrappers import MonitoredEnv
@@ -78,6 +79,7 @@ def monitored_demo(
     workers: int | None = None,
     progress: bool | None = None,
     status: Callable[[str], object] | None = None,
+    executor: str | Executor = "local",
 ) -> MonitoredDemo:
     """Calibrate a monitor on the shipped flow policy and run one monitored episode under :data:`DEMO_SHIFT`.
 
@@ -93,6 +95,8 @@ def monitored_demo(
         Seed of the monitored episode.
     workers : int, optional
         Processes recording the calibration rollouts (None: all cores).
+    executor : str or Executor
+        Where they run (an Executor, such as the demo sweep's pool, is used as is and left open).
     progress : bool or None
         Draw a progress bar on stderr (None: only when stderr is a terminal).
     status : callable, optional
@@ -103,7 +107,8 @@ def monitored_demo(
     say = status if status is not None else (lambda line: None)
     flow = FlowPolicy.pretrained(env_id)
     say(f"monitor calibration: {calibration_episodes} rollouts of the shipped flow policy in its training envelope")
-    calibration = record_rollouts(env_id, flow, calibration_episodes, None, 0, workers=workers, progress=progress)
+    calibration = record_rollouts(env_id, flow, calibration_episodes, None, 0, executor=executor, workers=workers,
+                                  progress=progress)
     monitor = FailureMonitor().fit(calibration)
     path = monitor.save(out)
     say(f"monitored rollout: one episode under {DEMO_SHIFT}, outside the training envelope")

@@ -21,6 +21,7 @@ from robogate.envelope import Envelope
 from robogate.envs.outcomes import Outcome
 from robogate.episode import Capture
 from robogate.episode_file import check_destination, read_episodes, save_episodes
+from robogate.executors import Executor
 from robogate.monitor.rollout import Rollout
 from robogate.recording import Scenario, check_no_errors, record_episodes
 from robogate.rows import STAGE_BOUNDARY
@@ -149,7 +150,7 @@ def record_rollouts(
     seed: int = 0,
     n_chunks: int = 0,
     *,
-    executor: str = "local",
+    executor: str | Executor = "local",
     workers: int | None = 1,
     address: str | None = None,
     progress: bool | None = None,
