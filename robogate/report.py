@@ -839,6 +839,9 @@ def _evaluation_section(doc: Document, usable: list[tuple[_Sweep, _RiskFit]], ho
     doc.text(f"Held-out uniform rows ({n_test}; {holdout:.0%} of stage 1, never used in fitting): models "
              "refitted on the remaining rows. Logistic is the RiskModel, boosting the FlexibleRiskModel "
              "(histogram gradient boosting) for comparison. AUC intervals: 95 % bootstrap.")
+    aucs = [f"{r.name + ' ' if several else ''}{name} {auc:.3f} [{low:.3f}, {high:.3f}]" for r, f in evaluated
+            for name in ("logistic", "boosting") for auc, low, high in [f.auc(name, seed)]]
+    doc.text(f"Held-out AUC: {', '.join(aucs)} (0.5 is chance).")
     doc.figure("evaluation", _fig_evaluation(*zip(*evaluated), seed=seed),
                "ROC curves and reliability (observed failure rate per quantile bin of predicted P(failure)) "
                "on the held-out uniform rows.")
