@@ -44,8 +44,8 @@ def test_cli_sweep_prints_the_summary_and_no_banner(cli_run):
     lines = res.stdout.splitlines()
     assert lines[0] == "rows: 8"
     assert any(line.startswith("success rate: ") for line in lines)
-    assert any(line.strip().startswith("stage 1: ") and line.endswith("of 6") for line in lines)
-    assert any(line.strip().startswith("stage 2: ") and line.endswith("of 2") for line in lines)
+    assert any(line.strip().startswith("stage 1: ") and line.endswith("of 6 (uniform)") for line in lines)
+    assert any(line.strip().startswith("stage 2: ") and line.endswith("of 2 (boundary-focused)") for line in lines)
     assert any(line.startswith("outcomes: ") for line in lines)
     assert any(line.startswith("elapsed: ") for line in lines)
     assert lines[-1] == f"results: {out}"
