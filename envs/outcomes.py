@@ -18,11 +18,11 @@ class Outcome(str, enum.Enum):
     """Exactly one of these ends every episode."""
 
     SUCCESS = "success"
-    GRASP_MISS = "grasp_miss"  # never lifted
+    GRASP_MISS = "grasp_miss"  # closed the gripper but never lifted
     GRIP_LOSS = "grip_loss"  # lifted, then dropped
     COLLISION = "collision"  # arm or payload hit an obstacle, or the arm hit the table or pressed the object hard
     PLACEMENT_ERROR = "placement_error"  # released outside the target tolerance
-    TIMEOUT = "timeout"  # lifted but not placed when time ran out
+    TIMEOUT = "timeout"  # time ran out with the object lifted but not placed, or the gripper never closed
     ERROR = "error"  # policy raised, or the simulation diverged
 
     def __str__(self) -> str:
@@ -96,6 +96,8 @@ class OutcomeDetector:
     def __init__(self, rest_height: float) -> None:
         self.rest_height = rest_height
         self.lifted = False
+        self.closed = False
+        """Whether the gripper was ever commanded closed."""
         self.max_lift = 0.0
         self._unheld_closed_steps = 0
         self.out_of_hand_steps = 0
@@ -107,6 +109,7 @@ class OutcomeDetector:
             return Outcome.ERROR
         if m.obstacle_force > OBSTACLE_FORCE or m.table_force > TABLE_FORCE or m.press_force > PRESS_FORCE:
             return Outcome.COLLISION
+        self.closed |= m.gripper_closing
         lift = float(m.object_position[2] - self.rest_height)
         self.max_lift = max(self.max_lift, lift)
         if m.held and lift > LIFT_HEIGHT:
@@ -151,5 +154,6 @@ class OutcomeDetector:
         return 0
 
     def at_time_limit(self) -> Outcome:
-        """The outcome of an episode that ran out of time."""
-        return Outcome.TIMEOUT if self.lifted else Outcome.GRASP_MISS
+        """The outcome of an episode that ran out of time: a missed grasp only if the gripper closed on
+        nothing it lifted; a policy that never tried (never closed the gripper) timed out."""
+        return Outcome.GRASP_MISS if self.closed and not self.lifted else Outcome.TIMEOUT

@@ -8,6 +8,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from robogate.checks import check_int
+
 from . import gripper
 from .interface import (
     ACTION_NAMES,
@@ -139,7 +141,7 @@ class PickPlaceEnv(gym.Env):
 
     # -- gymnasium API -----------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=None if seed is None else check_int(seed, "seed"))  # numpy integers too
         options = dict(options or {})
         unknown = set(options) - {"params"}
         if unknown:

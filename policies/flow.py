@@ -32,6 +32,7 @@ from robogate.checks import check_int
 from robogate.envelope import Envelope
 from robogate.envs.interface import ACTION_NAMES, OBS_SIZE, OBS_SLICES, hold_action
 from robogate.networks import mlp
+from robogate.threads import torch_threads
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_FORMAT", "PRETRAINED", "FlowConfig", "FlowNet", "FlowPolicy"]
 
@@ -228,7 +229,7 @@ class FlowPolicy:
         """The next action (A,) in [-1, 1]: from the current chunk, sampling a new one when it runs out."""
         x = self._check_obs(obs)
         if not self._queue:
-            with torch.inference_mode():
+            with torch_threads(), torch.inference_mode():
                 chunk = self.net.sample(self.net.embed(x), 1, self._act_generator)[0].numpy()
             chunk = np.clip(chunk, -1.0, 1.0).astype(np.float32)
             self._queue = list(chunk[: self.config.n_action_steps])
@@ -238,14 +239,14 @@ class FlowPolicy:
     def embed(self, obs: np.ndarray) -> np.ndarray:
         """The observation encoding the flow is conditioned on, shape (embed_dim,)."""
         x = self._check_obs(obs)
-        with torch.inference_mode():
+        with torch_threads(), torch.inference_mode():
             return self.net.embed(x)[0].numpy().astype(np.float32)
 
     def sample_chunks(self, obs: np.ndarray, n: int = 32) -> np.ndarray:
         """``n`` action chunks (n, H, A) for ``obs``, drawn from the flow the policy acts with."""
         n = check_int(n, "n", minimum=1)
         x = self._check_obs(obs)
-        with torch.inference_mode():
+        with torch_threads(), torch.inference_mode():
             return self.net.sample(self.net.embed(x), n, self._chunk_generator).numpy().astype(np.float32)
 
     def _check_obs(self, obs: Any) -> torch.Tensor:

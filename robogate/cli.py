@@ -9,22 +9,44 @@ unusable out folder) print one ``robogate: error: ...`` line and exit with 2.
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
 import sys
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from robogate.console import PROG, warning_printer
+
 __all__ = ["main", "build_parser", "SUBCOMMANDS"]
-
-PROG = "robogate"
-
 
 POLICY_HELP = ("'scripted', 'flow' (the learned policy shipped with robogate), 'flow:PATH' (a FlowPolicy "
                "checkpoint, or the folder 'policy train' wrote) or 'package.module:Factory'")
 
 
+EXIT_INTERNAL = 5
+"""Exit status of an unexpected error (a bug in robogate, or in the env or policy it ran): never 0, 1 or 3,
+which a CI pipeline reads as verdicts."""
+
+
 class CLIError(Exception):
     """An error to report as one line, with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose subcommands refuse what they do not know themselves: with their own usage
+    and, for a mistyped flag, the closest one (argparse would leave it to the top-level parser)."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and self.get_default("handler") is not None:  # the subcommand the arguments were for
+            flags = [s for action in self._actions for s in action.option_strings]
+            hints = [close[0] for given in extras if given.startswith("-")
+                     for close in [difflib.get_close_matches(given.split("=", 1)[0], flags, n=1)] if close]
+            hint = f"; did you mean {' and '.join(dict.fromkeys(hints))}?" if hints else ""
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return namespace, extras
 
 
 def _int_at_least(minimum: int, words: str) -> Callable[[str], int]:
@@ -98,7 +120,8 @@ def _run_flags() -> tuple[argparse.ArgumentParser, ...]:
                             "registered with robogate.executors.register or an entry point")
     group.add_argument("--address", metavar="ADDR", help="where the executor runs, e.g. a Ray cluster address")
     progress.add_argument_group(_RUN_GROUP).add_argument(
-        "--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+        "--no-progress", dest="progress", action="store_false", default=None,
+        help="hide the progress bar (drawn by default only when stderr is a terminal)")
     return workers, executor, progress
 
 
@@ -127,7 +150,8 @@ def add_sweep(subparsers: Any) -> None:
             "Run a two-stage sweep (Latin Hypercube, then boundary-focused sampling) of a policy "
             "on an env (robogate's, or any Gymnasium env that declares its parameter_space) and store every "
             "experiment under --out. A killed sweep continues "
-            "with --resume; settings left out on resume are taken from the stored sweep."
+            "with --resume; settings left out on resume are taken from the stored sweep. Exit status 4 when every "
+            "experiment errored (a broken harness), 5 on an unexpected error."
         ),
     )
     p.add_argument("--env", dest="env_id", metavar="ENV_ID",
@@ -257,13 +281,14 @@ def add_gate(subparsers: Any) -> None:
         "gate",
         parents=[_WORKERS, _EXECUTOR, _PROGRESS],
         help="decide whether the policy may be deployed in an operating envelope (exit 0 pass, 1 fail, "
-             "3 inconclusive, 4 the experiments errored)",
+             "3 inconclusive, 4 the experiments errored, 5 an unexpected error)",
         description=(
             "Bound the failure rate inside an operating envelope from the sweep's uniform experiments "
             "(never its boundary-focused stage-2 ones) and print the verdict in one sentence. Exit status: "
             "0 pass (upper confidence bound below the limit), 1 fail (lower bound above it), 3 inconclusive, "
             "2 usage error, 4 experiments inside the envelope errored (the policy raised or the simulation "
-            "diverged: a broken harness, not an unsafe policy). With --run, experiments are sampled uniformly inside the envelope and run in "
+            "diverged: a broken harness, not an unsafe policy), 5 an unexpected error (a bug, never a verdict). "
+            "With --run, experiments are sampled uniformly inside the envelope and run in "
             "batches until the verdict is decided, with a sequential (anytime-valid) bound; they are "
             "appended to the sweep as stage-3 rows."
         ),
@@ -313,6 +338,8 @@ DEMO = {"env_id": "robogate/PickPlace-Panda-v0", "policy": "scripted", "n_lhs": 
 """The embedded demo: a small two-stage sweep of the scripted controller on the Panda; the gate for a
 box-handling cell, run until decided (``gate --run``); the report; then a monitored rollout of the
 learned policy."""
+DEMO_PHASES = 5
+"""The demo's phases, one status line each: sweep, gate, report, monitor calibration, monitored rollout."""
 
 
 def add_demo(subparsers: Any) -> None:
@@ -345,21 +372,32 @@ def _demo(args: argparse.Namespace) -> int:
     from robogate.space import default_space
     from robogate.sweep import RESUME_ALLOW, format_summary, run_gate, run_sweep, summarize
 
-    with make_executor("local", args.workers) as executor:  # one pool of workers for the sweep and the gate
+    phases = iter(range(1, DEMO_PHASES + 1))
+
+    def status(text: str) -> None:  # one line as each phase starts, seen at once in a log too
+        print(f"[{next(phases)}/{DEMO_PHASES}] {text}", flush=True)
+
+    with make_executor("local", args.workers) as executor:  # one pool of workers for every phase
+        status(f"sweep: {DEMO['n_lhs']} uniform + {DEMO['n_boundary']} boundary-focused experiments of the "
+               f"{DEMO['policy']} controller on {DEMO['env_id']}, stored in {args.out}")
         df = run_sweep(
             DEMO["env_id"], DEMO["policy"], args.out, n_lhs=DEMO["n_lhs"], n_boundary=DEMO["n_boundary"],
             batch_size=DEMO["batch_size"], seed=DEMO["seed"], executor=executor, resume=RESUME_ALLOW,
             progress=args.progress,
         )
-        print(format_summary(summarize(df)))
+        print(format_summary(summarize(df)), flush=True)
         space = default_space()  # the demo sweeps the default space
+        status(f"gate: experiments inside a box-handling envelope until its {DEMO['max_failure_rate']:.0%} limit "
+               f"is decided (at most {DEMO['gate_experiments']})")
         decision = run_gate(args.out, Envelope.parse(DEMO["envelope"], space), DEMO["max_failure_rate"],
                             max_experiments=DEMO["gate_experiments"], executor=executor, progress=args.progress)
-    path = write_report([args.out], None, envelope=DEMO["envelope"], max_failure_rate=DEMO["max_failure_rate"])
-    print(f"report: {path} and {path.with_name('report.md')}")
-    print(f"gate: {decision.reason}")
-    print(monitored_demo(Path(args.out) / "monitor", DEMO["env_id"], workers=args.workers,
-                         progress=args.progress).summary())
+        print(f"gate: {decision.reason}", flush=True)
+        status("report: risk map, danger zones and the gate's verdict")
+        path = write_report([args.out], None, envelope=DEMO["envelope"], max_failure_rate=DEMO["max_failure_rate"])
+        print(f"report: {path} and {path.with_name('report.md')}", flush=True)
+        watched = monitored_demo(Path(args.out) / "monitor", DEMO["env_id"], progress=args.progress, status=status,
+                                 executor=executor)  # the sweep's workers, their simulators loaded
+    print(watched.summary())
     return 0
 
 
@@ -464,8 +502,8 @@ def add_rollouts(subparsers: Any) -> None:
         "rollouts",
         help="record a policy's rollouts (observations, embeddings, sampled action chunks, outcomes) for the monitor",
         description=("Rollouts of any policy, stored as Parquet or as a LeRobot v3.0 dataset: its observations "
-                     "always, its embedding and sampled action chunks when it has embed(obs) and "
-                     "sample_chunks(obs, n)."),
+                     "always, its embedding when it has embed(obs), and sampled action chunks when asked for "
+                     "(--chunks) of a policy with sample_chunks(obs, n)."),
     )
     sub = p.add_subparsers(dest="rollouts_command", metavar="ACTION", required=True)
     r = sub.add_parser(
@@ -473,9 +511,9 @@ def add_rollouts(subparsers: Any) -> None:
         parents=[_OUT, _SEED, _WORKERS, _EXECUTOR, _PROGRESS],
         help="run a policy and store every step as DIR/rollouts.parquet or a LeRobot dataset",
         description=(
-            "Run a policy for N episodes and store, per control step, the observation and action and, when "
-            "the policy offers them, its embedding and B sampled action chunks, with each episode's outcome, "
-            "parameters and failure step. "
+            "Run a policy for N episodes and store, per control step, the observation and action, the policy's "
+            "embedding when it offers one and, with --chunks B, B sampled action chunks, with each episode's "
+            "outcome, parameters and failure step. "
             "Scenarios: by default spread over the policy's training envelope (--envelope overrides "
             "entries of it); --shifted moves one parameter at a time just outside it; --params fixes "
             "them; --from-sweep replays a sweep's scenarios and seeds. With --format lerobot, DIR becomes a "
@@ -499,8 +537,9 @@ def add_rollouts(subparsers: Any) -> None:
     pick.add_argument("--balanced", action="store_true",
                       help="with --from-sweep: a training set for 'monitor train': failures and successes in equal "
                            "numbers where the sweep has them, boundary (stage-2) rows first")
-    r.add_argument("--chunks", type=_non_negative_int, metavar="B",
-                   help="chunks sampled per step (default 32 for a policy that samples chunks, else 0)")
+    r.add_argument("--chunks", type=_non_negative_int, default=0, metavar="B",
+                   help="chunks sampled per step, for the scores that read them (ace, consistency; 32 is what they "
+                        "were measured with); default 0: the default monitor reads none")
     _add_format_flag(r, "rollouts.parquet")
     r.set_defaults(handler=_rollouts_record)
 
@@ -608,7 +647,7 @@ def add_monitor(subparsers: Any) -> None:
     c.set_defaults(handler=_monitor_calibrate)
     t = sub.add_parser(
         "train",
-        parents=[_OUT, _SEED],
+        parents=[_OUT, _SEED, _PROGRESS],
         help="train a FailurePredictor on labelled rollouts (successes and failures)",
         description=(
             "Train a FailurePredictor, a failure score learnt from rollouts of both outcomes (e.g. replayed from "
@@ -707,7 +746,7 @@ def _monitor_train(args: argparse.Namespace) -> int:
         resolve_episode_file(path)
     rollouts = _load_rollout_files(args.rollouts)
     outcomes = Counter("success" if r.success else "failure" for r in rollouts)
-    predictor.fit(rollouts)
+    predictor.fit(rollouts, progress=args.progress)
     path = predictor.save(args.out)
     best = min(predictor.history_, key=lambda h: h["val_loss"])
     print(f"{predictor!r}: trained on {outcomes['success']} successes and {outcomes['failure']} failures, best "
@@ -754,19 +793,25 @@ def add_suite(subparsers: Any) -> None:
     r = sub.add_parser(
         "run",
         parents=[_OUT, _WORKERS, _EXECUTOR, _PROGRESS],
+        usage=(f"{PROG} suite run --env ENV_ID --policy SPEC [--suite NAME|FILE] --out DIR [options]\n"
+               f"       {PROG} suite run --out DIR --resume [options]"),
         help="run a policy on every episode of a suite; write eval_info.json and an HTML report",
         description=(
             "Run a policy on every episode of a suite (in the suite's shuffled order, on an executor) and store "
             "each record under --out as it finishes. Prints success per category with 95 % Wilson intervals and "
             "writes DIR/eval_info.json (LeRobot's keys) and DIR/report/report.html. A killed run continues "
-            "with --resume. Exit status 4 when episodes errored (the policy raised: a broken harness)."
+            "with --resume, which reads the env, the policy and the suite from the stored run (any given must "
+            "match). Exit status 4 when episodes errored (the policy raised: a broken harness), 5 on an unexpected "
+            "error."
         ),
     )
-    r.add_argument("--env", dest="env_id", required=True, metavar="ENV_ID", help="env id, e.g. robogate/PickPlace-Panda-v0")
-    r.add_argument("--policy", required=True, metavar="SPEC", help=POLICY_HELP)
-    r.add_argument("--suite", default="robogate-68", metavar="NAME|FILE",
+    r.add_argument("--env", dest="env_id", metavar="ENV_ID",
+                   help="env id, e.g. robogate/PickPlace-Panda-v0 (required unless --resume)")
+    r.add_argument("--policy", metavar="SPEC", help=f"{POLICY_HELP} (required unless --resume)")
+    r.add_argument("--suite", metavar="NAME|FILE",
                    help="a shipped suite (robogate suite list) or a .toml / .json suite file (default robogate-68)")
-    r.add_argument("--resume", action="store_true", help="continue the run stored in --out")
+    r.add_argument("--resume", action="store_true",
+                   help="continue the run stored in --out, with its settings (an error if --out holds none)")
     r.set_defaults(handler=_suite_run)
     ls = sub.add_parser("list", help="list the shipped suites", description="The suites shipped with robogate.")
     ls.set_defaults(handler=_suite_list)
@@ -774,11 +819,19 @@ def add_suite(subparsers: Any) -> None:
 
 def _suite_run(args: argparse.Namespace) -> int:
     from robogate.stats import EXIT_CODES
-    from robogate.suite_run import EVAL_INFO, run_suite
+    from robogate.suite_run import EVAL_INFO, run_suite, stored_settings
 
+    given = {"env_id": args.env_id, "policy": args.policy, "suite": args.suite}
+    if args.resume:  # settings left out are the stored run's; those given must match it
+        settings = {k: stored if given[k] is None else given[k] for k, stored in stored_settings(args.out).items()}
+    else:
+        settings = {**given, "suite": args.suite or "robogate-68"}
+    missing = [flag for key, flag in (("env_id", "--env"), ("policy", "--policy")) if settings[key] is None]
+    if missing:
+        raise CLIError(f"the following arguments are required: {', '.join(missing)} (or --resume)")
     try:
-        run = run_suite(args.env_id, args.policy, args.suite, args.out, executor=args.executor, workers=args.workers,
-                        address=args.address, resume=args.resume, progress=args.progress)
+        run = run_suite(settings["env_id"], settings["policy"], settings["suite"], args.out, executor=args.executor,
+                        workers=args.workers, address=args.address, resume=args.resume, progress=args.progress)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; finished episodes are stored in {args.out}, continue with --resume",
               file=sys.stderr)
@@ -808,14 +861,15 @@ def add_compare(subparsers: Any) -> None:
         "compare",
         parents=[_WORKERS, _EXECUTOR, _PROGRESS],
         help="compare a candidate policy with a baseline on the same scenes and seeds (exit 0 pass, 1 worse, "
-             "3 undecided, 4 episodes errored)",
+             "3 undecided, 4 episodes errored, 5 an unexpected error)",
         description=(
             "Pair two runs episode by episode (the same scenes and seeds) and decide whether the candidate is "
             "better, worse, or, with --non-inferiority, not worse than the baseline by more than the margin. "
             "CANDIDATE and BASELINE are suite-run folders ('robogate suite run'), sweep folders made with the same "
             "seed and space (their uniform stage-1 rows pair), or policy specs to run now on --suite: their episodes "
             "run in batches until the sequential test decides. Exit status: 0 better or not worse, 1 worse, "
-            "3 undecided, 4 some episodes errored (a broken harness), 2 usage error. Writes a report listing the "
+            "3 undecided, 4 some episodes errored (a broken harness), 2 usage error, 5 an unexpected error (a bug, "
+            "never a verdict). Writes a report listing the "
             "scenarios whose outcome flipped."
         ),
     )
@@ -870,8 +924,12 @@ SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``robogate`` argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Find where a robot manipulation policy fails before deployment."
+    parser = _Parser(
+        prog=PROG, description="Find where a robot manipulation policy fails before deployment.",
+        epilog="Exit status: 0 done (gate: pass; compare: better or not worse); 1 gate: fail, compare: worse; "
+               "2 usage error; 3 gate: inconclusive, compare: undecided; 4 the experiments errored (the policy "
+               "raised: a broken harness, not a verdict); 5 an unexpected error (a bug, never a verdict); "
+               "130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -889,18 +947,6 @@ def _version() -> str:
         from robogate import __version__
 
         return __version__
-
-
-def _show_warning(shown: set[str]) -> Callable[..., None]:
-    """A ``warnings.showwarning`` that prints each distinct warning once, as one ``robogate: warning:`` line."""
-
-    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-        text = " ".join(str(message).split())
-        if text not in shown:
-            shown.add(text)
-            print(f"{PROG}: warning: {text}", file=sys.stderr if file is None else file)
-
-    return show
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -926,24 +972,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         stderr), 130 when interrupted; ``gate`` adds 1 fail and 3
         inconclusive, ``compare`` 1 worse and 3 undecided, and ``gate``,
         ``sweep``, ``suite run`` and ``compare`` give 4 when the experiments
-        themselves errored.  Progress bars are drawn only when stderr is a
-        terminal; warnings print as one ``robogate: warning:`` line each.
+        themselves errored.  An unexpected error (a bug, never a verdict) is
+        one line and :data:`EXIT_INTERNAL`, 5.  Progress bars are drawn only
+        when stderr is a terminal; warnings print as one ``robogate: warning:``
+        line each.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "progress", False) and not sys.stderr.isatty():
-        args.progress = False  # a bar redrawn with carriage returns is noise in a log or a pipe
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _show_warning(set())
+            warnings.showwarning = warning_printer(set())
             return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except _expected_errors() as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        print(f"{PROG}: error: {_one_line(exc) or type(exc).__name__}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a crash must not read as a verdict
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        print(f"{PROG}: internal error: {type(exc).__name__}: {_one_line(exc)} (in {frame.name}, "
+              f"{os.path.basename(frame.filename)} line {frame.lineno}); a bug, not a verdict: exit status "
+              f"{EXIT_INTERNAL}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

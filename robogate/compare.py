@@ -9,13 +9,18 @@ the baseline (statistics in :mod:`robogate.paired`). Each side is one of:
 * a sweep folder: two sweeps made with the same seed and space have identical stage-1 (uniform)
   rows, which pair by id;
 * a policy spec to run now on the suite (``"flow:runs/new/policy.pt"``): its episodes run in the
-  suite's shuffled order, in batches, until the sequential test decides; the run is kept under
-  ``out`` and can be finished later with ``robogate suite run --resume``.
+  suite's shuffled order, in batches, until the sequential test decides or the suite is done; the
+  run is kept under ``out`` and can be finished later with ``robogate suite run --resume``.
 
-When every episode of the suite is paired, the verdict is the fixed-budget one (exact McNemar,
-Tango's interval); otherwise, and whenever episodes were run to decide, the sequential one
-(valid however often it looked). Pairs in which either side errored are left out and make the
-comparison exit with status 4: a broken harness is not a worse policy.
+One rule decides, however the runs were made: when every episode of the suite is paired, the
+fixed-budget test (exact McNemar, Tango's interval) gives the verdict; the sequential test (valid
+however often it looked) gives it only when the pairs stop short of the suite: a run stopped as
+soon as it was decided, or a stored run that is not finished. So two stored runs and the same
+policies run now give one verdict on the same full suite, and :attr:`Comparison.reason` names the
+test that decided. A run that could have stopped early and did not had two chances to err: its
+error rate is at most the two tests' together (measured by ``scripts/eval_paired.py``). Pairs in
+which either side errored are left out and make the comparison exit with status 4: a broken
+harness is not a worse policy.
 """
 
 from __future__ import annotations
@@ -64,8 +69,8 @@ class Comparison:
     decision : PairedDecision
         The verdict's evidence (fixed-budget or sequential, see ``method``).
     fixed : PairedDecision or None
-        McNemar and Tango on every pair (None when the pairs were run to decide: optional
-        stopping would void it).
+        McNemar and Tango on every pair (None when the pairs stop short of the suite: the
+        sequential test decided).
     stopped_after : int or None
         Pairs the sequential test needed to decide (None: it never did).
     looks : pandas.DataFrame
@@ -105,11 +110,19 @@ class Comparison:
         return EXIT_CODES["error"] if self.errors else self.decision.exit_code
 
     @property
+    def test(self) -> str:
+        """Which test decided, in a few words."""
+        total, paired = self.total or len(self.pairs) + self.errors, len(self.pairs) + self.errors
+        if self.decision.method == "fixed":
+            return f"the fixed-budget test (exact McNemar) on all {paired} pairs"
+        if self.stopped_after is not None:
+            return f"the sequential test, after {self.stopped_after} of the {total} pairs"
+        return f"the sequential test, on the {paired} of the {total} pairs both runs hold"
+
+    @property
     def reason(self) -> str:
-        """The verdict in one sentence (naming errored episodes first)."""
-        text = self.decision.reason()
-        if self.decision.method == "sequential" and self.stopped_after is not None:
-            text = text[:-1] + f"; decided after {self.stopped_after} of the {self.total or len(self.pairs)} pairs."
+        """The verdict and the test that decided it (naming errored episodes first)."""
+        text = self.decision.reason()[:-1] + f"; the verdict of {self.test}."
         if self.errors:
             text = (f"{self.errors} paired episode{'s' * (self.errors != 1)} errored (the policy raised or the "
                     f"simulation diverged: a broken harness, not evidence about either policy) and "
@@ -195,7 +208,11 @@ def _side(value: Any, label: str) -> _Side:
 
         kind = SweepStore.open(path).manifest.get("kind")
         if kind == MANIFEST_KIND:
-            return _Side(str(path), run=load_suite_run(path))
+            run = load_suite_run(path)
+            if run.table.empty:
+                raise ValueError(f"the suite run in {path} holds no finished episode yet: it stopped before its first "
+                                 f"one finished; continue it with robogate suite run --out {path} --resume")
+            return _Side(str(path), run=run)
         from robogate.load import load_sweep
 
         return _Side(str(path), sweep=load_sweep(path))
@@ -239,6 +256,10 @@ def _paired(left: pd.DataFrame, right: pd.DataFrame, space: Any, labels: tuple[s
 def _suite_pairs(suite: Suite, a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str]) -> pd.DataFrame:
     """Episodes finished on both sides, in the suite's run order, checked to be the same scenes and seeds."""
     order = [i for i in suite.run_order() if i in a.index and i in b.index]
+    if not order:  # a run with no finished episode yet has no columns either
+        return pd.DataFrame(columns=["key", "category", "scenario", "episode", "seed", "scene",
+                                     *[f"{side}_{c}" for side in ("candidate", "baseline")
+                                       for c in ("outcome", "success", "error")]])
     left = a.loc[order]
     pairs = _paired(left, b.loc[order], suite.space, labels, "episode")
     for position, column in enumerate(("category", "scenario", "episode"), start=1):
@@ -331,7 +352,7 @@ def compare(
     executor: Any = "local",
     workers: int | None = None,
     address: str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> Comparison:
     """Compare a candidate policy with a baseline on the same scenes and seeds.
 
@@ -423,16 +444,17 @@ def _compare_runs(a: SuiteRun, b: SuiteRun, labels: tuple[str, str], confidence:
 
 def _compare_running(sides: list[_Side], labels: tuple[str, str], suite: Suite, env_id: str, out: Path,
                      confidence: float, margin: float | None, batch_size: int, executor: Any, workers: int | None,
-                     address: str | None, progress: bool) -> Comparison:
+                     address: str | None, progress: bool | None) -> Comparison:
     """Run the policies' episodes in the suite's order, a batch at a time, until the sequential test decides."""
     stores = {}
     for role, side in zip(("candidate", "baseline"), sides):
         if side.spec is not None:
             stores[role] = open_run(out / role, env_id, side.spec, suite, "allow")
     order, looks_at, ran = suite.run_order(), [], {role: 0 for role in stores}
-    end = 0
+    end = len(order)  # a suite already paired in full is decided as stored runs are
+    full = len(_stored_pairs(stores, sides, suite, labels)) == len(order)
     with using_executor(executor, workers, address) as ex:
-        for end in range(batch_size, len(order) + batch_size, batch_size):
+        for end in range(batch_size, len(order) + batch_size, batch_size) if not full else ():
             end = min(end, len(order))
             for role, store in stores.items():
                 before = len(store.finished_ids())
@@ -449,8 +471,9 @@ def _compare_running(sides: list[_Side], labels: tuple[str, str], suite: Suite, 
     runs = [finish_run(stores[r], report=False) if r in stores else s.run
             for r, s in zip(("candidate", "baseline"), sides)]
     pairs, errors, first = _split_errors(_upto(_suite_pairs(suite, runs[0].table, runs[1].table, labels), order[:end]))
-    decision, _, stopped, looks = _decide(pairs, confidence, margin, fixed_budget=False, at=looks_at)
-    return Comparison(labels[0], labels[1], pairs, decision, None, stopped, looks, errors, first,
+    every = len(pairs) + errors == len(order)
+    decision, fixed, stopped, looks = _decide(pairs, confidence, margin, fixed_budget=every, at=looks_at or None)
+    return Comparison(labels[0], labels[1], pairs, decision, fixed, stopped, looks, errors, first,
                       suite=suite.label, env_ids=(runs[0].env_id, runs[1].env_id), ran=ran,
                       categories=tuple(suite.categories), total=len(suite.episodes()))
 

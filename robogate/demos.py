@@ -85,7 +85,7 @@ def record_demos(
     executor: str = "local",
     workers: int | None = None,
     address: str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     format: str = "parquet",
 ) -> Path:
     """Record a demonstrator's episodes over a training envelope into folder ``out``.
@@ -111,8 +111,8 @@ def record_demos(
         Parallel episodes (default: all cores).
     address : str, optional
         For executors that take one (e.g. a Ray cluster).
-    progress : bool
-        Show a progress bar.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
     format : {"parquet", "lerobot"}
         As ``out/demos.parquet``, or as a LeRobot v3.0 dataset in ``out`` (see :mod:`robogate.lerobot`).
 

@@ -21,6 +21,7 @@ import numpy as np
 from robogate.checks import check_int
 from robogate.env_contract import control_hz, declared, flat_observation
 from robogate.policies import Policy
+from robogate.threads import torch_threads
 
 SUCCESS, FAILURE = "success", "failure"
 """The outcomes of an episode whose env names none (``info["success"]`` alone)."""
@@ -164,24 +165,26 @@ def _blame(source: str, call: Callable[..., Any], *args: Any) -> Any:
 def _run(env: gym.Env, policy: Policy, params: dict, seed: int | None, on_step: Callable | None) -> dict[str, Any]:
     base = env.unwrapped
     env_id = env.spec.id if env.spec is not None else type(base).__name__
+    seed = None if seed is None else check_int(seed, "seed")  # a numpy integer too (a sweep row's seed)
     start = time.perf_counter()
     obs, info = env.reset(seed=seed, options={"params": params})
     space = declared(env, "parameter_space")
     record: dict[str, Any] = dict(info["params"] if "params" in info or space is None else space.validate(params))
     steps, error, outcome = 0, None, None
-    try:
-        _blame("policy", reset_policy, policy, seed)
-        while outcome is None:
-            action = _blame("policy", policy.act, obs)
-            next_obs, _, terminated, truncated, info = _blame("env", env.step, action)
-            steps += 1
-            if on_step is not None:
-                _blame("policy", on_step, obs, action, info)
-            obs = next_obs
-            if terminated or truncated:
-                outcome, error = episode_outcome(info, truncated)
-    except _HarnessFault as fault:  # a broken harness is a result, not a crash
-        outcome, error = "error", fault.message()
+    with torch_threads():
+        try:
+            _blame("policy", reset_policy, policy, seed)
+            while outcome is None:
+                action = _blame("policy", policy.act, obs)
+                next_obs, _, terminated, truncated, info = _blame("env", env.step, action)
+                steps += 1
+                if on_step is not None:
+                    _blame("policy", on_step, obs, action, info)
+                obs = next_obs
+                if terminated or truncated:
+                    outcome, error = episode_outcome(info, truncated)
+        except _HarnessFault as fault:  # a broken harness is a result, not a crash
+            outcome, error = "error", fault.message()
     rate = control_hz(env)
     record.update(
         env_id=env_id,

@@ -37,6 +37,9 @@ def load_sweep(path: str | os.PathLike) -> pd.DataFrame:
 
     Raises
     ------
+    ValueError
+        Naming the folder, when it holds no finished experiment (a sweep stopped before its
+        first one finished: nothing to read, resume it first).
     robogate.store.StoreError
         If ``path`` is not a sweep store, or a part is corrupt.
 
@@ -47,8 +50,12 @@ def load_sweep(path: str | os.PathLike) -> pd.DataFrame:
     >>> df.groupby("stage")["success"].mean()                  # doctest: +SKIP
     """
     store = SweepStore.open(path)
+    settings = _settings(store.manifest, path)
     df = store.read()
-    df.attrs["settings"] = _settings(store.manifest, path)
+    if df.empty:
+        raise ValueError(f"the sweep in {path} holds no finished experiment yet: it stopped before its first one "
+                         f"finished; continue it with robogate sweep --out {path} --resume")
+    df.attrs["settings"] = settings
     return df
 
 

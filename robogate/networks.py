@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["load_state_arrays", "mlp", "state_arrays", "torch_threads"]
+__all__ = ["load_state_arrays", "mlp", "state_arrays"]
 
 
 def mlp(sizes: list[int], activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:
@@ -20,20 +19,6 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.SiLU) -> nn.Sequentia
         if i < len(sizes) - 2:
             layers.append(activation())
     return nn.Sequential(*layers)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` intra-op threads, restoring the caller's setting after.
-
-    Networks this small run fastest on one thread; more only contend for busy cores.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def state_arrays(module: nn.Module) -> dict[str, np.ndarray]:

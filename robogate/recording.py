@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tqdm.auto import tqdm
-
+from robogate.console import progress_bar
 from robogate.envs.outcomes import Outcome
 from robogate.episode import Capture, EpisodeRecording
-from robogate.executors import make_executor
+from robogate.executors import Executor, using_executor
 from robogate.runner import Trial, cached_policy, check_clock, policy_reference, validate_env_id
 
 __all__ = ["Scenario", "check_no_errors", "record_episodes"]
@@ -32,10 +31,10 @@ def record_episodes(
     scenarios: Sequence[Scenario],
     *,
     capture: Capture = Capture(),
-    executor: str = "local",
+    executor: str | Executor = "local",
     workers: int | None = 1,
     address: str | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     desc: str = "episodes",
 ) -> list[EpisodeRecording]:
     """Record one episode per ``(params, seed)`` scenario.
@@ -48,15 +47,16 @@ def record_episodes(
     scenarios : sequence of (dict, int)
     capture : Capture
         What to keep of each step beyond the observation and the action.
-    executor : str
-        Where episodes run: ``"local"``, ``"ray"`` or a registered executor's name.
+    executor : str or Executor
+        Where episodes run: ``"local"``, ``"ray"`` or a registered executor's name (made here
+        and closed after), or an :class:`~robogate.executors.Executor`, used as is and left open.
     workers : int, optional
         Parallel episodes (None: the executor's default, all cores; 1 with ``"local"``:
-        in this process).
+        in this process); ignored with an Executor.
     address : str, optional
         For executors that take one (e.g. a Ray cluster).
-    progress : bool
-        Show a progress bar.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
     desc : str
         Its label.
 
@@ -82,14 +82,11 @@ def record_episodes(
     if workers is not None:
         workers = min(workers, len(trials))
     results: list[EpisodeRecording | None] = [None] * len(trials)
-    runner = make_executor(executor, workers, address)
-    try:
-        with tqdm(total=len(trials), desc=desc, unit="ep", disable=not progress) as bar:
-            for record in runner.imap_unordered(trials):
-                results[record["id"]] = record["recording"]
-                bar.update()
-    finally:
-        runner.close()
+    with (using_executor(executor, workers, address) as runner,
+          progress_bar(progress, total=len(trials), desc=desc, unit="ep") as bar):
+        for record in runner.imap_unordered(trials):
+            results[record["id"]] = record["recording"]
+            bar.update()
     return [r for r in results if r is not None]
 
 

@@ -95,8 +95,6 @@ def _read(sweeps: Any) -> list[_Sweep]:
     out = []
     for i, path in enumerate(paths):
         df = load_sweep(path)
-        if df.empty or "success" not in df:
-            raise ValueError(f"the sweep in {path} has no finished experiments yet")
         settings = df.attrs["settings"]
         name = list(named)[i] if named is not None else _arm(settings["env_id"])
         out.append(_Sweep(name, Path(path), df, settings))
@@ -841,6 +839,9 @@ def _evaluation_section(doc: Document, usable: list[tuple[_Sweep, _RiskFit]], ho
     doc.text(f"Held-out uniform rows ({n_test}; {holdout:.0%} of stage 1, never used in fitting): models "
              "refitted on the remaining rows. Logistic is the RiskModel, boosting the FlexibleRiskModel "
              "(histogram gradient boosting) for comparison. AUC intervals: 95 % bootstrap.")
+    aucs = [f"{r.name + ' ' if several else ''}{name} {auc:.3f} [{low:.3f}, {high:.3f}]" for r, f in evaluated
+            for name in ("logistic", "boosting") for auc, low, high in [f.auc(name, seed)]]
+    doc.text(f"Held-out AUC: {', '.join(aucs)} (0.5 is chance).")
     doc.figure("evaluation", _fig_evaluation(*zip(*evaluated), seed=seed),
                "ROC curves and reliability (observed failure rate per quantile bin of predicted P(failure)) "
                "on the held-out uniform rows.")

@@ -48,6 +48,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from robogate.checks import check_int
 from robogate.space import Categorical, ParameterSpace
@@ -813,15 +814,19 @@ class FlexibleRiskModel(_Encoded):
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         cols, y01 = self._fit_input(X, y)
-        self.estimator_ = HistGradientBoostingClassifier(
-            learning_rate=self.learning_rate, max_iter=self.max_iter, max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
-            early_stopping=False, random_state=self.random_state,
-        ).fit(self._base(cols), y01)
+        # One OpenMP thread: trees on a few thousand rows gain nothing from more, and on a busy machine
+        # threads that spin while waiting for each other made a 240-row fit take 25x as long.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            self.estimator_ = HistGradientBoostingClassifier(
+                learning_rate=self.learning_rate, max_iter=self.max_iter, max_leaf_nodes=self.max_leaf_nodes,
+                min_samples_leaf=self.min_samples_leaf, l2_regularization=self.l2_regularization,
+                early_stopping=False, random_state=self.random_state,
+            ).fit(self._base(cols), y01)
         self.n_iter_ = self.estimator_.n_iter_
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape ``(n_samples, 2)``; column 1 is P(failure)."""
         B = self._base(self._columns(X))
-        return self.estimator_.predict_proba(B)
+        with threadpool_limits(limits=1, user_api="openmp"):
+            return self.estimator_.predict_proba(B)

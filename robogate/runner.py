@@ -12,7 +12,7 @@ Policy specs are strings, so they travel to any worker:
 * ``"flow"`` -- :class:`robogate.policies.FlowPolicy`, the Panda checkpoint
   shipped with robogate; ``"flow:PATH"`` -- a FlowPolicy checkpoint file, or
   the folder ``robogate policy train`` wrote (a worker loads it once and
-  keeps it, with one torch thread per worker);
+  keeps it);
 * ``"package.module:Factory"`` -- ``Factory`` imported from ``package.module``
   and called with no arguments; it must return an object with ``reset()`` and
   ``act(obs)``.
@@ -22,6 +22,8 @@ once per worker and cached there by its digest, so a policy built in a script ru
 executor and any number of workers. Its label (the ``policy`` column, a sweep's manifest) is
 ``<module.Class object>``, which no spec looks like: a stored run names what it ran, and asks
 for the object again to continue.
+
+Whichever way a policy comes, its episodes run torch on one thread (see :mod:`robogate.threads`).
 """
 
 from __future__ import annotations
@@ -322,11 +324,8 @@ def make_policy(spec: Any) -> Any:
 
 
 def _make_flow_policy(spec: str) -> Any:
-    import torch
-
     from robogate.policies import FlowPolicy
 
-    torch.set_num_threads(1)  # a small net per episode step: threads only add contention between workers
     if spec == "flow":
         return FlowPolicy.pretrained()
     path = spec[len(FLOW_PREFIX):]

@@ -36,6 +36,7 @@ from sklearn.metrics import pairwise_distances_argmin_min
 from threadpoolctl import threadpool_limits
 
 from robogate.checks import check_int, is_integer
+from robogate.console import progress_bar
 from robogate.risk import RiskModel
 from robogate.rows import STAGE_BOUNDARY, STAGE_LHS
 from robogate.space import Categorical, ParameterSpace, bin_index
@@ -328,7 +329,7 @@ class TwoStageSampler:
         """
         self._tell(params, successes, None)
 
-    def run(self, evaluate: Callable[[dict], Any], progress: bool = False) -> pd.DataFrame:
+    def run(self, evaluate: Callable[[dict], Any], progress: bool | None = None) -> pd.DataFrame:
         """Run the whole budget serially with ``evaluate``.
 
         Parameters
@@ -338,8 +339,8 @@ class TwoStageSampler:
             dict with a ``"success"`` key; its other keys become extra columns
             (keys equal to a parameter name, ``"success"`` or ``"stage"`` are
             not copied).  Any black-box callable works.
-        progress : bool, default False
-            Show a progress bar.
+        progress : bool or None
+            Draw a progress bar on stderr (None: only when stderr is a terminal).
 
         Returns
         -------
@@ -357,11 +358,7 @@ class TwoStageSampler:
         """
         if not callable(evaluate):
             raise ValueError(f"evaluate must be callable, got {type(evaluate).__name__}")
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.n_total, initial=self.n_told, desc="sweep", unit="exp")
+        bar = progress_bar(progress, total=self.n_total, initial=self.n_told, desc="sweep", unit="exp")
         try:
             while True:
                 if self._pending:
@@ -381,11 +378,9 @@ class TwoStageSampler:
                 finally:
                     if done_params:
                         self._tell(done_params, done_succ, done_extra)
-                        if bar is not None:
-                            bar.update(len(done_params))
+                        bar.update(len(done_params))
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         return self.results()
 
     def results(self) -> pd.DataFrame:

@@ -219,7 +219,8 @@ def write_comparison_report(result: Comparison, out: str | os.PathLike) -> Path:
               "interval (continuity-corrected) on the difference." + later if d.method == "fixed" else
               "Sequential: the betting confidence sequence, valid however often it is looked at; episodes were "
               "run (or are looked at) in the suite's shuffled order.")
-    doc.text(method + (f" Non-inferiority margin {d.margin:g}." if d.margin is not None else ""))
+    doc.text(f"The verdict of {result.test}. " + method
+             + (f" Non-inferiority margin {d.margin:g}." if d.margin is not None else ""))
     if len(result.looks):
         doc.figure("sequence", _fig_sequence(result.looks, d.margin, result.stopped_after, result.total),
                    "The anytime-valid interval on the difference as pairs accumulate; the test decides where it "

@@ -21,7 +21,6 @@ import datetime
 import json
 import os
 import shutil
-import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from robogate.console import progress_bar
 from robogate.executors import Executor, using_executor
 from robogate.provenance import versions
 from robogate.rows import errored, first_error
@@ -42,7 +42,7 @@ from robogate.suite import Suite, load_suite
 from robogate.sweep import Recorder
 
 __all__ = ["MANIFEST_KIND", "SuiteRun", "finish_run", "load_suite_run", "open_run", "run_episodes",
-           "run_suite", "wilson"]
+           "run_suite", "stored_settings", "wilson"]
 
 #: The ``kind`` of a suite run's manifest.
 MANIFEST_KIND = "robogate-suite-run"
@@ -197,6 +197,21 @@ def load_suite_run(path: str | os.PathLike) -> SuiteRun:
     return SuiteRun(Path(path), suite, manifest["env_id"], manifest["policy"], table)
 
 
+def stored_settings(out: str | os.PathLike) -> dict[str, Any]:
+    """The ``env_id``, ``policy`` and ``suite`` of the run stored in ``out``: what resuming it continues.
+
+    Raises
+    ------
+    ValueError
+        Naming the folder when it holds no suite run.
+    """
+    path = Path(out)
+    if not (path / "manifest.json").is_file():
+        raise ValueError(f"cannot resume {path}: it holds no suite run; check the path, or leave out --resume")
+    run = load_suite_run(path)
+    return {"env_id": run.env_id, "policy": run.policy, "suite": run.suite}
+
+
 def open_run(out: Any, env_id: str, policy: str, suite: Suite, resume: Any) -> SweepStore:
     """Create a run's store at ``out`` with every episode planned, or open the one there to continue.
 
@@ -240,18 +255,16 @@ def open_run(out: Any, env_id: str, policy: str, suite: Suite, resume: Any) -> S
 
 
 def run_episodes(store: SweepStore, suite: Suite, env_id: str, policy: str, ids: Sequence[int], ex: Executor,
-                 progress: bool, desc: str) -> None:
+                 progress: bool | None, desc: str) -> None:
     """Run the episodes ``ids`` of a run that have not finished, in that order, appending each record as it
     arrives (the sweep's :class:`~robogate.sweep.Recorder`). Trials carry stage 0 and batch 0, which a
     suite does not use and does not store."""
-    from tqdm import tqdm
-
     episodes = suite.episodes()
     done = store.finished_ids()
     todo = [episodes[i] for i in ids if i not in done]
     if not todo:
         return
-    bar = tqdm(total=len(todo), desc=desc, unit="ep", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(progress, total=len(todo), desc=desc, unit="ep")
     recorder = Recorder(store, bar, 0, 0, 0)
     by_id = {e.index: e for e in todo}
     try:
@@ -295,7 +308,7 @@ def run_suite(
     address: str | None = None,
     resume: bool | str = False,
     report: bool = True,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> SuiteRun:
     """Run a policy on every episode of a suite and write ``eval_info.json`` and the report.
 
@@ -317,8 +330,8 @@ def run_suite(
         it if there is one, else start; False: ``out`` must not hold a run.
     report : bool, default True
         Also write ``out/report/report.html`` and ``report.md``.
-    progress : bool, default True
-        Show a progress bar on stderr.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
 
     Returns
     -------

@@ -25,7 +25,6 @@ import datetime
 import math
 import numbers
 import os
-import sys
 import threading
 import time
 import warnings
@@ -37,13 +36,14 @@ import numpy as np
 import pandas as pd
 
 from robogate.checks import check_int, check_level
+from robogate.console import progress_bar
 from robogate.envelope import Envelope
 from robogate.envs.outcomes import Outcome
 from robogate.executors import Executor, make_executor
 from robogate.gating import as_envelope, check_harness, evidence, name_left_out
 from robogate.load import sweep_settings
 from robogate.provenance import versions
-from robogate.rows import STAGE_GATE, errored, first_error
+from robogate.rows import STAGE_BOUNDARY, STAGE_GATE, STAGE_LHS, errored, first_error, uniform_rows
 from robogate.runner import (
     PolicyPayload,
     Trial,
@@ -216,23 +216,16 @@ class Recorder:
             raise self._error
 
 
-def _ask(sampler: TwoStageSampler, n: int | None, bar: Any, replay: bool, shown: set[str]) -> list[dict]:
-    """``sampler.ask(n)``; its warnings are dropped on replay, otherwise each distinct one is shown once.
-
-    Shown above the bar while it runs, else as a warning.
-    """
+def _ask(sampler: TwoStageSampler, n: int | None, replay: bool, shown: set[str]) -> list[dict]:
+    """``sampler.ask(n)``; its warnings are dropped on replay, otherwise each distinct one is warned once."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         params = sampler.ask(n)
     if not replay:
         for w in caught:
             message = str(w.message)
-            if message in shown:
-                continue
-            shown.add(message)
-            if bar is not None and not bar.disable:
-                bar.write(f"warning: {message}", file=sys.stderr)
-            else:
+            if message not in shown:
+                shown.add(message)
                 warnings.warn(message, w.category, stacklevel=4)  # at the caller of run_sweep
     return params
 
@@ -303,7 +296,7 @@ def run_sweep(
     workers: int | None = None,
     address: str | None = None,
     resume: bool | str = False,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Sweep a policy through a parameter space with the two-stage sampler.
 
@@ -349,8 +342,8 @@ def run_sweep(
         stored sweep is an error, never silently a new sweep.  ``"allow"``:
         continue the stored sweep if there is one, else start one (a script
         that may run again).  False: ``out`` must not hold a sweep.
-    progress : bool, default True
-        Show a progress bar on stderr.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
 
     Returns
     -------
@@ -403,14 +396,11 @@ def run_sweep(
 
 def _drive(
     config: SweepConfig, policy: str | PolicyPayload, sampler: TwoStageSampler, store: SweepStore, ex: Executor,
-    out: Path, progress: bool,
+    out: Path, progress: bool | None,
 ) -> None:
     batches, finished = _planned_batches(store, out)
     success = dict(zip(finished["id"].tolist(), finished["success"].astype(bool).tolist())) if len(finished) else {}
-    from tqdm import tqdm
-
-    bar = tqdm(total=sampler.n_total, initial=len(success), desc="sweep", unit="ep",
-               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(progress, total=sampler.n_total, initial=len(success), desc="sweep", unit="ep")
     n_errors = int(errored(finished).sum()) if len(finished) else 0
     rec = Recorder(store, bar, len(success), sum(not s for s in success.values()) - n_errors, n_errors)
     shown: set[str] = set()
@@ -420,12 +410,12 @@ def _drive(
             stage = sampler.stage
             if batch in batches:  # replay a planned batch
                 rows = batches.pop(batch)
-                params = _ask(sampler, len(rows), bar, replay=True, shown=shown)
+                params = _ask(sampler, len(rows), replay=True, shown=shown)
                 trials = _replayed_trials(rows, params, next_id, batch, stage, config, policy, out)
             else:
                 if batches:
                     raise ValueError(f"cannot resume {out}: its plan skips batch {batch}")
-                params = _ask(sampler, None, bar, replay=False, shown=shown)
+                params = _ask(sampler, None, replay=False, shown=shown)
                 if not params:
                     break
                 trials = [
@@ -470,7 +460,7 @@ def run_gate(
     executor: Any = "local",
     workers: int | None = None,
     address: str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> GateDecision:
     """Run experiments inside an envelope until the gate's verdict is decided.
 
@@ -496,8 +486,8 @@ def run_gate(
         The object a sweep of a policy object ran (the stored spec otherwise).
     executor, workers, address
         As for :func:`run_sweep`.
-    progress : bool, default True
-        Show a progress bar on stderr.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
 
     Returns
     -------
@@ -512,8 +502,6 @@ def run_gate(
         For a bad envelope or setting, or a sweep that is not finished (its
         ids would clash with the rows the gate adds).
     """
-    from tqdm import tqdm
-
     settings = sweep_settings(path)
     space = settings["space"]
     envelope = as_envelope(envelope, space)
@@ -546,8 +534,7 @@ def run_gate(
         raise ValueError(f"executor must be a name or an Executor, got {type(executor).__name__}")
     own = isinstance(executor, str)
     ex = make_executor(executor, workers, address) if own else executor
-    bar = tqdm(total=max_experiments, desc="gate", unit="ep", file=sys.stderr, disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(progress, total=max_experiments, desc="gate", unit="ep")
     label = envelope.to_json()
 
     def draw(m: int) -> np.ndarray:
@@ -613,19 +600,22 @@ def summarize(df: pd.DataFrame, elapsed: float | None = None) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``rows``, ``success_rate`` and ``success_rate_by_stage`` (stage ->
-        rate; both among the experiments that did not error, NaN if none),
-        ``rows_by_stage``, ``outcomes`` (outcome -> count, most frequent
-        first), ``errors`` (rows with an ``error`` outcome: the policy raised
-        or the simulation diverged), ``first_error`` (the first line of the
-        first one's message, or None), ``elapsed``
-        (seconds or None), ``episodes_per_second`` (or None) and
-        ``lhs_discrepancy`` (centred L2 discrepancy of the stage-1 design, if known).
+        ``rows``; ``success_rate``, the headline: the rate of the uniform (stage-1) rows, which stand
+        for the whole space (the boundary-focused stage 2 over-samples the success band, and the
+        gate's stage-3 runs sample one envelope); ``uniform_rows``, how many it is over;
+        ``success_rate_by_stage`` (stage -> rate; rates leave out the experiments that errored, NaN
+        if none is left), ``rows_by_stage``, ``outcomes`` (outcome -> count, most frequent first, of
+        the sweep's own rows: stages 1 and 2), ``gate_outcomes`` (the same of the gate's stage-3
+        rows, reported apart), ``errors`` (rows with an ``error`` outcome: the policy raised or the
+        simulation diverged), ``first_error`` (the first line of the first one's message, or None),
+        ``elapsed`` (seconds or None), ``episodes_per_second`` (or None) and ``lhs_discrepancy``
+        (centred L2 discrepancy of the stage-1 design, if known).
     """
     if elapsed is None:
         elapsed = df.attrs.get("elapsed")
     n = len(df)
-    judged = df[~errored(df)]  # an errored experiment is neither a success nor a failure of the policy
+    uniform = uniform_rows(df)
+    judged = uniform[~errored(uniform)]  # an errored experiment is neither a success nor a failure of the policy
     succ = judged["success"].astype(bool) if "success" in df else pd.Series([], dtype=bool)
     by_stage, rows_by_stage = {}, {}
     if "stage" in df and n:
@@ -633,22 +623,32 @@ def summarize(df: pd.DataFrame, elapsed: float | None = None) -> dict[str, Any]:
             rows_by_stage[int(stage)] = int(len(grp))
             ok = grp[~errored(grp)]["success"].astype(bool)
             by_stage[int(stage)] = float(ok.mean()) if len(ok) else math.nan
-    outcomes = {}
-    if "outcome" in df and n:
-        counts = df["outcome"].value_counts()
-        outcomes = {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))}
+    gate = (df["stage"] == STAGE_GATE).to_numpy() if "stage" in df else np.zeros(n, dtype=bool)
     return {
         "first_error": first_error(df),
         "rows": int(n),
         "success_rate": float(succ.mean()) if len(succ) else math.nan,
+        "uniform_rows": int(len(judged)),
         "success_rate_by_stage": by_stage,
         "rows_by_stage": rows_by_stage,
-        "outcomes": outcomes,
-        "errors": int(outcomes.get("error", 0)),
+        "outcomes": _outcome_counts(df[~gate]),
+        "gate_outcomes": _outcome_counts(df[gate]),
+        "errors": int(errored(df).sum()),
         "elapsed": None if elapsed is None else float(elapsed),
         "episodes_per_second": (n / elapsed) if elapsed else None,
         "lhs_discrepancy": df.attrs.get("lhs_discrepancy"),
     }
+
+
+def _outcome_counts(df: pd.DataFrame) -> dict[str, int]:
+    """Outcome -> count, most frequent first."""
+    if "outcome" not in df or not len(df):
+        return {}
+    counts = df["outcome"].value_counts()
+    return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))}
+
+
+_STAGE_NAMES = {STAGE_LHS: "uniform", STAGE_BOUNDARY: "boundary-focused", STAGE_GATE: "gate runs inside an envelope"}
 
 
 def error_line(summary: Mapping[str, Any]) -> str:
@@ -665,14 +665,21 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     def rate(value: float) -> str:
         return "n/a" if math.isnan(value) else f"{value:.1%}"
 
-    excluded = " (errored experiments left out)" if summary.get("errors") else ""
-    lines = [f"rows: {n}", f"success rate: {rate(summary['success_rate'])}{excluded}"]
+    def mix(counts: Mapping[str, int]) -> str:
+        total = sum(counts.values())
+        return ", ".join(f"{k} {v} ({v / total:.0%})" for k, v in counts.items())
+
+    excluded = ", errored experiments left out" if summary.get("errors") else ""
+    lines = [f"rows: {n}", f"success rate: {rate(summary['success_rate'])} of the {summary['uniform_rows']} uniform "
+                           f"(stage-1) experiments{excluded}"]
     for stage, value in summary["success_rate_by_stage"].items():
         rows = summary.get("rows_by_stage", {}).get(stage)
-        lines.append(f"  stage {stage}: {rate(value)}" + (f" of {rows}" if rows is not None else ""))
+        name = f" ({_STAGE_NAMES[stage]})" if stage in _STAGE_NAMES else ""
+        lines.append(f"  stage {stage}: {rate(value)}" + (f" of {rows}" if rows is not None else "") + name)
     if summary["outcomes"]:
-        mix = ", ".join(f"{k} {v} ({v / n:.0%})" for k, v in summary["outcomes"].items())
-        lines.append(f"outcomes: {mix}")
+        lines.append(f"outcomes: {mix(summary['outcomes'])}")
+    if summary.get("gate_outcomes"):
+        lines.append(f"gate runs, apart: {mix(summary['gate_outcomes'])}")
     if summary.get("errors"):
         lines.append(error_line(summary))
     if summary.get("lhs_discrepancy") is not None and not math.isnan(summary["lhs_discrepancy"]):

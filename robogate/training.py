@@ -26,10 +26,10 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from tqdm.auto import tqdm
 
 from robogate.axes import plain_log_labels
 from robogate.checks import check_int, is_integer
+from robogate.console import progress_bar
 from robogate.policies.flow import CHECKPOINT_FILE, FlowConfig, FlowPolicy
 
 __all__ = ["TrainConfig", "TrainResult", "chunk_examples", "train_flow_policy"]
@@ -160,7 +160,7 @@ def train_flow_policy(
     config: FlowConfig | None = None,
     train: TrainConfig | None = None,
     threads: int | None = 1,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> TrainResult:
     """Train a FlowPolicy on the successful episodes of recorded demonstrations.
 
@@ -178,8 +178,8 @@ def train_flow_policy(
     threads : int or None
         torch threads while training (None: leave torch's setting). One thread is
         the fastest for this small network on a machine whose cores are busy.
-    progress : bool
-        Show a progress bar over epochs.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
 
     Returns
     -------
@@ -204,7 +204,7 @@ def train_flow_policy(
 
 def _train(
     episodes: list, meta: dict, source: str, out: str | Path | None, config: FlowConfig, train: TrainConfig,
-    progress: bool,
+    progress: bool | None,
 ) -> TrainResult:
     obs_size = episodes[0].observations.shape[1]
     if obs_size != config.obs_size:
@@ -239,7 +239,7 @@ def _train(
 
     rows, best, best_epoch, best_state = [], float("inf"), 0, None
     start = time.perf_counter()
-    bar = tqdm(total=train.epochs, desc="train", unit="epoch", disable=not progress)
+    bar = progress_bar(progress, total=train.epochs, desc="train", unit="epoch")
     for epoch in range(1, train.epochs + 1):
         perm = torch.randperm(len(x_train), generator=generator)
         total = 0.0

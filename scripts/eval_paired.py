@@ -5,7 +5,11 @@ most ``--max-pairs``, the size of robogate-68) ``--runs`` times and prints how o
 wrongly or rightly, how many pairs it needs on average, and the exact power of McNemar's test on
 that many pairs (equal expected budget) and on all ``--max-pairs``.
 
-    python scripts/eval_paired.py [--runs 2000] [--max-pairs 680] [--confidence 0.95]
+Then compare's rule with no difference between the policies: look every ``--batch-size`` pairs and
+stop as soon as the sequential test decides, else the fixed-budget test on all ``--max-pairs``;
+how often it decides wrongly, against the fixed-budget test alone.
+
+    python scripts/eval_paired.py [--runs 2000] [--max-pairs 680] [--confidence 0.95] [--batch-size 40]
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flags import parse
-from robogate.paired import mcnemar_power, simulate_sequential
+from robogate.paired import decide, mcnemar_power, sequential_verdicts, simulate_sequential
 
 # (what it shows, p_win, p_loss, margin)
 CASES = [
@@ -43,6 +47,24 @@ class Args:
     """Confidence of both tests."""
     seed: int = 0
     """Base seed; case i uses seed + i."""
+    batch_size: int = 40
+    """Pairs between looks in compare's rule (robogate compare's default)."""
+
+
+def compare_rule_errors(p_discordant: float, args: Args, seed: int) -> tuple[float, float]:
+    """Wrong verdicts of compare's rule (stop when the sequential test decides at a look, else the fixed-budget
+    test on every pair) and of the fixed-budget test alone, with no difference between the policies."""
+    n = args.max_pairs
+    kinds = np.random.default_rng(seed).choice(3, size=(args.runs, n), p=[p_discordant / 2, p_discordant / 2,
+                                                                        1 - p_discordant])
+    wins, losses = np.cumsum(kinds == 0, axis=1), np.cumsum(kinds == 1, axis=1)
+    looks = np.arange(args.batch_size, n, args.batch_size)  # the looks before the last pair
+    sizes = np.broadcast_to(looks, (args.runs, len(looks)))
+    early = (sequential_verdicts(wins[:, looks - 1], losses[:, looks - 1], sizes, args.confidence)
+             != "undecided").any(axis=1)
+    fixed = np.array([decide(int(w), int(c), n, args.confidence).verdict != "undecided"
+                      for w, c in zip(wins[:, -1], losses[:, -1])])
+    return float((early | fixed).mean()), float(fixed.mean())
 
 
 def main() -> None:
@@ -68,6 +90,11 @@ def main() -> None:
             fixed_max = f"{mcnemar_power(p_win, p_loss, args.max_pairs, args.confidence):.3f}"
         print(f"{label:<38} {wrong:6.3f} {right:6.3f} {stops.mean():10.0f} {fixed_mean:>15} {fixed_max:>14}"
               f"  {time.perf_counter() - start:6.1f}", flush=True)
+    print(f"\ncompare's rule, no difference: a look every {args.batch_size} pairs, else McNemar at {args.max_pairs}")
+    print(f"{'discordant':>10} {'wrong, the rule':>16} {'wrong, McNemar alone':>21}")
+    for i, p_discordant in enumerate((0.04, 0.2, 0.6)):
+        rule, alone = compare_rule_errors(p_discordant, args, args.seed + len(CASES) + i)
+        print(f"{p_discordant:10.0%} {rule:16.3f} {alone:21.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from flags import parse
+from robogate.console import progress_bar
 from robogate.executors import LocalExecutor
 from robogate.risk import FlexibleRiskModel, RiskModel
 from robogate.rows import errored, first_error
@@ -126,10 +127,9 @@ def near_boundary(args: Args, test: pd.DataFrame, space, executor: LocalExecutor
         if cached[plan.columns].astype(str).equals(plan.astype(str)):
             return cached
     print(f"near-boundary points: {len(points)} x {args.repeats} seeds", file=sys.stderr)
-    from tqdm import tqdm
-
     success = {}
-    for record in tqdm(executor.imap_unordered(trials), total=len(trials), desc="near boundary", file=sys.stderr):
+    for record in progress_bar(None, iterable=executor.imap_unordered(trials), total=len(trials),
+                               desc="near boundary"):
         success[record["id"]] = bool(record["success"])
     plan["success"] = plan["id"].map(success)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,12 +7,12 @@ from typing import Any
 
 from robogate.episode_file import read_episodes
 from robogate.monitor import Rollout, record_rollouts
-from robogate.monitor.recording import ROLLOUTS_FILE, rollout_scenarios
+from robogate.monitor.recording import DEFAULT_CHUNKS, ROLLOUTS_FILE, rollout_scenarios
 from robogate.runner import make_policy
 
 
 def cached_rollouts(folder: Path, env_id: str, policy: str, episodes: int, params: Any, seed: int,
-                    workers: int, n_chunks: int | None = None) -> list[Rollout]:
+                    workers: int, n_chunks: int = DEFAULT_CHUNKS) -> list[Rollout]:
     """The rollouts of these scenarios: read from ``folder`` when it holds exactly them, else recorded there.
 
     Raises ``ValueError`` when ``folder`` holds rollouts of other scenarios (never reused silently).

@@ -175,3 +175,25 @@ def slowed_push_policy():
     from fetch_push import PushPolicy
 
     return SlowedPolicy(PushPolicy())
+
+
+class ThreadCounting:
+    """The scripted controller holding a torch tensor (as a torch policy does), raising when torch runs on
+    another number of threads than ``expected``."""
+
+    def __init__(self, expected: int = 1):
+        import torch
+
+        from robogate.policies import ScriptedPolicy
+
+        self.expected, self.weights, self._scripted = expected, torch.zeros(1), ScriptedPolicy()
+
+    def reset(self) -> None:
+        self._scripted.reset()
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        import torch
+
+        if torch.get_num_threads() != self.expected:
+            raise RuntimeError(f"torch runs on {torch.get_num_threads()} threads, not {self.expected}")
+        return self._scripted.act(obs)

@@ -44,8 +44,8 @@ def test_cli_sweep_prints_the_summary_and_no_banner(cli_run):
     lines = res.stdout.splitlines()
     assert lines[0] == "rows: 8"
     assert any(line.startswith("success rate: ") for line in lines)
-    assert any(line.strip().startswith("stage 1: ") and line.endswith("of 6") for line in lines)
-    assert any(line.strip().startswith("stage 2: ") and line.endswith("of 2") for line in lines)
+    assert any(line.strip().startswith("stage 1: ") and line.endswith("of 6 (uniform)") for line in lines)
+    assert any(line.strip().startswith("stage 2: ") and line.endswith("of 2 (boundary-focused)") for line in lines)
     assert any(line.startswith("outcomes: ") for line in lines)
     assert any(line.startswith("elapsed: ") for line in lines)
     assert lines[-1] == f"results: {out}"
@@ -147,6 +147,65 @@ def test_cli_rejects_malformed_arguments(tmp_path, capsys, extra):
     assert "robogate sweep: error:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, usage, hint", [
+    (["sweep", "--env", "E", "--n-lsh", "10", "--out", "D"], "usage: robogate sweep ", "did you mean --n-lhs?"),
+    (["suite", "run", "--out", "D", "--resume", "--polcy", "flow"], "usage: robogate suite run ",
+     "did you mean --policy?"),
+    (["monitor", "calibrate", "R", "--out", "D", "--alhpa=0.1", "--windw", "3"], "usage: robogate monitor calibrate ",
+     "did you mean --alpha and --window?"),
+    (["gate", "D", "E", "--max-failure-rate", "0.1"], "usage: robogate gate ", "unrecognized arguments: E\n"),
+])
+def test_a_mistyped_flag_gets_the_subcommands_usage_and_the_closest_flag(capsys, argv, usage, hint):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith(usage) and hint in err
+    assert f"{usage.split(' ', 1)[1].strip()}: error: unrecognized arguments: " in err
+
+
+@pytest.mark.parametrize("argv, module, function", [
+    (["sweep", "--env", ENV_ID, "--n-lhs", "2", "--n-boundary", "0", "--out", "D"], "robogate.sweep", "run_sweep"),
+    (["gate", "D", "--max-failure-rate", "0.1"], "robogate.load", "load_sweep"),
+    (["suite", "run", "--env", ENV_ID, "--policy", "scripted", "--out", "D"], "robogate.suite_run", "run_suite"),
+    (["compare", "A", "B", "--out", "D"], "robogate.compare", "compare"),
+])
+def test_an_unexpected_error_in_a_deciding_command_is_no_verdict(capsys, monkeypatch, argv, module, function):
+    import importlib
+
+    def crash(*args, **kwargs):
+        return {}["seed"]
+
+    monkeypatch.setattr(importlib.import_module(module), function, crash)
+    code, stdout, err = run_main(capsys, argv)
+    assert code == 5 and code not in (0, 1, 3)
+    assert err.startswith("robogate: internal error: KeyError: 'seed' (in crash, test_cli.py line ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def half_made(tmp_path):
+    """A suite run and a sweep each left with a manifest and no finished experiment, as a failed run leaves them."""
+    from robogate.suite import load_suite
+    from robogate.suite_run import open_run
+    from robogate.sweep_config import SweepConfig
+
+    open_run(tmp_path / "run", ENV_ID, "scripted", load_suite("robogate-68"), False)  # a plan, no results
+    config = SweepConfig.build(ENV_ID, "scripted", n_lhs=4, n_boundary=0, seed=0)
+    SweepStore.create(tmp_path / "sweep", {**config.to_manifest(), "complete": True})  # not even a plan
+    return tmp_path / "run", tmp_path / "sweep"
+
+
+def test_an_incomplete_run_or_sweep_folder_is_refused_naming_it(tmp_path, capsys):
+    run, sweep = half_made(tmp_path)
+    for argv, folder in [(["compare", str(run), str(run)], run), (["compare", str(sweep), str(sweep)], sweep),
+                         (["gate", str(sweep), "--max-failure-rate", "0.1"], sweep), (["report", str(sweep)], sweep),
+                         (["rollouts", "record", "--env", ENV_ID, "--episodes", "1", "--from-sweep", str(sweep),
+                           "--out", str(tmp_path / "r")], sweep)]:
+        code, stdout, err = run_main(capsys, argv)
+        assert code == 2 and err.count("\n") == 1, (argv, err)
+        assert err.startswith(f"robogate: error: the {'suite run' if folder == run else 'sweep'} in {folder} holds no "
+                              f"finished ") and "--resume" in err
+
+
 EPISODE_COMMANDS = [("sweep",), ("gate",), ("suite", "run"), ("compare",), ("policy", "demos"),
                     ("rollouts", "record")]
 COMMANDS = [*EPISODE_COMMANDS, ("report",), ("suite",), ("suite", "list"), ("demo",), ("policy",),
@@ -179,7 +238,7 @@ def test_shared_flags_parse_alike_in_every_command(command):
                 ("policy", "demos"): ["--env", "E", "--episodes", "1", "--out", "DIR"],
                 ("rollouts", "record"): ["--env", "E", "--episodes", "1", "--out", "DIR"]}[command]
     defaults = parser.parse_args([*command, *required])
-    assert defaults.workers is None and defaults.progress is True
+    assert defaults.workers is None and defaults.progress is None  # None: a bar only on a terminal
     given = parser.parse_args([*command, *required, "--workers", "3", "--no-progress"])
     assert given.workers == 3 and given.progress is False and given.handler is defaults.handler
     if command != ("demo",):
@@ -395,9 +454,17 @@ def test_the_demo_ends_on_a_decided_gate(tmp_path, capsys, monkeypatch):
         def summary(self):
             return "monitored rollout under {...}"
 
-    monkeypatch.setattr(demo, "monitored_demo", lambda *args, **kwargs: Watched())
+    def watched(*args, status, **kwargs):
+        status("monitor calibration: ...")
+        status("monitored rollout: ...")
+        return Watched()
+
+    monkeypatch.setattr(demo, "monitored_demo", watched)
     code, stdout, err = run_main(capsys, ["demo", "--out", str(tmp_path / "demo"), "--workers", "2"])
     assert code == 0, err
+    phases = [line.split(":")[0] for line in stdout.splitlines() if line.startswith("[")]
+    assert phases == ["[1/5] sweep", "[2/5] gate", "[3/5] report", "[4/5] monitor calibration",
+                      "[5/5] monitored rollout"]  # one status line as each phase starts
     gate_line = next(line for line in stdout.splitlines() if line.startswith("gate: "))
     assert gate_line.startswith(("gate: pass: ", "gate: fail: ")) and "after running" in gate_line
     assert "the envelope leaves com_offset free over its full range" in gate_line

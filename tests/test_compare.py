@@ -63,7 +63,7 @@ def test_policies_run_now_stop_once_decided(runs, tmp_path, capsys):
     code = main(["compare", BROKEN, str(runs["scripted"].path), "--out", str(tmp_path / "now"), "--batch-size", "4",
                  "--workers", "1", "--no-progress"])
     out = capsys.readouterr().out
-    assert code == 1 and out.startswith("worse: ") and "decided after 8 of the 16 pairs" in out
+    assert code == 1 and out.startswith("worse: ") and "the verdict of the sequential test, after 8 of the 16 pairs" in out
     candidate = load_suite_run(tmp_path / "now" / "candidate")
     assert len(candidate.table) == 8 and not candidate.complete  # 8 of the 16 episodes never had to run
     assert set(candidate.table["id"]) == set(candidate.suite.run_order()[:8])
@@ -76,6 +76,31 @@ def test_policies_run_now_stop_once_decided(runs, tmp_path, capsys):
                     progress=False)
     assert again.ran == {"candidate": 0, "baseline": 0}
     assert again.decision == result.decision and again.looks["pairs"].tolist() == result.looks["pairs"].tolist()
+
+
+LOPSIDED = {  # the scripted controller succeeds in the 6 nominal episodes only; the broken policy in none
+    "name": "lopsided", "version": 1, "seed": 5, "seeds": 6, "categories": {"nominal": {}, "oversized": {}},
+    "scenarios": [{"id": "nominal", "category": "nominal"},
+                  {"id": "oversized", "category": "oversized", "params": {"size": 0.12}, "seeds": 10}],
+}
+
+
+def test_a_full_suite_gets_one_verdict_whichever_way_the_runs_were_made(tmp_path, capsys):
+    """6 losses in 16 pairs: the fixed-budget test says worse, the sequential one would not have decided yet."""
+    stored = {name: run_suite(ENV_ID, spec, LOPSIDED, tmp_path / name, workers=1, progress=False, report=False)
+              for name, spec in (("broken", BROKEN), ("scripted", "scripted"))}
+    both_stored = compare(stored["broken"], stored["scripted"])
+    run_now = compare(BROKEN, stored["scripted"], out=tmp_path / "now", workers=1, progress=False)
+    both_now = compare(BROKEN, "scripted", suite=LOPSIDED, env_id=ENV_ID, out=tmp_path / "both", batch_size=4,
+                       workers=1, progress=False)
+    assert run_now.ran == {"candidate": 16} and both_now.ran == {"candidate": 16, "baseline": 16}
+    for result in (both_stored, run_now, both_now):
+        assert (result.decision.losses, result.decision.wins, len(result.pairs)) == (6, 0, 16)
+        assert result.verdict == "worse" and result.exit_code == 1 and result.decision.method == "fixed"
+        assert result.reason.endswith("; the verdict of the fixed-budget test (exact McNemar) on all 16 pairs.")
+    assert compare(BROKEN, stored["scripted"], out=tmp_path / "now", workers=1, progress=False).ran == {"candidate": 0}
+    code = main(["compare", str(tmp_path / "broken"), str(tmp_path / "scripted"), "--out", str(tmp_path / "cli")])
+    assert code == 1 and "the verdict of the fixed-budget test (exact McNemar) on all 16 pairs" in capsys.readouterr().out
 
 
 def test_errored_episodes_are_not_evidence(runs, tmp_path):

@@ -13,6 +13,16 @@ from robogate.envs.outcomes import OUTCOMES
 from robogate.policies import ScriptedPolicy
 
 
+class Still:
+    """A policy that never moves and never closes the gripper."""
+
+    def reset(self):
+        pass
+
+    def act(self, obs):
+        return np.zeros(5, dtype=np.float32)
+
+
 @pytest.fixture(scope="module")
 def panda():
     env = gym.make("robogate/PickPlace-Panda-v0")
@@ -67,6 +77,14 @@ def test_same_seed_and_params_reproduce_the_episode(panda):
     assert info_a["outcome"] == info_b["outcome"] == info_c["outcome"]
 
 
+def test_a_numpy_integer_seed_is_a_seed(panda):
+    first, _ = panda.reset(seed=np.int64(7), options={"params": {"obstacles": 2}})
+    second, _ = panda.reset(seed=7, options={"params": {"obstacles": 2}})
+    np.testing.assert_array_equal(first, second)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        panda.reset(seed=np.int64(-1))
+
+
 def test_different_seeds_differ(panda):
     starts = {tuple(panda.reset(seed=s, options={"params": {"obstacles": 3}})[0]) for s in range(5)}
     assert len(starts) == 5
@@ -116,13 +134,23 @@ def test_non_finite_action_ends_as_error(panda):
         panda.step(np.zeros(5))
 
 
-def test_time_limit_truncates_with_an_outcome():
+@pytest.mark.parametrize("grip, outcome", [(0.0, "timeout"), (-1.0, "grasp_miss")],
+                         ids=["never closed: timeout", "closed on nothing: grasp_miss"])
+def test_time_limit_truncates_with_an_outcome(grip, outcome):
     env = gym.make("robogate/PickPlace-XArm6-v0", max_steps=5)
     env.reset(seed=0)
     for _ in range(5):
-        _, _, terminated, truncated, info = env.step(np.zeros(5, dtype=np.float32))
-    assert truncated and not terminated and info["outcome"] == "grasp_miss"
+        _, _, terminated, truncated, info = env.step(np.array([0, 0, 0, 0, grip], dtype=np.float32))
+        if terminated or truncated:
+            break
+    assert info["outcome"] == outcome
+    assert (truncated and not terminated) or outcome == "grasp_miss"  # fingers meeting on nothing end it early
     env.close()
+
+
+def test_a_policy_that_never_moves_times_out():
+    record = robogate.run_episode("robogate/PickPlace-Panda-v0", Still(), seed=0)
+    assert record["outcome"] == "timeout" and record["error"] is None
 
 
 def test_render_returns_an_image():

@@ -331,3 +331,14 @@ def test_density_matches_scikit_learns_mixture_likelihood():
     y = rng.normal(size=(20, 5)).astype(np.float32).astype(np.float64)
     expected = -mixture.score_samples(pca.transform((y - x.mean(0)) / x.std(0)))
     np.testing.assert_allclose(density.score(Rollout(embeddings=y)), expected, rtol=1e-6)  # Rollout keeps float32
+
+
+def test_the_readme_states_how_many_successful_rollouts_a_monitor_needs():
+    from pathlib import Path
+
+    from robogate.monitor.monitor import minimum_successes
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    stated = f"**{minimum_successes(0.05)} at α = 0.05** (the default), {minimum_successes(0.1)} at 0.1, " \
+             f"{minimum_successes(0.2)} at 0.2"
+    assert stated in readme

@@ -126,6 +126,19 @@ def test_building_the_parser_does_not_import_torch():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
+def test_monitor_train_takes_no_progress_like_the_others(tmp_path, monkeypatch):
+    from tests.monitor_synthetic import labelled
+    from tests.test_console import on_a_terminal
+
+    train = write(tmp_path / "rollouts", labelled(20, 20))
+    terminal = on_a_terminal(monkeypatch)
+    assert main(["monitor", "train", train, "--out", str(tmp_path / "bar"), "--epochs", "3"]) == 0
+    assert "train: 100%" in terminal.getvalue() and "3/3" in terminal.getvalue()
+    terminal = on_a_terminal(monkeypatch)
+    assert main(["monitor", "train", train, "--out", str(tmp_path / "quiet"), "--epochs", "3", "--no-progress"]) == 0
+    assert terminal.getvalue() == ""
+
+
 def test_train_a_predictor_then_calibrate_with_it(tmp_path, capsys):
     from tests.monitor_synthetic import labelled
 

@@ -141,6 +141,17 @@ def test_report_content_comes_from_the_sweep(report):
     assert "friction* =" in markdown or "mass* =" in markdown
 
 
+def test_the_report_states_the_held_out_auc_it_draws(report):
+    from robogate.report import _fit_risk, _read
+
+    sweep, _ = report
+    fit = _fit_risk(_read(sweep)[0], 0.3, 0)
+    stated = next(line for line in markdown_of(sweep).splitlines() if line.startswith("Held-out AUC: "))
+    for name in ("logistic", "boosting"):
+        auc, low, high = fit.auc(name, 0)
+        assert f"{name} {auc:.3f} [{low:.3f}, {high:.3f}]" in stated
+
+
 @pytest.mark.slow
 def test_comparison_marks_universal_zones(tmp_path):
     dirs = [make_sweep(tmp_path / "a", 0, "robogate/PickPlace-Panda-v0"),

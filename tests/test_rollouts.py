@@ -132,6 +132,21 @@ def test_scripted_rollouts_carry_observations_only():
         record_rollouts(ENV_ID, ScriptedPolicy(), episodes=1, n_chunks=8)
 
 
+def test_chunks_are_sampled_only_when_asked_for_and_the_default_monitor_needs_none(flow):
+    from robogate.monitor import scores
+    from robogate.monitor.settings import DEFAULT_SCORES
+
+    rollouts = record_rollouts(ENV_ID, flow, episodes=2, params={}, seed=0, progress=False)
+    assert all(r.action_chunks is None and r.embeddings is not None for r in rollouts)
+    assert set(DEFAULT_SCORES) <= set(scores.usable(rollouts))
+
+
+def test_rollouts_record_on_an_open_pool_and_leave_it_open(local_pool):
+    first = record_rollouts(ENV_ID, ScriptedPolicy(), episodes=2, seed=1, executor=local_pool, progress=False)
+    again = record_rollouts(ENV_ID, ScriptedPolicy(), episodes=2, seed=1, executor=local_pool, progress=False)
+    assert [r.outcome for r in first] == [r.outcome for r in again] and len(first) == 2
+
+
 class Raising(ScriptedPolicy):
     def act(self, obs):
         raise RuntimeError("gripper driver offline")

@@ -14,7 +14,7 @@ from robogate.runner import (
     validate_env_id,
     validate_policy_spec,
 )
-from tests.helpers import ENV_ID, CountedScriptedPolicy, NotAPolicy
+from tests.helpers import ENV_ID, CountedScriptedPolicy, NotAPolicy, ThreadCounting
 
 PARAMS = {"friction": 0.9, "mass": 0.3, "size": 0.05, "placement": "left"}
 
@@ -146,3 +146,76 @@ def test_run_episode_refuses_an_unusable_policy_before_it_starts(policy, message
     monkeypatch.setattr(gymnasium, "make", lambda *a, **k: pytest.fail("an env was made for an unusable policy"))
     with pytest.raises(ValueError, match=message):
         robogate.run_episode(ENV_ID, policy, seed=0)
+
+
+# ------------------------------------------------------------------------------ torch threads
+
+
+def test_a_policy_object_runs_torch_on_one_thread_and_the_callers_setting_is_restored():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        record = robogate.run_episode(ENV_ID, ThreadCounting(), seed=0)
+        assert record["outcome"] == "success", record["error"]
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_more_threads_are_asked_for_through_the_environment(monkeypatch):
+    import torch
+
+    from robogate.threads import THREADS_VARIABLE
+
+    monkeypatch.setenv(THREADS_VARIABLE, "2")
+    record = robogate.run_episode(ENV_ID, ThreadCounting(expected=2), seed=0)
+    assert record["outcome"] == "success", record["error"]
+    monkeypatch.setenv(THREADS_VARIABLE, "many")
+    with pytest.raises(ValueError, match="ROBOGATE_TORCH_THREADS must be a positive integer"):
+        robogate.run_episode(ENV_ID, ThreadCounting(), seed=0)
+    assert torch.get_num_threads() >= 1
+
+
+def test_a_policy_object_runs_on_one_thread_in_every_worker(local_pool):
+    from robogate.runner import policy_reference
+
+    packed = policy_reference(ThreadCounting())
+    records = list(local_pool.imap_unordered(make_trial(i, packed, params={}) for i in range(4)))
+    assert [r["outcome"] for r in records] == ["success"] * 4, [r["error"] for r in records]
+
+
+def test_the_shipped_flow_policy_runs_on_one_thread_in_a_loop_of_your_own(monkeypatch):
+    import torch
+
+    from robogate.policies import FlowPolicy
+
+    flow = FlowPolicy.pretrained(ENV_ID)
+    seen = []
+    sample = flow.net.sample
+    monkeypatch.setattr(flow.net, "sample", lambda *a: seen.append(torch.get_num_threads()) or sample(*a))
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        obs = np.zeros(flow.config.obs_size, dtype=np.float32)
+        flow.act(obs), flow.sample_chunks(obs, 2)
+        assert seen == [1, 1] and torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------------ seeds
+
+
+def test_a_sweep_row_replays_from_its_numpy_seed(tmp_path):
+    from robogate.sweep import run_sweep
+
+    df = run_sweep(ENV_ID, "scripted", tmp_path / "s", n_lhs=2, n_boundary=0, workers=1, progress=False)
+    space = robogate.default_space()
+    for i in range(len(df)):
+        row, seed = df.iloc[i], df["seed"].iloc[i]
+        assert isinstance(seed, np.integer)
+        record = robogate.run_episode(ENV_ID, "scripted", params=row[space.names].to_dict(), seed=seed)
+        assert record["outcome"] == row["outcome"] and record["steps"] == row["steps"]
+        assert type(record["seed"]) is int

@@ -76,6 +76,18 @@ def test_rerunning_a_finished_run_and_resume_checks(scripted_run, tmp_path):
         run_suite(ENV_ID, "scripted", SUITE, tmp_path / "nothing", resume=True, workers=1, progress=False)
 
 
+def test_cli_resume_reads_the_env_policy_and_suite_from_the_stored_run(scripted_run, tmp_path, capsys):
+    assert main(["suite", "run", "--out", str(scripted_run.path), "--resume", "--workers", "1"]) == 0
+    assert capsys.readouterr().out.startswith(f"scripted on tiny@1 ({ENV_ID}): 6 of 6 episodes")
+    assert main(["suite", "run", "--out", str(scripted_run.path), "--resume", "--policy", "flow"]) == 2
+    assert "cannot resume" in capsys.readouterr().err  # a flag given must match the stored run
+    assert main(["suite", "run", "--out", str(tmp_path / "nothing"), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"robogate: error: cannot resume {tmp_path / 'nothing'}: it holds no suite run")
+    assert main(["suite", "run", "--out", str(tmp_path / "new")]) == 2
+    assert "the following arguments are required: --env, --policy (or --resume)" in capsys.readouterr().err
+
+
 def test_errored_episodes_are_left_out_and_exit_4(tmp_path, capsys):
     args = ["suite", "run", "--env", ENV_ID, "--policy", "tests.helpers:RaisingPolicy", "--suite", "robogate-68",
             "--out", str(tmp_path / "broken"), "--workers", "1", "--no-progress"]

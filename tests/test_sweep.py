@@ -371,15 +371,27 @@ def test_summarize():
         "outcome": ["success", "grasp_miss", "grasp_miss", "success", "success", "error"],
     })
     s = summarize(df, elapsed=3.0)
-    assert s["rows"] == 6 and s["success_rate"] == 0.6  # the errored experiment is neither success nor failure
-    assert s["success_rate_by_stage"] == {1: 0.5, 2: 1.0}
+    assert s["rows"] == 6 and s["success_rate"] == 0.5 and s["uniform_rows"] == 4  # over the uniform rows
+    assert s["success_rate_by_stage"] == {1: 0.5, 2: 1.0}  # the errored experiment is neither success nor failure
     assert s["rows_by_stage"] == {1: 4, 2: 2}
-    assert s["outcomes"] == {"success": 3, "grasp_miss": 2, "error": 1}
+    assert s["outcomes"] == {"success": 3, "grasp_miss": 2, "error": 1} and s["gate_outcomes"] == {}
     assert s["errors"] == 1 and s["elapsed"] == 3.0 and s["episodes_per_second"] == 2.0
     text = format_summary(s)
-    assert "rows: 6" in text and "stage 2: 100.0% of 2" in text and "grasp_miss 2 (33%)" in text
-    assert "success rate: 60.0% (errored experiments left out)" in text
+    assert "rows: 6" in text and "stage 2: 100.0% of 2 (boundary-focused)" in text and "grasp_miss 2 (33%)" in text
+    assert "success rate: 50.0% of the 4 uniform (stage-1) experiments, errored experiments left out" in text
     assert "elapsed: 3.0 s" in text
     empty = summarize(df.iloc[:0])
     assert empty["rows"] == 0 and empty["outcomes"] == {} and empty["elapsed"] is None
     assert "rows: 0" in format_summary(empty)
+
+
+def test_the_gates_runs_leave_the_headline_alone():
+    sweep = pd.DataFrame({"id": range(6), "stage": [1, 1, 1, 1, 2, 2], "success": [True, False, False, False, True, True],
+                          "outcome": ["success", "collision", "collision", "grasp_miss", "success", "success"]})
+    gate = pd.DataFrame({"id": range(6, 16), "stage": 3, "success": True, "outcome": "success"})
+    before, after = summarize(sweep), summarize(pd.concat([sweep, gate], ignore_index=True))
+    assert after["success_rate"] == before["success_rate"] == 0.25
+    assert after["outcomes"] == before["outcomes"] and after["gate_outcomes"] == {"success": 10}
+    text = format_summary(after)
+    assert "success rate: 25.0% of the 4 uniform (stage-1) experiments" in text
+    assert "gate runs, apart: success 10 (100%)" in text

@@ -10,12 +10,14 @@ on and both the alarm and the failure it warned of are seen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium as gym
 
 from robogate.envs.interface import CONTROL_HZ
+from robogate.executors import Executor
 from robogate.monitor.monitor import FailureMonitor
 from robogate.monitor.recording import record_rollouts
 from robogate.monitor.wrappers import MonitoredEnv
@@ -75,7 +77,9 @@ def monitored_demo(
     calibration_episodes: int = 60,
     seed: int = 1,
     workers: int | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
+    status: Callable[[str], object] | None = None,
+    executor: str | Executor = "local",
 ) -> MonitoredDemo:
     """Calibrate a monitor on the shipped flow policy and run one monitored episode under :data:`DEMO_SHIFT`.
 
@@ -91,15 +95,23 @@ def monitored_demo(
         Seed of the monitored episode.
     workers : int, optional
         Processes recording the calibration rollouts (None: all cores).
-    progress : bool
-        Show a progress bar while recording.
+    executor : str or Executor
+        Where they run (an Executor, such as the demo sweep's pool, is used as is and left open).
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
+    status : callable, optional
+        Called with one line as each of the two phases starts (monitor calibration, monitored rollout).
     """
     from robogate.policies import FlowPolicy
 
+    say = status if status is not None else (lambda line: None)
     flow = FlowPolicy.pretrained(env_id)
-    calibration = record_rollouts(env_id, flow, calibration_episodes, None, 0, workers=workers, progress=progress)
+    say(f"monitor calibration: {calibration_episodes} rollouts of the shipped flow policy in its training envelope")
+    calibration = record_rollouts(env_id, flow, calibration_episodes, None, 0, executor=executor, workers=workers,
+                                  progress=progress)
     monitor = FailureMonitor().fit(calibration)
     path = monitor.save(out)
+    say(f"monitored rollout: one episode under {DEMO_SHIFT}, outside the training envelope")
     env = MonitoredEnv(gym.make(env_id), flow, monitor, on_alarm="flag")
     triggered: tuple[str, ...] = ()
     try:

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from robogate.console import progress_bar
 from robogate.monitor.conformal import THRESHOLD_STYLES
 from robogate.monitor.metrics import episode_table, summarize
 from robogate.monitor.monitor import COMBINES, DEFAULT_SCORES, FailureMonitor
@@ -157,7 +157,7 @@ def select_settings(
     validation: ScoredSet,
     variant: Mapping[str, Any] | None = None,
     grid: Mapping[str, Sequence] | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> tuple[FailureMonitor, pd.DataFrame]:
     """Choose a monitor's settings on validation rollouts.
 
@@ -174,8 +174,8 @@ def select_settings(
         Candidate ``window``, ``alpha`` and ``threshold`` values (default :data:`DEFAULT_GRID`),
         and optionally ``scores``: a list of (scores, combine) pairs. Alphas the calibration
         set is too small for are skipped.
-    progress : bool
-        Show a progress bar over the candidates.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
 
     Returns
     -------
@@ -190,7 +190,7 @@ def select_settings(
         pairs = [(tuple(s), c) for s, c in grid.get("scores", score_sets(tuple(monitor.score_objects_)))]
     settings = list(itertools.product(pairs, grid["window"], grid["alpha"], grid["threshold"]))
     rows, candidates = [], []
-    for (scores, combine), window, alpha, style in tqdm(settings, desc="settings", disable=not progress):
+    for (scores, combine), window, alpha, style in progress_bar(progress, iterable=settings, desc="settings"):
         try:
             candidate = monitor.recalibrate(scores=scores, combine=combine, window=window, alpha=alpha,
                                             threshold=style)
@@ -226,7 +226,7 @@ def evaluate(
     test_sets: Sequence[ScoredSet],
     validation: ScoredSet | None = None,
     grid: Mapping[str, Sequence] | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> tuple[dict[str, FailureMonitor], pd.DataFrame, dict[str, pd.DataFrame]]:
     """Compare the alarm variants of a fitted monitor on test sets.
 
@@ -241,8 +241,8 @@ def evaluate(
         threshold style on it, and :data:`BEST` chooses its scores and combination too.
     grid : mapping, optional
         Passed to :func:`select_settings`.
-    progress : bool
-        Show progress bars.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
 
     Returns
     -------
@@ -256,7 +256,7 @@ def evaluate(
     chosen: dict[str, FailureMonitor] = {"as saved": monitor}
     grids: dict[str, pd.DataFrame] = {}
     if validation is not None:
-        for name, variant in tqdm(variants_of(monitor).items(), desc="variants", disable=not progress):
+        for name, variant in progress_bar(progress, iterable=variants_of(monitor).items(), desc="variants"):
             chosen[name], grids[name] = select_settings(monitor, validation, variant, grid)
         chosen[BEST], grids[BEST] = select_settings(monitor, validation, None, grid, progress=progress)
     rows = []

@@ -22,6 +22,7 @@ from robogate.envelope import Envelope
 from robogate.envs.outcomes import Outcome
 from robogate.episode import Capture
 from robogate.episode_file import check_destination, read_episodes, save_episodes
+from robogate.executors import Executor
 from robogate.monitor.rollout import Rollout
 from robogate.recording import Scenario, check_no_errors, record_episodes
 from robogate.rows import STAGE_BOUNDARY
@@ -42,7 +43,9 @@ __all__ = ["ROLLOUTS_FILE", "DEFAULT_CHUNKS", "load_rollouts", "record_rollouts"
 ROLLOUTS_FILE = "rollouts.parquet"
 """Name of the rollouts file inside a rollouts folder."""
 DEFAULT_CHUNKS = 32
-"""Action chunks sampled per step when the policy samples them and ``n_chunks`` is not given."""
+"""Action chunks per step to record for the scores that read them (``ace``, ``consistency``; the
+predictor's chunk statistics): the B they were measured with. The default monitor reads none, so
+:func:`record_rollouts` samples none unless asked."""
 
 
 def rollout_scenarios(
@@ -133,9 +136,8 @@ def training_rows(sweep: pd.DataFrame, episodes: int, seed: int = 0) -> pd.DataF
     return pd.concat([failures.iloc[:n_fail], successes.iloc[:n_success]])
 
 
-def capture_for(policy: Any, n_chunks: int | None) -> Capture:
-    """What to record of ``policy``: its embedding when it has ``embed(obs)``, and ``n_chunks`` sampled
-    chunks (None: :data:`DEFAULT_CHUNKS` when it has ``sample_chunks``, else none).
+def capture_for(policy: Any, n_chunks: int) -> Capture:
+    """What to record of ``policy``: its embedding when it has ``embed(obs)``, and ``n_chunks`` sampled chunks.
 
     Raises
     ------
@@ -143,8 +145,6 @@ def capture_for(policy: Any, n_chunks: int | None) -> Capture:
         When ``n_chunks`` > 0 is asked of a policy without ``sample_chunks``.
     """
     samples = callable(getattr(policy, "sample_chunks", None))
-    if n_chunks is None:
-        n_chunks = DEFAULT_CHUNKS if samples else 0
     n_chunks = check_int(n_chunks, "n_chunks")
     if n_chunks and not samples:
         raise ValueError(f"policy {type(policy).__name__} has no sample_chunks(obs, n), so it cannot record "
@@ -158,12 +158,12 @@ def record_rollouts(
     episodes: int = 50,
     params: Any = None,
     seed: int = 0,
-    n_chunks: int | None = None,
+    n_chunks: int = 0,
     *,
-    executor: str = "local",
+    executor: str | Executor = "local",
     workers: int | None = 1,
     address: str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     out: str | Path | None = None,
     format: str = "parquet",
 ) -> list[Rollout]:
@@ -187,13 +187,15 @@ def record_rollouts(
         unless they declare one); otherwise see :func:`rollout_scenarios`.
     seed : int
         Seed of the scenarios and episodes: the same call records the same rollouts.
-    n_chunks : int, optional
-        Chunks B sampled per step (default 32 when the policy samples chunks, else 0).
+    n_chunks : int
+        Chunks B sampled per step with ``sample_chunks``, for the scores that read them (``ace``,
+        ``consistency``; :data:`DEFAULT_CHUNKS` is what they were measured with). Default 0: the
+        default monitor reads none, and sampling them costs more than the rest of a step.
     executor, workers, address
         Where the episodes run (see :func:`robogate.recording.record_episodes`); the same
         rollouts come back whatever runs them.
-    progress : bool
-        Show a progress bar.
+    progress : bool or None
+        Draw a progress bar on stderr (None: only when stderr is a terminal).
     out : str or Path, optional
         Also write the rollouts (with observations and actions) into this folder.
     format : {"parquet", "lerobot"}

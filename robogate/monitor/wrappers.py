@@ -2,7 +2,8 @@
 
 At every step the wrapper gives the monitor the signals its scores read for the current
 observation (the observation itself, the policy's ``embed(obs)``, its ``sample_chunks(obs, B)``),
-and once an alarm is raised acts as configured for the rest of the episode:
+and once an alarm is raised acts as configured for the rest of the episode (the policy's calls run
+torch on one thread, see :mod:`robogate.threads`):
 
 ``"stop"``      end the episode at once (env wrapper only: a policy cannot end an episode);
 ``"hold"``      hold still: the env's declared hold action (robogate's envs: no motion, the gripper
@@ -27,6 +28,7 @@ from robogate import env_contract
 from robogate.episode import reset_policy
 from robogate.monitor.monitor import FailureMonitor, MonitorDecision
 from robogate.policies import Policy
+from robogate.threads import torch_threads
 
 __all__ = ["ON_ALARM", "MonitoredEnv", "MonitoredPolicy", "policy_signals"]
 
@@ -134,8 +136,9 @@ class MonitoredPolicy:
 
     def observe(self, obs: np.ndarray) -> MonitorDecision:
         """Score ``obs`` with the monitor; the first alarm is latched in ``alarm_step``."""
-        self.decision = self.monitor.update(**policy_signals(self.policy, obs, self.monitor,
-                                                             self.observation_space))
+        with torch_threads():
+            self.decision = self.monitor.update(**policy_signals(self.policy, obs, self.monitor,
+                                                                 self.observation_space))
         if self.decision.alarm and self.alarm_step is None:
             self.alarm_step = self.decision.step
             if self.on_alarm == "fallback":
@@ -149,7 +152,8 @@ class MonitoredPolicy:
         elif self.on_alarm == "hold":
             action, self.source = self._hold(obs), "hold"
         else:
-            action, self.source = self.fallback.act(obs), "fallback"
+            with torch_threads():
+                action, self.source = self.fallback.act(obs), "fallback"
         self._last_action = np.asarray(action, dtype=np.float32).reshape(-1)
         return action
 
@@ -162,7 +166,9 @@ class MonitoredPolicy:
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Observe, then act: the policy's action until an alarm, then the alarm's response."""
         self.observe(obs)
-        return self.respond(obs, None if self.taken_over else self.policy.act(obs))
+        with torch_threads():
+            proposed = None if self.taken_over else self.policy.act(obs)
+        return self.respond(obs, proposed)
 
 
 class MonitoredEnv(gym.Wrapper):

@@ -28,11 +28,13 @@ import torch
 from torch import nn
 
 from robogate.checks import check_int, check_level
+from robogate.console import progress_bar
 from robogate.monitor.rollout import SIGNALS, Rollout
 from robogate.monitor.scores.base import Step
 from robogate.monitor.scores.consistency import ChunkConsistency
 from robogate.monitor.settings import MODELS, TARGETS
-from robogate.networks import load_state_arrays, mlp, state_arrays, torch_threads
+from robogate.networks import load_state_arrays, mlp, state_arrays
+from robogate.threads import torch_threads
 
 __all__ = ["MODELS", "TARGETS", "FailurePredictor", "step_features"]
 
@@ -194,8 +196,14 @@ class FailurePredictor:
                 "signals": list(self.signals), "seed": self.seed}
 
     # ----------------------------------------------------------------------------- training
-    def fit(self, rollouts: Sequence[Rollout]) -> FailurePredictor:
+    def fit(self, rollouts: Sequence[Rollout], *, progress: bool | None = None) -> FailurePredictor:
         """Train on labelled rollouts: successes and failures (with their failure steps).
+
+        Parameters
+        ----------
+        rollouts : sequence of Rollout
+        progress : bool or None
+            Draw a progress bar over epochs on stderr (None: only when stderr is a terminal).
 
         Raises
         ------
@@ -224,11 +232,11 @@ class FailurePredictor:
         labels = [_labels(r, self.target, self.horizon) for r in rollouts]
         with torch_threads(1), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            self._train(features, labels, np.array([not r.success for r in rollouts]))
+            self._train(features, labels, np.array([not r.success for r in rollouts]), progress)
         return self
 
     def _train(self, features: list[np.ndarray], labels: list[tuple[np.ndarray, np.ndarray]],
-               failed: np.ndarray) -> None:
+               failed: np.ndarray, progress: bool | None) -> None:
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(len(features))
         n_val = max(2, int(round(self.validation_fraction * len(features))))
@@ -262,28 +270,31 @@ class FailurePredictor:
 
         optimiser = torch.optim.AdamW(net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         best, best_state, stale, history = np.inf, None, 0, []
-        for epoch in range(self.epochs):
-            net.train()
-            shuffled = rng.permutation(train)
-            total = 0.0
-            for start in range(0, len(shuffled), self.batch_size):
-                chosen = shuffled[start:start + self.batch_size]
-                loss = loss_of(chosen)
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                total += float(loss.detach()) * len(chosen)
-            net.eval()
-            with torch.no_grad():
-                val_loss = float(loss_of(val))
-            history.append({"epoch": epoch, "train_loss": total / len(train), "val_loss": val_loss})
-            if val_loss < best - 1e-6:
-                best, stale = val_loss, 0
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= self.patience:
-                    break
+        with progress_bar(progress, total=self.epochs, desc="train", unit="epoch") as bar:
+            for epoch in range(self.epochs):
+                net.train()
+                shuffled = rng.permutation(train)
+                total = 0.0
+                for start in range(0, len(shuffled), self.batch_size):
+                    chosen = shuffled[start:start + self.batch_size]
+                    loss = loss_of(chosen)
+                    optimiser.zero_grad()
+                    loss.backward()
+                    optimiser.step()
+                    total += float(loss.detach()) * len(chosen)
+                net.eval()
+                with torch.no_grad():
+                    val_loss = float(loss_of(val))
+                history.append({"epoch": epoch, "train_loss": total / len(train), "val_loss": val_loss})
+                bar.set_postfix(val=f"{val_loss:.4f}", refresh=False)
+                bar.update()
+                if val_loss < best - 1e-6:
+                    best, stale = val_loss, 0
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                else:
+                    stale += 1
+                    if stale >= self.patience:
+                        break
         net.load_state_dict(best_state)
         net.eval()
         self.network_, self.n_features_, self.history_ = net, int(stacked.shape[1]), history

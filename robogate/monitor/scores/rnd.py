@@ -20,7 +20,8 @@ from torch import nn
 from robogate.checks import check_int
 from robogate.monitor.rollout import Rollout
 from robogate.monitor.scores.base import PerStepScore
-from robogate.networks import load_state_arrays, mlp, state_arrays, torch_threads
+from robogate.networks import load_state_arrays, mlp, state_arrays
+from robogate.threads import torch_threads
 
 __all__ = ["RND", "ObservationRND"]
 
