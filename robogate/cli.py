@@ -845,11 +845,62 @@ def _compare(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+# ----------------------------------------------------------------------------------- replay
+
+
+def add_replay(subparsers: Any) -> None:
+    """Register ``robogate replay``."""
+    from robogate.replay import FORMATS
+
+    p = subparsers.add_parser(
+        "replay",
+        usage=(f"{PROG} replay SWEEP --id N [N ...] [options]\n"
+               f"       {PROG} replay SWEEP --outcome NAME [--count K] [options]"),
+        help="re-run experiments of a sweep from their stored seeds, check the outcome, and film them",
+        description=(
+            "Re-run experiments of a stored sweep from their stored parameters and seeds on the sweep's env and "
+            "policy, say whether each ended as stored, and write an animated GIF (or MP4) per experiment with the "
+            "outcome in the caption, the failure step marked on a timeline and a red border from the failure "
+            "frame on. The env is made with render_mode='rgb_array' (any env that supports it). Exit status: 0 "
+            "every outcome reproduced, 1 some did not, 2 usage error (an env that cannot render included)."
+        ),
+    )
+    p.add_argument("sweep", metavar="SWEEP", help="a sweep folder written by 'robogate sweep'")
+    p.add_argument("--id", dest="ids", type=_non_negative_int, nargs="+", action="extend", metavar="N",
+                   help="experiment ids to replay")
+    p.add_argument("--outcome", metavar="NAME", help="replay experiments that ended so, e.g. collision")
+    p.add_argument("--count", type=_positive_int, default=1, metavar="K",
+                   help="with --outcome: how many, the first by id (default 1)")
+    p.add_argument("--out", metavar="DIR", help="folder for the animations (default SWEEP/replay)")
+    p.add_argument("--format", choices=FORMATS, default="gif", help="gif (default) or mp4 (needs ffmpeg)")
+    p.add_argument("--policy", metavar="SPEC", help=f"replay with this policy instead of the sweep's: {POLICY_HELP}")
+    p.set_defaults(handler=_replay)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from robogate.replay import replay
+
+    if args.ids and args.outcome:
+        raise CLIError("give --id or --outcome, not both")
+    out = args.out or str(Path(args.sweep) / "replay")
+    replays = replay(args.sweep, args.ids, outcome=args.outcome, count=args.count, policy=args.policy, out=out,
+                     format=args.format)
+    for r in replays:
+        print(f"{r.describe()}: {r.path}")
+    missed = sum(not r.reproduced for r in replays)
+    if missed:
+        print(f"{PROG}: {missed} of {len(replays)} replayed experiments did not end as stored: the env, the policy or "
+              "a library has changed since the sweep, or the episode is not deterministic", file=sys.stderr)
+    return 1 if missed else 0
+
+
 # ------------------------------------------------------------------------------------- main
 
 #: Functions registering the subcommands, in help order.
 SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add_suite, add_compare, add_demo,
-                                             add_policy, add_rollouts, add_monitor]
+                                             add_policy, add_rollouts, add_monitor, add_replay]
 
 
 def build_parser() -> argparse.ArgumentParser:
