@@ -896,11 +896,58 @@ def _replay(args: argparse.Namespace) -> int:
     return 1 if missed else 0
 
 
+# --------------------------------------------------------------------------------- envelope
+
+
+def add_envelope(subparsers: Any) -> None:
+    """Register ``robogate envelope suggest``."""
+    p = subparsers.add_parser(
+        "envelope",
+        help="suggest where to deploy: the largest envelope around nominal a sweep says should pass",
+        description="Operating envelopes read from a sweep.",
+    )
+    sub = p.add_subparsers(dest="envelope_command", metavar="ACTION", required=True)
+    s = sub.add_parser(
+        "suggest",
+        help="the largest envelope around nominal that the sweep's uniform rows and risk map say should pass",
+        description=(
+            "Peel the parameter space toward the nominal scene, each step cutting off the slice the risk map "
+            "predicts fails most, and print the first box that passes the gate on the sweep's uniform (stage-1) "
+            "rows or, when none does, that its rows do not fail and the map predicts under the limit, as --envelope "
+            "flags. The box is chosen on the sweep's own rows, so the command also prints the command line that "
+            "certifies it on fresh experiments only. Exit status: 0 an envelope is suggested, 3 none qualifies, "
+            "2 usage error."
+        ),
+    )
+    s.add_argument("sweep", metavar="SWEEP", help="a sweep folder written by 'robogate sweep'")
+    s.add_argument("--max-failure-rate", type=_probability, required=True, metavar="RATE",
+                   help="the gate's limit, e.g. 0.05")
+    s.add_argument("--confidence", type=_probability, default=0.95, metavar="C",
+                   help="the gate's confidence (default 0.95)")
+    s.set_defaults(handler=_envelope_suggest)
+
+
+def _envelope_suggest(args: argparse.Namespace) -> int:
+    from robogate.load import load_sweep
+    from robogate.suggest import suggest_envelope
+
+    df = load_sweep(args.sweep)
+    suggestion = suggest_envelope(df, args.max_failure_rate, args.confidence)
+    print(suggestion.summary())
+    if suggestion.envelope is None:
+        return 3
+    print(" ".join(f"--envelope {flag}" for flag in suggestion.flags) or "(the whole space: no --envelope flag)")
+    print("certify it on fresh experiments only (gate --run on this sweep would also count the rows that chose it):")
+    print(suggestion.command(args.sweep, df.attrs["settings"]))
+    return 0
+
+
 # ------------------------------------------------------------------------------------- main
 
 #: Functions registering the subcommands, in help order.
 SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add_suite, add_compare, add_demo,
-                                             add_policy, add_rollouts, add_monitor, add_replay]
+                                             add_policy, add_rollouts, add_monitor, add_replay,
+                                             add_envelope]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,7 @@ from robogate.document import Document, cell_text
 from robogate.envelope import Envelope
 from robogate.gating import evidence, gate
 from robogate.load import load_sweep
-from robogate.risk import INTERCEPT, FlexibleRiskModel, RiskModel, term_parameters
+from robogate.risk import INTERCEPT, MIN_PER_OUTCOME, FlexibleRiskModel, RiskModel, term_parameters
 from robogate.rows import STAGE_BOUNDARY, STAGE_GATE, errored, first_error, uniform_rows
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 from robogate.stats import clopper_pearson
@@ -46,8 +46,6 @@ from robogate.zones import danger_zones, parameter_bins
 __all__ = ["write_report"]
 
 ARM_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-_MIN_PER_OUTCOME = 10
-"""Fewest experiments of each outcome (success, failure) a risk map is fitted on."""
 _WIDE_CATEGORY = 7
 """A category with more values than this gets a full row of the success figure (its labels stay readable)."""
 _HEATMAP_PAIRS = 3
@@ -149,12 +147,12 @@ def _too_few_for_a_map(sweep: _Sweep) -> str | None:
     """Why the sweep cannot carry a risk map yet, or None."""
     failed = ~sweep.judged["success"].astype(bool).to_numpy()
     wins, losses = int((~failed).sum()), int(failed.sum())
-    if min(wins, losses) >= _MIN_PER_OUTCOME:
+    if min(wins, losses) >= MIN_PER_OUTCOME:
         return None
     among = (f"its {len(failed)} experiments" if len(failed) == len(sweep.df) else
              f"the {len(failed)} experiments that did not error")
     return (f"{sweep.name}: {wins} success{'es' * (wins != 1)} and {losses} failure{'s' * (losses != 1)} among "
-            f"{among} are too few for a risk map (a logistic map needs at least {_MIN_PER_OUTCOME} experiments of "
+            f"{among} are too few for a risk map (a logistic map needs at least {MIN_PER_OUTCOME} experiments of "
             "each outcome); sweep more.")
 
 
