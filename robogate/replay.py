@@ -109,18 +109,23 @@ class Replay:
 
 
 class _Camera(gym.Wrapper):
-    """Renders the scene at reset and after the control steps asked for (frame ``t``: after ``t`` steps)."""
+    """Renders the scene at reset and after the control steps asked for (frame ``t``: after ``t`` steps).
+
+    A render that fails is kept in ``broken`` (the episode runs on): raised inside ``step`` it
+    would read as the policy's error.
+    """
 
     def __init__(self, env: gym.Env, env_id: str) -> None:
         super().__init__(env)
         self.env_id = env_id
         self.wanted: Iterable[int] | None = ()
         self.frames: dict[int, np.ndarray] = {}
+        self.broken: str | None = None
         self._t = 0
 
     def reset(self, **kwargs: Any) -> Any:
         out = self.env.reset(**kwargs)
-        self._t, self.frames = 0, {}
+        self._t, self.frames, self.broken = 0, {}, None
         self._shoot()
         return out
 
@@ -131,17 +136,21 @@ class _Camera(gym.Wrapper):
         return out
 
     def _shoot(self) -> None:
-        if self.wanted is None or self._t in self.wanted:
-            self.frames[self._t] = _frame(self.env.render(), self.env_id)
+        if self.broken is None and (self.wanted is None or self._t in self.wanted):
+            try:
+                with warnings.catch_warnings():  # gymnasium's checker warns of a bad frame; the error says it once
+                    warnings.simplefilter("ignore")
+                    self.frames[self._t] = _frame(self.env.render())
+            except Exception as exc:
+                self.broken = " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
-def _frame(image: Any, env_id: str) -> np.ndarray:
+def _frame(image: Any) -> np.ndarray:
     """``env.render()``'s result as an (H, W, 3) uint8 image; a ``ValueError`` for anything else."""
     array = None if image is None else np.asarray(image)
     if array is None or array.ndim != 3 or array.shape[2] not in (3, 4) or not array.size:
         got = "None" if array is None else f"an array of shape {array.shape}"
-        raise ValueError(f"env {env_id!r} cannot render frames: render() returned {got}, not an RGB image; "
-                         "replaying and filming need an env that supports render_mode='rgb_array'")
+        raise ValueError(f"render() returned {got}, not an RGB image")
     if array.dtype.kind == "f" and array.max() <= 1.0:  # an image of floats in [0, 1]
         array = array * 255
     return np.clip(array[..., :3], 0, 255).astype(np.uint8)
@@ -199,6 +208,9 @@ class Replayer:
         """
         self.camera.wanted = None if frames == "all" else set(frames or ())
         record, recording = record_episode(self.camera, self.policy, params, int(seed))
+        if self.camera.broken is not None:
+            raise ValueError(f"env {self.camera.env_id!r} cannot render frames: {self.camera.broken}; replaying and "
+                             "filming need an env that supports render_mode='rgb_array'")
         return Replay(params=dict(recording.params), seed=int(seed), outcome=record["outcome"],
                       steps=int(record["steps"]), failure_step=recording.failure_step, frames=self.camera.frames,
                       **stored)

@@ -1,6 +1,7 @@
 """drawn_envs: the lab's puck slide of ``mylab_envs`` with a picture, to show that robogate films any env that renders.
 
-Importing it (with tests/ on the path) registers ``DrawnSlide-v0``; robogate names it ``drawn_envs:DrawnSlide-v0``.
+Importing it (with tests/ on the path) registers ``DrawnSlide-v0`` (robogate names it ``drawn_envs:DrawnSlide-v0``)
+and ``BlankSlide-v0``, which claims to render but returns no image.
 """
 
 from __future__ import annotations
@@ -28,4 +29,12 @@ class DrawnSlideEnv(SlideEnv):
         return image
 
 
+class BlankSlideEnv(DrawnSlideEnv):
+    """Lists ``rgb_array`` among its render modes, but draws nothing."""
+
+    def render(self) -> None:
+        return None
+
+
 register(id="DrawnSlide-v0", entry_point="drawn_envs:DrawnSlideEnv", max_episode_steps=MAX_STEPS)
+register(id="BlankSlide-v0", entry_point="drawn_envs:BlankSlideEnv", max_episode_steps=MAX_STEPS)

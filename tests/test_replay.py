@@ -126,11 +126,16 @@ def test_a_bad_selection_is_one_line(tmp_path, capsys, args, words):
     assert err.count("\n") == 1 and words in err
 
 
-def test_an_env_that_cannot_render_is_one_line(lab, tmp_path, capsys):
-    sweep = store_episodes(tmp_path / "s", [({}, 0)], env_id="mylab_envs:Slide-v0", policy="mylab_envs:SlidePolicy")
+@pytest.mark.parametrize("env_id, why", [
+    ("mylab_envs:Slide-v0", "gymnasium.make(..., render_mode='rgb_array') raised TypeError: SlideEnv.__init__() got "
+                            "an unexpected keyword argument 'render_mode'"),
+    ("drawn_envs:BlankSlide-v0", "render() returned None, not an RGB image"),  # said so, not a policy error
+])
+def test_an_env_that_cannot_render_is_one_line(lab, tmp_path, capsys, env_id, why):
+    sweep = store_episodes(tmp_path / "s", [({}, 0)], env_id=env_id, policy="mylab_envs:SlidePolicy")
     assert main(["replay", str(sweep), "--id", "0"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "env 'mylab_envs:Slide-v0' cannot render frames" in err
+    assert err.count("\n") == 1 and f"env {env_id!r} cannot render frames: {why}" in err
     assert "render_mode='rgb_array'" in err and "Traceback" not in err
 
 
