@@ -216,9 +216,9 @@ def add_report(subparsers: Any) -> None:
         description=(
             "Read the sweeps stored in DIR ... and write report.md (figures beside it) and a self-contained "
             "report.html: provenance, outcomes, success per parameter, risk maps with the closed-form boundary, "
-            "ROC and reliability on held-out uniform rows, coefficients, danger zones and, with --envelope, "
-            "the gate's verdict. Several folders (e.g. one per arm) are compared side by side and the zones "
-            "they share are marked universal."
+            "ROC and reliability on held-out uniform rows, coefficients, danger zones, a suggested envelope to "
+            "deploy in, a failure gallery and, with --envelope, the gate's verdict. Several folders (e.g. one per "
+            "arm) are compared side by side and the zones they share are marked universal."
         ),
     )
     p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep folders written by 'robogate sweep'")
@@ -226,9 +226,12 @@ def add_report(subparsers: Any) -> None:
                    help="folder to write (default DIR/report, or FIRST_DIR/comparison for several)")
     _add_envelope(p, "An operating envelope to gate; parameters left out keep their full range.")
     p.add_argument("--max-failure-rate", type=_probability, metavar="RATE",
-                   help="the gate's limit with --envelope, e.g. 0.05 (required with --envelope, as for 'gate')")
+                   help="the limit of the gate (required with --envelope, as for 'gate') and of the suggested "
+                        "envelope (default 0.05), e.g. 0.05")
     p.add_argument("--confidence", type=_probability, default=0.95, metavar="C",
-                   help="the gate's confidence with --envelope (default 0.95)")
+                   help="the confidence of the gate and of the suggested envelope (default 0.95)")
+    p.add_argument("--no-gallery", dest="gallery", action="store_false",
+                   help="leave out the failure gallery (it replays one episode per failure mode)")
     p.set_defaults(handler=_report)
 
 
@@ -237,10 +240,9 @@ def _report(args: argparse.Namespace) -> int:
 
     if args.envelope and args.max_failure_rate is None:
         raise CLIError("--envelope needs --max-failure-rate (the gate's limit, e.g. 0.05)")
-    if args.max_failure_rate is not None and not args.envelope:
-        raise CLIError("--max-failure-rate is the gate's limit: give the envelope to gate with --envelope")
     rate = {} if args.max_failure_rate is None else {"max_failure_rate": args.max_failure_rate}
-    path = write_report(args.dirs, args.out, envelope=args.envelope, confidence=args.confidence, **rate)
+    path = write_report(args.dirs, args.out, envelope=args.envelope, confidence=args.confidence, gallery=args.gallery,
+                        **rate)
     print(f"report: {path} and {path.with_name('report.md')}")
     return 0
 

@@ -101,31 +101,41 @@ class Suggestion:
 
     def summary(self) -> str:
         """The suggestion in a few sentences: the envelope, what supports it, and what it still needs."""
+        if self.envelope is None:
+            return self.basis_text()
+        return f"{self.basis_text()}: {self.envelope.describe()}. {self.evidence_text()}"
+
+    def basis_text(self) -> str:
+        """Why this box (without the box itself), or why there is none."""
         limit = f"{self.max_failure_rate:g}"
         needed = decide(0, 0, self.max_failure_rate, self.confidence).more_needed
         clean = self.path.loc[self.path["failures"] == 0, "n"]
-        rows = (f"A pass at {limit} needs at least {needed} failure-free uniform experiments inside; the boxes of the "
-                f"search without a failure held at most {int(clean.max()) if len(clean) else 0}.")
-        if self.envelope is None:
-            open_boxes = self.path[self.path["verdict"] != "fail"]
-            low = (open_boxes if len(open_boxes) else self.path).sort_values("predicted").iloc[0]
-            return (f"No envelope around nominal qualifies at a {limit} limit. {rows} In every box of the search whose "
-                    f"rows do not fail the gate, the risk map predicts a failure rate above {limit} on average or at "
-                    f"some edge; its lowest average is {low['predicted']:.3f} ({low['envelope']}). Sweep more, or gate "
-                    "an envelope of your own with gate --run.")
-        what = self.envelope.describe()
+        rows = (f"a pass at {limit} needs at least {needed} failure-free uniform experiments inside; the boxes of the "
+                f"search without a failure held at most {int(clean.max()) if len(clean) else 0}")
         if self.basis == "rows":
-            head = f"The largest envelope around nominal found that passes the gate on the sweep's uniform rows: {what}."
-        else:
-            head = (f"No box of the search passes the gate on the sweep's uniform rows ({rows[0].lower()}{rows[1:-1]}); "
-                    f"the largest whose rows do not fail it and over which the risk map predicts a failure rate at most "
-                    f"{limit}, on average and at every edge: {what}.")
+            return "The largest envelope around nominal found that passes the gate on the sweep's uniform rows"
+        if self.basis == "map":
+            return (f"No box of the search passes the gate on the sweep's uniform rows ({rows}); the largest whose rows "
+                    f"do not fail it and over which the risk map predicts a failure rate at most {limit}, on average "
+                    "and at every edge")
+        open_boxes = self.path[self.path["verdict"] != "fail"]
+        low = (open_boxes if len(open_boxes) else self.path).sort_values("predicted").iloc[0]
+        return (f"No envelope around nominal qualifies at a {limit} limit. {rows[0].upper()}{rows[1:]}. In every box "
+                f"of the search whose rows do not fail the gate, the risk map predicts a failure rate above {limit} on "
+                f"average or at some edge; its lowest average is {low['predicted']:.3f} ({low['envelope']}). Sweep "
+                "more, or gate an envelope of your own with gate --run.")
+
+    def evidence_text(self) -> str:
+        """What the sweep's rows and the risk map say about the envelope, and why that does not certify it."""
+        if self.envelope is None:
+            return ""
         why = ("It was chosen by looking at these rows, so that pass is optimistic" if self.basis == "rows" else
                "The map was fitted on this sweep and errs where the sweep has few rows")
-        return (f"{head} On the sweep's rows: {self.decision.reason} The risk map predicts a mean P(failure) of "
+        return (f"On the sweep's rows: {self.decision.reason} The risk map predicts a mean P(failure) of "
                 f"{self.predicted:.3f} over it. {why}: only fresh experiments inside it certify it.")
 
-    def command(self, sweep: str | os.PathLike, settings: dict[str, Any], out: str | os.PathLike | None = None) -> str:
+    def command(self, sweep: str | os.PathLike, settings: dict[str, Any], out: str | os.PathLike | None = None,
+                wrap: bool = False) -> str:
         """The command line that certifies the envelope on fresh experiments only.
 
         A fresh store (``out``, default ``SWEEP-certify``) with one uniform experiment of another
@@ -139,15 +149,16 @@ class Suggestion:
         settings : dict
             Its stored settings (``load_sweep(...).attrs["settings"]``): env id, policy spec and seed.
         out : path, optional
+        wrap : bool, default False
+            Break the line before each ``--envelope`` and after ``&&`` (a shell's ``\\`` continuations).
         """
-        fresh = str(out) if out is not None else f"{os.fspath(sweep).rstrip('/')}-certify"
-        q = shlex.quote
-        start = (f"robogate sweep --env {q(settings['env_id'])} --policy {q(settings['policy'])} --n-lhs 1 "
-                 f"--n-boundary 0 --seed {int(settings['seed']) + 1} --out {q(fresh)}")
-        flags = "".join(f" --envelope {q(f)}" for f in self.flags)
+        fresh = shlex.quote(str(out) if out is not None else f"{os.fspath(sweep).rstrip('/')}-certify")
         confidence = "" if self.confidence == 0.95 else f" --confidence {self.confidence:g}"
-        return (f"{start} && robogate gate {q(fresh)}{flags} --max-failure-rate {self.max_failure_rate:g}"
-                f"{confidence} --run")
+        pieces = [f"robogate sweep --env {shlex.quote(settings['env_id'])} --policy {shlex.quote(settings['policy'])}",
+                  f"--n-lhs 1 --n-boundary 0 --seed {int(settings['seed']) + 1} --out {fresh} &&",
+                  f"robogate gate {fresh}", *(f"--envelope {shlex.quote(flag)}" for flag in self.flags),
+                  f"--max-failure-rate {self.max_failure_rate:g}{confidence} --run"]
+        return (" \\\n    " if wrap else " ").join(pieces)
 
 
 # ------------------------------------------------------------------------------------- the box
