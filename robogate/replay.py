@@ -228,7 +228,7 @@ class Replayer:
 # ------------------------------------------------------------------------------------ animation
 
 
-def write_animation(replay: Replay, path: str | os.PathLike, fps: float = 10.0, title: str = "") -> Path:
+def write_animation(replay: Replay, path: str | os.PathLike, fps: float = 10.0) -> Path:
     """Write an animated GIF or MP4 (by ``path``'s suffix) of every frame of ``replay``.
 
     The caption names the episode and its outcome; a timeline under the image marks the
@@ -267,17 +267,17 @@ def write_animation(replay: Replay, path: str | os.PathLike, fps: float = 10.0, 
     ended = f"{replay.outcome} at step {replay.failure_step}" if fail is not None else replay.outcome
     check = "" if replay.stored_outcome is None else (
         ", reproduced" if replay.reproduced else f", NOT reproduced (stored {replay.stored_outcome})")
-    fig.text(0.5, 1 - 0.08 / (height / 60 + 1.0), f"{title or replay.name}: {ended}{check}", ha="center", va="top",
+    fig.text(0.5, 1 - 0.08 / (height / 60 + 1.0), f"{replay.name}: {ended}{check}", ha="center", va="top",
              fontsize=10, weight="bold", color=_FAILURE_RED if fail is not None else "#1e6b1a")
     clock = fig.text(0.5, 1 - 0.36 / (height / 60 + 1.0), "", ha="center", va="top", fontsize=9)
-    timeline = fig.add_axes((0.06, 0.05, 0.88, 0.05))  # control steps 0..steps-1; the start frame at -1
-    timeline.set_xlim(-1, max(replay.steps - 1, 0))
+    timeline = fig.add_axes((0.06, 0.05, 0.88, 0.05))  # control steps 0..steps-1, one cell each; the start at -1
+    timeline.set_xlim(-1.5, replay.steps - 0.5)
     timeline.set_ylim(0, 1)
     timeline.set_yticks([])
     timeline.tick_params(labelsize=7, length=2)
-    timeline.axvspan(-1, replay.steps - 1, color="#dddddd", lw=0)
+    timeline.axvspan(-1.5, replay.steps - 0.5, color="#dddddd", lw=0)
     if fail is not None:
-        timeline.axvline(replay.failure_step, color=_FAILURE_RED, lw=3)
+        timeline.axvspan(replay.failure_step - 0.5, replay.failure_step + 0.5, color=_FAILURE_RED, lw=0)
     cursor = timeline.axvline(-1, color="black", lw=2)
     sequence = list(order)
     if fail is not None and fail in replay.frames:  # dwell on the failure

@@ -41,11 +41,8 @@ from robogate.rows import errored
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 from robogate.stats import GateDecision, decide
 
-__all__ = ["BASES", "Suggestion", "suggest_envelope"]
+__all__ = ["Suggestion", "suggest_envelope"]
 
-BASES = ("rows", "map", "none")
-"""What a suggestion rests on: it passes the gate on the sweep's rows; the rows cannot decide and the map
-predicts it under the limit; nothing (no box of the path qualifies)."""
 _STEPS = 10
 """Cuts from either end of a continuous range to its nominal value (each a tenth of the way, on its own scale)."""
 _POINTS = 2000
@@ -61,7 +58,8 @@ class Suggestion:
     envelope : Envelope or None
         The suggested envelope (parameters it leaves out are free), None when no box qualifies.
     basis : {"rows", "map", "none"}
-        See :data:`BASES`.
+        What it rests on: it passes the gate on the sweep's uniform rows; the rows cannot decide
+        and the map predicts it under the limit; nothing (no box of the search qualifies).
     decision : GateDecision or None
         The gate's verdict on the sweep's own rows inside the envelope.
     predicted : float
@@ -268,7 +266,7 @@ def suggest_envelope(
     Returns
     -------
     Suggestion
-        See the module docstring for the search and :data:`BASES` for what it rests on.
+        See the module docstring for the search, and ``basis`` for what it rests on.
 
     Raises
     ------
