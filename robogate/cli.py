@@ -243,9 +243,9 @@ def add_report(subparsers: Any) -> None:
         description=(
             "Read the sweeps stored in DIR ... and write report.md (figures beside it) and a self-contained "
             "report.html: provenance, outcomes, success per parameter, risk maps with the closed-form boundary, "
-            "ROC and reliability on held-out uniform rows, coefficients, danger zones and, with --envelope, "
-            "the gate's verdict. Several folders (e.g. one per arm) are compared side by side and the zones "
-            "they share are marked universal."
+            "ROC and reliability on held-out uniform rows, coefficients, danger zones, a suggested envelope to "
+            "deploy in, a failure gallery and, with --envelope, the gate's verdict. Several folders (e.g. one per "
+            "arm) are compared side by side and the zones they share are marked universal."
         ),
     )
     p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep folders written by 'robogate sweep'")
@@ -253,9 +253,12 @@ def add_report(subparsers: Any) -> None:
                    help="folder to write (default DIR/report, or FIRST_DIR/comparison for several)")
     _add_envelope(p, "An operating envelope to gate; parameters left out keep their full range.")
     p.add_argument("--max-failure-rate", type=_probability, metavar="RATE",
-                   help="the gate's limit with --envelope, e.g. 0.05 (required with --envelope, as for 'gate')")
+                   help="the limit of the gate (required with --envelope, as for 'gate') and of the suggested "
+                        "envelope (default 0.05), e.g. 0.05")
     p.add_argument("--confidence", type=_probability, default=0.95, metavar="C",
-                   help="the gate's confidence with --envelope (default 0.95)")
+                   help="the confidence of the gate and of the suggested envelope (default 0.95)")
+    p.add_argument("--no-gallery", dest="gallery", action="store_false",
+                   help="leave out the failure gallery (it replays one episode per failure mode)")
     p.set_defaults(handler=_report)
 
 
@@ -264,10 +267,9 @@ def _report(args: argparse.Namespace) -> int:
 
     if args.envelope and args.max_failure_rate is None:
         raise CLIError("--envelope needs --max-failure-rate (the gate's limit, e.g. 0.05)")
-    if args.max_failure_rate is not None and not args.envelope:
-        raise CLIError("--max-failure-rate is the gate's limit: give the envelope to gate with --envelope")
     rate = {} if args.max_failure_rate is None else {"max_failure_rate": args.max_failure_rate}
-    path = write_report(args.dirs, args.out, envelope=args.envelope, confidence=args.confidence, **rate)
+    path = write_report(args.dirs, args.out, envelope=args.envelope, confidence=args.confidence, gallery=args.gallery,
+                        **rate)
     print(f"report: {path} and {path.with_name('report.md')}")
     return 0
 
@@ -915,11 +917,109 @@ def _compare(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+# ----------------------------------------------------------------------------------- replay
+
+
+def add_replay(subparsers: Any) -> None:
+    """Register ``robogate replay``."""
+    from robogate.replay import FORMATS
+
+    p = subparsers.add_parser(
+        "replay",
+        usage=(f"{PROG} replay SWEEP --id N [N ...] [options]\n"
+               f"       {PROG} replay SWEEP --outcome NAME [--count K] [options]"),
+        help="re-run experiments of a sweep from their stored seeds, check the outcome, and film them",
+        description=(
+            "Re-run experiments of a stored sweep from their stored parameters and seeds on the sweep's env and "
+            "policy, say whether each ended as stored, and write an animated GIF (or MP4) per experiment with the "
+            "outcome in the caption, the failure step marked on a timeline and a red border from the failure "
+            "frame on. The env is made with render_mode='rgb_array' (any env that supports it). Exit status: 0 "
+            "every outcome reproduced, 1 some did not, 2 usage error (an env that cannot render included)."
+        ),
+    )
+    p.add_argument("sweep", metavar="SWEEP", help="a sweep folder written by 'robogate sweep'")
+    p.add_argument("--id", dest="ids", type=_non_negative_int, nargs="+", action="extend", metavar="N",
+                   help="experiment ids to replay")
+    p.add_argument("--outcome", metavar="NAME", help="replay experiments that ended so, e.g. collision")
+    p.add_argument("--count", type=_positive_int, default=1, metavar="K",
+                   help="with --outcome: how many, the first by id (default 1)")
+    p.add_argument("--out", metavar="DIR", help="folder for the animations (default SWEEP/replay)")
+    p.add_argument("--format", choices=FORMATS, default="gif", help="gif (default) or mp4 (needs ffmpeg)")
+    p.add_argument("--policy", metavar="SPEC", help=f"replay with this policy instead of the sweep's: {POLICY_HELP}")
+    p.set_defaults(handler=_replay)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from robogate.replay import replay
+
+    if args.ids and args.outcome:
+        raise CLIError("give --id or --outcome, not both")
+    out = args.out or str(Path(args.sweep) / "replay")
+    replays = replay(args.sweep, args.ids, outcome=args.outcome, count=args.count, policy=args.policy, out=out,
+                     format=args.format)
+    for r in replays:
+        print(f"{r.describe()}: {r.path}")
+    missed = sum(not r.reproduced for r in replays)
+    if missed:
+        print(f"{PROG}: {missed} of {len(replays)} replayed experiments did not end as stored: the env, the policy or "
+              "a library has changed since the sweep, or the episode is not deterministic", file=sys.stderr)
+    return 1 if missed else 0
+
+
+# --------------------------------------------------------------------------------- envelope
+
+
+def add_envelope(subparsers: Any) -> None:
+    """Register ``robogate envelope suggest``."""
+    p = subparsers.add_parser(
+        "envelope",
+        help="suggest where to deploy: the largest envelope around nominal a sweep says should pass",
+        description="Operating envelopes read from a sweep.",
+    )
+    sub = p.add_subparsers(dest="envelope_command", metavar="ACTION", required=True)
+    s = sub.add_parser(
+        "suggest",
+        help="the largest envelope around nominal that the sweep's uniform rows and risk map say should pass",
+        description=(
+            "Peel the parameter space toward the nominal scene, each step cutting off the slice the risk map "
+            "predicts fails most, and print the first box that passes the gate on the sweep's uniform (stage-1) "
+            "rows or, when none does, that its rows do not fail and the map predicts under the limit, as --envelope "
+            "flags. The box is chosen on the sweep's own rows, so the command also prints the command line that "
+            "certifies it on fresh experiments only. Exit status: 0 an envelope is suggested, 3 none qualifies, "
+            "2 usage error."
+        ),
+    )
+    s.add_argument("sweep", metavar="SWEEP", help="a sweep folder written by 'robogate sweep'")
+    s.add_argument("--max-failure-rate", type=_probability, required=True, metavar="RATE",
+                   help="the gate's limit, e.g. 0.05")
+    s.add_argument("--confidence", type=_probability, default=0.95, metavar="C",
+                   help="the gate's confidence (default 0.95)")
+    s.set_defaults(handler=_envelope_suggest)
+
+
+def _envelope_suggest(args: argparse.Namespace) -> int:
+    from robogate.load import load_sweep
+    from robogate.suggest import suggest_envelope
+
+    df = load_sweep(args.sweep)
+    suggestion = suggest_envelope(df, args.max_failure_rate, args.confidence)
+    print(suggestion.summary())
+    if suggestion.envelope is None:
+        return 3
+    print(" ".join(f"--envelope {flag}" for flag in suggestion.flags) or "(the whole space: no --envelope flag)")
+    print("certify it on fresh experiments only (gate --run on this sweep would also count the rows that chose it):")
+    print(suggestion.command(args.sweep, df.attrs["settings"]))
+    return 0
+
+
 # ------------------------------------------------------------------------------------- main
 
 #: Functions registering the subcommands, in help order.
 SUBCOMMANDS: list[Callable[[Any], None]] = [add_sweep, add_report, add_gate, add_suite, add_compare, add_demo,
-                                             add_policy, add_rollouts, add_monitor]
+                                             add_policy, add_rollouts, add_monitor, add_replay,
+                                             add_envelope]
 
 
 def build_parser() -> argparse.ArgumentParser:

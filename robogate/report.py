@@ -29,25 +29,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from robogate.axes import plain_log_labels
 from robogate.colours import outcome_colours
 from robogate.document import Document, cell_text
 from robogate.envelope import Envelope
+from robogate.gallery import TRIES, Shot, add_gallery, describe_scene
 from robogate.gating import evidence, gate
 from robogate.load import load_sweep
-from robogate.risk import INTERCEPT, FlexibleRiskModel, RiskModel, term_parameters
-from robogate.rows import STAGE_BOUNDARY, STAGE_GATE, errored, first_error, uniform_rows
+from robogate.replay import row_params
+from robogate.risk import INTERCEPT, MIN_PER_OUTCOME, FlexibleRiskModel, RiskModel, term_parameters
+from robogate.rows import STAGE_BOUNDARY, STAGE_GATE, STAGE_LHS, errored, first_error, uniform_rows
 from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 from robogate.stats import clopper_pearson
+from robogate.suggest import suggest_envelope
 from robogate.sweep import summarize
 from robogate.zones import danger_zones, parameter_bins
 
 __all__ = ["write_report"]
 
 ARM_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-_MIN_PER_OUTCOME = 10
-"""Fewest experiments of each outcome (success, failure) a risk map is fitted on."""
 _WIDE_CATEGORY = 7
 """A category with more values than this gets a full row of the success figure (its labels stay readable)."""
 _HEATMAP_PAIRS = 3
@@ -147,12 +149,12 @@ def _too_few_for_a_map(sweep: _Sweep) -> str | None:
     """Why the sweep cannot carry a risk map yet, or None."""
     failed = ~sweep.judged["success"].astype(bool).to_numpy()
     wins, losses = int((~failed).sum()), int(failed.sum())
-    if min(wins, losses) >= _MIN_PER_OUTCOME:
+    if min(wins, losses) >= MIN_PER_OUTCOME:
         return None
     among = (f"its {len(failed)} experiments" if len(failed) == len(sweep.df) else
              f"the {len(failed)} experiments that did not error")
     return (f"{sweep.name}: {wins} success{'es' * (wins != 1)} and {losses} failure{'s' * (losses != 1)} among "
-            f"{among} are too few for a risk map (a logistic map needs at least {_MIN_PER_OUTCOME} experiments of "
+            f"{among} are too few for a risk map (a logistic map needs at least {MIN_PER_OUTCOME} experiments of "
             "each outcome); sweep more.")
 
 
@@ -307,6 +309,47 @@ def _fig_success_by_parameter(sweeps: list[_Sweep]) -> Figure:
         ax.grid(alpha=0.25)
     if several:
         fig.axes[0].legend(fontsize=8)
+    return fig
+
+
+def _fig_outcomes_by_parameter(sweep: _Sweep) -> Figure:
+    """The outcome mix of the uniform rows per bin or value of each parameter: stacked bars, one panel each."""
+    space, rows = sweep.space, uniform_rows(sweep.df)
+    outcomes = rows["outcome"].astype(str).to_numpy()
+    colours = outcome_colours(outcomes)
+    wide = sum(isinstance(d, Categorical) and d.n_values > _WIDE_CATEGORY for d in space)
+    fig = Figure(figsize=(11, 3.0 * (-(-(len(space) - wide) // 4) + wide) + 0.3), layout="constrained")
+    for ax, dim in zip(_success_axes(fig, space), space):
+        codes, bins = parameter_bins(rows[dim.name].to_numpy(), dim, 6)
+        n = np.bincount(codes, minlength=len(bins))
+        if isinstance(dim, Continuous):  # bars span their bins on the parameter's own axis
+            edges = dim.from_unit(np.linspace(0.0, 1.0, len(bins) + 1))
+            x, width, align, centres = edges[:-1], np.diff(edges), "edge", [b.centre for b in bins]
+        else:
+            x, width, align, centres = np.arange(len(bins)), 0.8, "center", np.arange(len(bins))
+        bottom = np.zeros(len(bins))
+        for outcome, colour in colours.items():
+            share = np.bincount(codes, weights=outcomes == outcome, minlength=len(bins)) / np.maximum(n, 1)
+            ax.bar(x, share, width, bottom=bottom, align=align, color=colour, edgecolor="white", lw=0.6)
+            bottom += share
+        for centre, count in zip(centres, n):
+            ax.text(centre, 1.015, str(count), ha="center", va="bottom", fontsize=7, color="#5a6470")
+        if isinstance(dim, Continuous):
+            ax.set_xlim(dim.low, dim.high)
+            _log_axis(ax, dim, "x")
+        else:
+            wide_axis = isinstance(dim, Categorical) and dim.n_values > _WIDE_CATEGORY
+            ax.set_xticks(x, [b.label for b in bins], rotation=25 if wide_axis else 40 if isinstance(dim, Categorical)
+                          else 0, ha="right" if isinstance(dim, Categorical) else "center", fontsize=9 if wide_axis else 8)
+            ax.set_xlim(-0.5, len(bins) - 0.5)
+        if dim.unit:
+            ax.set_xlabel(dim.unit, fontsize=9)
+        ax.set_ylim(0, 1.12)
+        ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
+        ax.set_ylabel("share of experiments", fontsize=9)
+        ax.set_title(dim.name, fontsize=10)
+    fig.legend([Patch(color=c) for c in colours.values()], list(colours), loc="outside upper center",
+               ncol=len(colours), fontsize=8, frameon=False)
     return fig
 
 
@@ -524,6 +567,7 @@ def write_report(
     confidence: float = 0.95,
     holdout: float = 0.3,
     seed: int = 0,
+    gallery: bool = True,
 ) -> Path:
     """Write ``report.md`` and a self-contained ``report.html`` for one sweep or several compared.
 
@@ -541,12 +585,15 @@ def write_report(
         as ``"friction=0.4:1.2"``): the report then states the gate's verdict
         for it on every sweep.
     max_failure_rate, confidence : float
-        The gate's limit and confidence (with ``envelope``).
+        The limit and confidence of the gate (with ``envelope``) and of the suggested envelope.
     holdout : float, default 0.3
         Share of the uniform (stage-1) rows held out of fitting for the ROC
         and reliability curves.
     seed : int, default 0
         Seed of the held-out split, the bootstrap and the models' folds.
+    gallery : bool, default True
+        Replay one episode per failure mode and show frames around its failure step (a few
+        seconds; needs an env that renders ``rgb_array`` frames, else the report says so).
 
     Returns
     -------
@@ -587,8 +634,11 @@ def write_report(
     _summary_section(doc, runs, caveats)
     if gate_envelope is not None:
         _gate_section(doc, runs, gate_envelope, max_failure_rate, confidence, caveats["gate"])
+    _suggestion_section(doc, usable, max_failure_rate, confidence, 3 if gate_envelope is not None else 2)
     _zones_section(doc, runs, zones, caveats["zones"])
     _outcomes_section(doc, runs)
+    if gallery:
+        _gallery_section(doc, runs)
     _success_section(doc, runs)
     _risk_section(doc, runs, usable, pairs, caveats["risk"])
     if usable:
@@ -767,6 +817,58 @@ def _zones_section(doc: Document, runs: list[_Sweep], zones: pd.DataFrame, cavea
 def _outcomes_section(doc: Document, runs: list[_Sweep]) -> None:
     doc.heading("Outcomes")
     doc.figure("outcomes", _fig_outcomes(runs), "Outcome mix by stage.")
+    for k, r in enumerate(runs):
+        if len(uniform_rows(r.df)):
+            doc.figure(f"outcomes_by_parameter{f'_{k + 1}' if len(runs) > 1 else ''}", _fig_outcomes_by_parameter(r),
+                       f"{r.name + ': o' if len(runs) > 1 else 'O'}utcome mix of the uniform (stage-1) experiments per "
+                       "bin or value of each parameter; the number above a bar is its experiments.")
+
+
+def _gallery_section(doc: Document, runs: list[_Sweep]) -> None:
+    """One replayed episode per failure mode (per sweep when several), stage-1 experiments first."""
+    shots = []
+    for r in runs:
+        failed = r.judged[~r.judged["success"].astype(bool)]
+        failed = failed.assign(_later=failed["stage"] != STAGE_LHS).sort_values(["_later", "id"])
+        for outcome in outcome_colours(failed["outcome"].astype(str)):
+            for _, row in failed[failed["outcome"].astype(str) == outcome].head(TRIES).iterrows():
+                params = row_params(row, r.space.names)
+                shots.append(Shot(f"{r.name}: {outcome}" if len(runs) > 1 else outcome, f"experiment {row['id']}",
+                                  r.settings["env_id"], r.settings["policy"], params, int(row["seed"]), outcome,
+                                  describe_scene(r.space, params), f"robogate replay {r.path} --id {row['id']}"))
+    add_gallery(doc, shots, "One episode per failure mode, uniform (stage-1) experiments first.")
+
+
+def _suggestion_section(doc: Document, usable: list[tuple[_Sweep, _RiskFit]], max_failure_rate: float,
+                        confidence: float, level: int) -> None:
+    """Where to deploy: the envelope the sweep's rows and risk map suggest, with the command that certifies it."""
+    doc.heading("Where to deploy: a suggested envelope", level)
+    if not usable:
+        doc.text("No suggestion: the search for an envelope is guided by the risk map, and this sweep has none.")
+        return
+    doc.text(f"The largest envelope around nominal that the uniform rows pass at a {max_failure_rate:g} limit "
+             f"({confidence:g} confidence) or, when no box does, that the rows do not fail and the risk map predicts "
+             "under the limit. The search peels the whole space toward the nominal scene, each step cutting off the "
+             "slice the risk map predicts fails most (a tenth of the way from a range's end to nominal, or one value "
+             "of a category), and keeps the first box that qualifies.")
+    for r, f in usable:
+        s = suggest_envelope(r.df, max_failure_rate, confidence, space=r.space, model=f.model)
+        who = f"{r.name}: " if len(usable) > 1 else ""
+        if s.envelope is None:
+            doc.text(who + s.basis_text())
+            continue
+        doc.text(f"{who}{s.basis_text()}:")
+        whole = Envelope(r.space, {})
+        doc.table(pd.DataFrame([{
+            "parameter": d.label,
+            "suggested": _entry(s.envelope, d.name) if d.name in s.envelope.limits else "free (full range)",
+            "full range": f"{d.n_values} values" if isinstance(d, Categorical) else _entry(whole, d.name)}
+            for d in r.space]))
+        doc.text(s.evidence_text())
+        doc.text("As flags, and the command that certifies it on fresh experiments only (gate --run on this sweep would "
+                 "also count the rows that chose it):")
+        doc.code(" \\\n".join(f"--envelope {flag}" for flag in s.flags) or "(the whole space: no --envelope flag)")
+        doc.code(s.command(r.path, r.settings, wrap=True))
 
 
 def _success_section(doc: Document, runs: list[_Sweep]) -> None:
@@ -812,14 +914,44 @@ def _risk_section(doc: Document, runs: list[_Sweep], usable: list[tuple[_Sweep, 
         r, f = usable[0]
         doc.figure("risk_map", _fig_heatmaps([(r, f, x, y, f"{x} × {y}") for x, y in pairs]), caption)
     doc.heading("Boundary equations", 3)
+    doc.text("Each in the model's standardised units, then in physical units: the threshold at a few values of the "
+             "other parameter, and where P(failure) exceeds 0.5, the remaining parameters nominal.")
     for r, f in usable:
         for x, y in pairs:
             doc.text(f"{r.name}: {x} as a function of {y}" if several else f"{x} as a function of {y}")
             doc.code(f.model.boundary_equation(x, y))
+            doc.table(_thresholds(f.model, r.space, x, y))
     doc.heading("Coefficients", 3)
     doc.table(_coefficients([r for r, _ in usable], [f for _, f in usable]),
               f"Logit terms (encoded units) with the largest magnitude, at most {_TOP_TERMS}; positive "
               "raises P(failure); — marks a term a model did not select.")
+
+
+def _entry(envelope: Envelope, name: str) -> str:
+    """An envelope's limit on one parameter without the parameter's name: ``"0.4–1.2"``, ``"in {box, sphere}"``."""
+    return envelope.describe_entry(name).removeprefix(name).strip()
+
+
+def _thresholds(model: RiskModel, space: ParameterSpace, x: str, y: str) -> pd.DataFrame:
+    """The boundary in physical units: the threshold x* at a few values of y, and where P(failure) > 0.5."""
+    dx, dy = space[x], space[y]
+    ys = (_axis_values(dy, 5) if isinstance(dy, Continuous) else
+          np.unique(np.round(np.linspace(dy.low, dy.high, min(5, dy.n_values))).astype(int)))
+    nominal = space.nominal()
+    rows = []
+    for value, roots in zip(ys, model.boundary_curve(x, y, ys)):
+        cuts = [dx.low, *np.sort(roots[np.isfinite(roots)]), dx.high]
+        pieces = list(zip(cuts[:-1], cuts[1:]))
+        grid = pd.DataFrame([nominal] * len(pieces))
+        grid[x] = [np.sqrt(a * b) if isinstance(dx, Continuous) and dx.log else (a + b) / 2 for a, b in pieces]
+        grid[y] = value
+        failing = model.predict_proba(grid[space.names])[:, 1] > 0.5
+        rows.append({dy.label: _fmt_value(value),
+                     f"{x}* ({dx.unit})" if dx.unit else f"{x}*": " and ".join(map(_fmt_value, cuts[1:-1]))
+                     or "none in range",
+                     f"{x} where P(failure) > 0.5": ", ".join(f"{_fmt_value(a)}–{_fmt_value(b)}" for (a, b), bad
+                                                               in zip(pieces, failing) if bad) or "nowhere"})
+    return pd.DataFrame(rows)
 
 
 def _fmt_nominal(value: Any) -> str:

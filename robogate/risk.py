@@ -53,7 +53,7 @@ from threadpoolctl import threadpool_limits
 from robogate.checks import check_int
 from robogate.space import Categorical, ParameterSpace
 
-__all__ = ["INTERCEPT", "FlexibleRiskModel", "RiskModel", "term_parameters"]
+__all__ = ["INTERCEPT", "MIN_PER_OUTCOME", "FlexibleRiskModel", "RiskModel", "term_parameters"]
 
 #: Version of the JSON written by :meth:`RiskModel.to_json`.
 FORMAT_VERSION = 1
@@ -62,6 +62,9 @@ FORMAT_VERSION = 1
 #: parameter ``"friction"``; a category level ``"shape=box"``; a square ``"friction^2"``; a
 #: product of two ``"friction:mass"`` or ``"friction:shape=box"``.
 INTERCEPT = "intercept"
+MIN_PER_OUTCOME = 10
+"""Fewest experiments of each outcome (success, failure) robogate fits a risk map on (the report, the envelope
+suggestion)."""
 _LEVEL, _SQUARE, _PRODUCT = "=", "^2", ":"
 
 

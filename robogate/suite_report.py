@@ -1,14 +1,17 @@
 """Reports of suite runs and policy comparisons, in the sweep report's style (Markdown + self-contained HTML).
 
 :func:`write_suite_report` shows a run's success per category against the category's target band
-and per scenario with Wilson intervals and outcome mixes; :func:`write_comparison_report` puts the
-verdict first, then the scenarios whose outcome flipped (by category and outcome), the difference
-per category, the paired counts and the sequential test's trace.
+and per scenario with Wilson intervals and outcome mixes, then a failure gallery (one replayed
+episode per failure mode); :func:`write_comparison_report` puts the verdict first, then the
+scenarios whose outcome flipped (by category and outcome) with a gallery of them (the failing
+side's episode, replayed), the difference per category, the paired counts and the sequential
+test's trace.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,10 +20,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from robogate.colours import OUTCOME_COLOURS
+from robogate.colours import OUTCOME_COLOURS, outcome_colours
 from robogate.document import Document
 from robogate.envs.outcomes import OUTCOMES
-from robogate.rows import first_error
+from robogate.gallery import TRIES, Shot, add_gallery, describe_scene
+from robogate.replay import row_params
+from robogate.rows import errored, first_error
+from robogate.space import ParameterSpace
+from robogate.store import StoreError
 
 if TYPE_CHECKING:
     from robogate.compare import Comparison
@@ -95,6 +102,20 @@ def _fig_scenarios(table: pd.DataFrame) -> Figure:
     return fig
 
 
+def _run_shots(run: SuiteRun) -> list[Shot]:
+    """The failed episodes of a run, by outcome (the gallery shows one of each), in episode order."""
+    table = run.table[~errored(run.table)] if len(run.table) else run.table
+    failed = table[~table["success"].astype(bool)] if len(table) else table
+    space = run.suite.space
+    shots = []
+    for outcome in outcome_colours(failed["outcome"].astype(str) if len(failed) else []):
+        for _, row in failed[failed["outcome"].astype(str) == outcome].head(TRIES).iterrows():
+            params = row_params(row, space.names)
+            shots.append(Shot(outcome, f"{row['scenario']} episode {row['episode']}", run.env_id, run.policy, params,
+                              int(row["seed"]), outcome, describe_scene(space, params)))
+    return shots
+
+
 def write_suite_report(run: SuiteRun, out: str | os.PathLike | None = None) -> Path:
     """Write ``report.html`` and ``report.md`` of a suite run (default folder ``<run>/report``)."""
     out = Path(out) if out is not None else run.path / "report"
@@ -124,6 +145,7 @@ def write_suite_report(run: SuiteRun, out: str | os.PathLike | None = None) -> P
         "episodes": scenarios["n"], "success (95 % CI)": [
             _pct_interval(r, lo, hi) for r, lo, hi in zip(scenarios["rate"], scenarios["ci_low"], scenarios["ci_high"])],
         "outcomes": scenarios["outcomes"]}))
+    add_gallery(doc, _run_shots(run), "One episode per failure mode.")
     doc.heading("Provenance")
     doc.table(pd.DataFrame([
         {"": "folder", "value": str(run.path)}, {"": "env", "value": run.env_id}, {"": "policy", "value": run.policy},
@@ -180,6 +202,63 @@ def _fig_sequence(looks: pd.DataFrame, margin: float | None, stopped: int | None
     return fig
 
 
+@dataclass
+class _Side:
+    """A comparison side's stored episodes by key (suite episode or sweep id), and what they ran."""
+
+    table: pd.DataFrame
+    env_id: str
+    policy: str
+    space: ParameterSpace
+    sweep: Path | None = None
+    """The sweep folder, when the side is a sweep (its episodes replay with ``robogate replay``)."""
+
+
+def _stored_side(folder: Path) -> _Side | None:
+    from robogate.load import load_sweep
+    from robogate.suite_run import load_suite_run
+
+    try:
+        run = load_suite_run(folder)
+        return _Side(run.table, run.env_id, run.policy, run.suite.space)
+    except ValueError:  # a sweep folder
+        df = load_sweep(folder)
+        settings = df.attrs["settings"]
+        return _Side(df.set_index("id", drop=False), settings["env_id"], settings["policy"], settings["space"], folder)
+    except StoreError:
+        return None
+
+
+def _flip_shots(result: Comparison, out: Path) -> tuple[list[Shot], str | None]:
+    """The failing side of each flipped pair, grouped by change and outcome; or why its episodes cannot be found.
+
+    A side given as a folder is read there; a policy run now is read where ``compare`` stored it, beside the report
+    folder (``OUT/candidate``, ``OUT/baseline``).
+    """
+    p = result.pairs
+    flips = p[p["candidate_success"] != p["baseline_success"]]
+    flips = flips.assign(_gained=~flips["baseline_success"].astype(bool))
+    flips = flips.sort_values(["_gained", "scenario", "episode"], kind="stable")
+    sides = {}
+    for role, label in (("candidate", result.candidate), ("baseline", result.baseline)):
+        folder = Path(label) if Path(label).is_dir() else out.parent / role
+        sides[role] = _stored_side(folder) if folder.is_dir() else None
+    shots = []
+    for _, pair in flips.iterrows():
+        role = "baseline" if pair["_gained"] else "candidate"
+        side = sides[role]
+        if side is None:
+            return [], (f"the {role}'s episodes are not stored where the comparison keeps them ({out.parent / role}); "
+                        "write the report into the comparison's out folder (OUT/report)")
+        params = row_params(side.table.loc[pair["key"]], side.space.names)
+        outcome = str(pair[f"{role}_outcome"])
+        name = pair["scenario"] if side.sweep is not None else f"{pair['scenario']} episode {pair['episode']}"
+        shots.append(Shot(f"{'gained' if pair['_gained'] else 'lost'}: {outcome} ({role})", name, side.env_id,
+                          side.policy, params, int(pair["seed"]), outcome, describe_scene(side.space, params),
+                          f"robogate replay {side.sweep} --id {pair['key']}" if side.sweep is not None else ""))
+    return shots, None
+
+
 def write_comparison_report(result: Comparison, out: str | os.PathLike) -> Path:
     """Write ``report.html`` and ``report.md`` of a comparison into ``out``."""
     d = result.decision
@@ -192,6 +271,14 @@ def write_comparison_report(result: Comparison, out: str | os.PathLike) -> Path:
              "(gained); the outcome is the failing side's.")
     if len(flips):
         doc.table(result.flip_summary())
+        shots, missing = _flip_shots(result, Path(out))
+        if missing:
+            doc.heading("Gallery of flipped episodes", 3)
+            doc.caveat(f"No gallery: {missing}")
+        else:
+            add_gallery(doc, shots, "One flipped episode per change and outcome of the side that failed (lost: the "
+                                    "candidate failed, gained: the baseline did).",
+                        heading="Gallery of flipped episodes")
         listed = flips.head(_FLIPS_LISTED)
         doc.heading("Every flipped episode" if len(flips) <= _FLIPS_LISTED else f"The first {_FLIPS_LISTED} flipped episodes", 3)
         doc.table(listed, None if len(flips) <= _FLIPS_LISTED else

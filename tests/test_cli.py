@@ -210,7 +210,7 @@ EPISODE_COMMANDS = [("sweep",), ("gate",), ("suite", "run"), ("compare",), ("pol
                     ("rollouts", "record")]
 COMMANDS = [*EPISODE_COMMANDS, ("report",), ("suite",), ("suite", "list"), ("demo",), ("policy",),
             ("policy", "train"), ("rollouts",), ("monitor",), ("monitor", "calibrate"), ("monitor", "train"),
-            ("monitor", "eval")]
+            ("monitor", "eval"), ("replay",), ("envelope",), ("envelope", "suggest")]
 
 
 def test_every_command_prints_its_help_and_the_shared_flags_alike(capsys):
@@ -271,7 +271,7 @@ def run_gate(tmp_path, entries):
 
 def run_report(tmp_path, entries):
     return ["report", str(envelope_sweep(tmp_path / "sweep")), "--out", str(tmp_path / "report"),
-            "--max-failure-rate", "0.5", *envelope_args(entries)]
+            "--max-failure-rate", "0.5", "--no-gallery", *envelope_args(entries)]
 
 
 def run_demos(tmp_path, entries):
@@ -372,8 +372,10 @@ def test_report_envelope_needs_the_gate_limit(tmp_path, capsys):
     sweep = make_sweep(tmp_path / "s")
     code, _, err = run_main(capsys, ["report", str(sweep), "--envelope", "friction=0.4:1.2"])
     assert code == 2 and err == "robogate: error: --envelope needs --max-failure-rate (the gate's limit, e.g. 0.05)\n"
-    code, _, err = run_main(capsys, ["report", str(sweep), "--max-failure-rate", "0.05"])
-    assert code == 2 and "give the envelope to gate with --envelope" in err
+    code, _, err = run_main(capsys, ["report", str(sweep), "--max-failure-rate", "0.07", "--no-gallery"])
+    assert code == 0, err  # alone, the limit is the suggested envelope's
+    assert "Where to deploy: a suggested envelope" in (sweep / "report" / "report.md").read_text()
+    assert "at a 0.07 limit" in (sweep / "report" / "report.md").read_text()
 
 
 def test_policy_train_on_a_folder_without_demos_names_the_file(tmp_path, capsys):

@@ -106,7 +106,7 @@ ENVELOPE = ["friction=0.5:1.2", "mass=0.05:0.1"]
 def report(tmp_path_factory):
     """One sweep's report, with a gate verdict (written once: fitting the risk models takes seconds)."""
     sweep = make_sweep(tmp_path_factory.mktemp("report") / "panda")
-    path = write_report(sweep, envelope=ENVELOPE, max_failure_rate=0.3)
+    path = write_report(sweep, envelope=ENVELOPE, max_failure_rate=0.3, gallery=False)  # its outcomes are made up
     return sweep, path
 
 
@@ -115,7 +115,7 @@ def test_html_parses_and_every_figure_decodes(report):
     assert path == sweep / "report" / "report.html"
     page, text = parse(path)
     sizes = decode_images(page)
-    assert len(sizes) == 4 and all(w > 400 and h > 150 for w, h in sizes)
+    assert len(sizes) == 5 and all(w > 400 and h > 150 for w, h in sizes)
     for heading in ("Summary", "Deployment gate", "Danger zones", "Success across each parameter", "Risk map",
                     "Boundary equations", "Coefficients", "How well the map predicts", "Provenance"):
         assert heading in text
@@ -156,7 +156,7 @@ def test_the_report_states_the_held_out_auc_it_draws(report):
 def test_comparison_marks_universal_zones(tmp_path):
     dirs = [make_sweep(tmp_path / "a", 0, "robogate/PickPlace-Panda-v0"),
             make_sweep(tmp_path / "b", 1, "robogate/PickPlace-UR5e-v0")]
-    assert main(["report", *map(str, dirs), "--out", str(tmp_path / "both")]) == 0
+    assert main(["report", *map(str, dirs), "--out", str(tmp_path / "both"), "--no-gallery"]) == 0
     page, text = parse(tmp_path / "both" / "report.html")
     decode_images(page)
     assert "Panda" in text and "UR5e" in text and "universal" in text
@@ -184,9 +184,9 @@ def test_the_library_leaves_pyplot_alone():
 @pytest.mark.parametrize("n_lhs, n_boundary", [(3, 0), (10, 0)])
 def test_a_tiny_sweep_gives_a_report_that_says_what_it_cannot_conclude(tmp_path, capsys, n_lhs, n_boundary):
     sweep = make_sweep(tmp_path / "s", n_lhs=n_lhs, n_boundary=n_boundary)
-    assert main(["report", str(sweep)]) == 0
+    assert main(["report", str(sweep), "--no-gallery"]) == 0
     page, text = parse(sweep / "report" / "report.html")
-    assert len(decode_images(page)) == 2  # outcomes and success per parameter; no map to draw
+    assert len(decode_images(page)) == 3  # outcomes (by stage and per parameter), success per parameter; no map
     assert "too few for a risk map (a logistic map needs at least 10 experiments of each outcome); sweep more" in text
     assert "No region of the space holds the 10 uniform experiments a zone test needs yet" in text
     assert "This report states 2 things it cannot conclude yet; see Danger zones, Risk map." in text
@@ -196,9 +196,9 @@ def test_a_tiny_sweep_gives_a_report_that_says_what_it_cannot_conclude(tmp_path,
 @pytest.mark.parametrize("n_lhs, n_boundary", [(20, 10), (30, 0)])
 def test_a_small_sweep_draws_its_map_but_does_not_claim_to_have_tested_it(tmp_path, capsys, n_lhs, n_boundary):
     sweep = make_sweep(tmp_path / "s", n_lhs=n_lhs, n_boundary=n_boundary)
-    assert main(["report", str(sweep)]) == 0
+    assert main(["report", str(sweep), "--no-gallery"]) == 0
     page, text = parse(sweep / "report" / "report.html")
-    assert len(decode_images(page)) == 3  # outcomes, success per parameter, the map; no evaluation
+    assert len(decode_images(page)) == 4  # outcomes (two), success per parameter, the map; no evaluation
     assert "too few uniform experiments of both outcomes to hold 30% out, so how well the risk map predicts " \
            "is not measured" in text
 
@@ -223,7 +223,7 @@ def no_signal(rows):
 
 def test_a_boundary_outside_the_map_is_said_and_not_promised(tmp_path):
     sweep = make_sweep(tmp_path / "flat", logit=no_signal, n_lhs=250, n_boundary=0)
-    write_report(sweep)
+    write_report(sweep, gallery=False)
     markdown = markdown_of(sweep)
     assert "boundary lies outside the map" in markdown and "so that panel draws no boundary" in markdown
     assert "no panel holds a P(failure) = 0.5 boundary" in markdown
@@ -288,6 +288,6 @@ def test_reliability_curves_are_told_apart_and_the_band_shades_only_where_rates_
 
 def test_a_report_of_an_unfinished_sweep_says_so(tmp_path):
     sweep = make_sweep(tmp_path / "s", complete=False, n_lhs=8, n_boundary=4)
-    write_report(sweep)
+    write_report(sweep, gallery=False)
     assert (f"the sweep in {sweep} is not finished (12 of 12 experiments); continue it with --resume"
             in markdown_of(sweep))
