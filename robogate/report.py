@@ -220,13 +220,19 @@ def _log_axis(ax: Any, dim: Any, which: str) -> None:
         plain_log_labels(ax.xaxis if which == "x" else ax.yaxis, dim.low, dim.high)
 
 
+def stage_outcome_shares(df: pd.DataFrame) -> dict[int, dict[str, float]]:
+    """Stage -> the share of each outcome among that stage's rows (gate runs included)."""
+    return {int(stage): part["outcome"].astype(str).value_counts(normalize=True).to_dict()
+            for stage, part in df.groupby("stage")}
+
+
 def _fig_outcomes(sweeps: list[_Sweep]) -> Figure:
     labels, shares = [], []
     for s in sweeps:
-        for stage, part in s.df.groupby("stage"):
-            summary = summarize(part)
-            labels.append(f"{s.name + ' · ' if len(sweeps) > 1 else ''}stage {stage} (n={summary['rows']})")
-            shares.append({k: v / summary["rows"] for k, v in summary["outcomes"].items()})
+        sizes = s.df["stage"].value_counts()
+        for stage, share in stage_outcome_shares(s.df).items():
+            labels.append(f"{s.name + ' · ' if len(sweeps) > 1 else ''}stage {stage} (n={sizes[stage]})")
+            shares.append(share)
     present = {o for share in shares for o in share}
     colours = outcome_colours(present)
     fig = Figure(figsize=(10, 0.9 + 0.42 * len(labels)), layout="constrained")

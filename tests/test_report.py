@@ -291,3 +291,15 @@ def test_a_report_of_an_unfinished_sweep_says_so(tmp_path):
     write_report(sweep, gallery=False)
     assert (f"the sweep in {sweep} is not finished (12 of 12 experiments); continue it with --resume"
             in markdown_of(sweep))
+
+
+def test_every_stage_has_its_outcome_mix_gate_runs_included():
+    from robogate.report import stage_outcome_shares
+
+    df = pd.DataFrame({"stage": [1, 1, 1, 1, 2, 2, 3, 3, 3],
+                       "outcome": ["success", "collision", "collision", "grasp_miss", "success", "grip_loss",
+                                   "success", "success", "collision"]})
+    shares = stage_outcome_shares(df)
+    assert shares[1] == {"collision": 0.5, "success": 0.25, "grasp_miss": 0.25}
+    assert shares[3] == pytest.approx({"success": 2 / 3, "collision": 1 / 3})  # the gate's own rows
+    assert all(sum(s.values()) == pytest.approx(1.0) for s in shares.values())
