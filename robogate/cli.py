@@ -821,6 +821,7 @@ def add_suite(subparsers: Any) -> None:
 
 def _suite_run(args: argparse.Namespace) -> int:
     from robogate.stats import EXIT_CODES
+    from robogate.suite_report import write_suite_report
     from robogate.suite_run import EVAL_INFO, run_suite, stored_settings
 
     given = {"env_id": args.env_id, "policy": args.policy, "suite": args.suite}
@@ -840,7 +841,7 @@ def _suite_run(args: argparse.Namespace) -> int:
         return 130
     print(run.summary())
     print(f"eval_info: {run.path / EVAL_INFO}")
-    print(f"report: {run.path / 'report' / 'report.html'}")
+    print(f"report: {write_suite_report(run)}")
     return EXIT_CODES["error"] if len(run.errors) else 0
 
 
@@ -895,6 +896,7 @@ def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from robogate.compare import compare
+    from robogate.suite_report import write_comparison_report
 
     out = args.out
     if out is None:
@@ -913,7 +915,7 @@ def _compare(args: argparse.Namespace) -> int:
     if len(flips):
         print("flipped (lost: only the baseline succeeded; gained: only the candidate):")
         print(flips.to_string(index=False, max_colwidth=60))
-    print(f"report: {result.write_report(Path(out) / 'report')}")
+    print(f"report: {write_comparison_report(result, Path(out) / 'report')}")
     return result.exit_code
 
 

@@ -171,12 +171,6 @@ class Comparison:
         return (flips.groupby(["category", "change", "outcome"], sort=False)
                 .agg(pairs=("scenario", "size"), scenarios=("scenario", most_often)).reset_index())
 
-    def write_report(self, out: str | os.PathLike) -> Path:
-        """Write ``report.html`` and ``report.md`` of the comparison into ``out``; return the HTML path."""
-        from robogate.suite_report import write_comparison_report
-
-        return write_comparison_report(self, out)
-
 
 # ---------------------------------------------------------------------------------- sides
 
@@ -468,7 +462,7 @@ def _compare_running(sides: list[_Side], labels: tuple[str, str], suite: Suite, 
                 break  # a broken harness, or a stored side that stops short: decide on what is paired
             if sequential_verdicts(*_counts(pairs), confidence, margin)[0] != "undecided":
                 break
-    runs = [finish_run(stores[r], report=False) if r in stores else s.run
+    runs = [finish_run(stores[r]) if r in stores else s.run
             for r, s in zip(("candidate", "baseline"), sides)]
     pairs, errors, first = _split_errors(_upto(_suite_pairs(suite, runs[0].table, runs[1].table, labels), order[:end]))
     every = len(pairs) + errors == len(order)

@@ -282,18 +282,14 @@ def run_episodes(store: SweepStore, suite: Suite, env_id: str, policy: str, ids:
             bar.close()
 
 
-def finish_run(store: SweepStore, report: bool) -> SuiteRun:
-    """Compact a run's store, mark it complete if it is, and write its ``eval_info.json`` (and report)."""
+def finish_run(store: SweepStore) -> SuiteRun:
+    """Compact a run's store, mark it complete if it is, and write its ``eval_info.json``."""
     store.compact()
     run = load_suite_run(store.path)
     if run.complete and not store.manifest.get("complete"):
         completed = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         store.update_manifest(complete=True, completed=completed)
     (store.path / EVAL_INFO).write_text(json.dumps(run.eval_info(), indent=1) + "\n", encoding="utf-8")
-    if report:
-        from robogate.suite_report import write_suite_report
-
-        write_suite_report(run)
     return run
 
 
@@ -307,10 +303,11 @@ def run_suite(
     workers: int | None = None,
     address: str | None = None,
     resume: bool | str = False,
-    report: bool = True,
     progress: bool | None = None,
 ) -> SuiteRun:
-    """Run a policy on every episode of a suite and write ``eval_info.json`` and the report.
+    """Run a policy on every episode of a suite and write ``eval_info.json`` (LeRobot's evaluation keys).
+
+    Its report is :func:`robogate.suite_report.write_suite_report` (``robogate suite run`` writes it).
 
     Parameters
     ----------
@@ -328,8 +325,6 @@ def run_suite(
     resume : bool or "allow", default False
         True: continue the run stored at ``out`` (same env, policy and suite); "allow": continue
         it if there is one, else start; False: ``out`` must not hold a run.
-    report : bool, default True
-        Also write ``out/report/report.html`` and ``report.md``.
     progress : bool or None
         Draw a progress bar on stderr (None: only when stderr is a terminal).
 
@@ -358,4 +353,4 @@ def run_suite(
             if new and not store.finished_ids():  # only the plan the suite gives: nothing to keep
                 shutil.rmtree(store.path, ignore_errors=True)
             raise
-    return finish_run(store, report)
+    return finish_run(store)

@@ -25,7 +25,7 @@ EASY = {  # 16 episodes the scripted controller succeeds in
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
-    return {name: run_suite(ENV_ID, spec, EASY, root / name, workers=1, progress=False, report=False)
+    return {name: run_suite(ENV_ID, spec, EASY, root / name, workers=1, progress=False)
             for name, spec in (("scripted", "scripted"), ("again", "scripted"), ("broken", BROKEN))}
 
 
@@ -87,7 +87,7 @@ LOPSIDED = {  # the scripted controller succeeds in the 6 nominal episodes only;
 
 def test_a_full_suite_gets_one_verdict_whichever_way_the_runs_were_made(tmp_path, capsys):
     """6 losses in 16 pairs: the fixed-budget test says worse, the sequential one would not have decided yet."""
-    stored = {name: run_suite(ENV_ID, spec, LOPSIDED, tmp_path / name, workers=1, progress=False, report=False)
+    stored = {name: run_suite(ENV_ID, spec, LOPSIDED, tmp_path / name, workers=1, progress=False)
               for name, spec in (("broken", BROKEN), ("scripted", "scripted"))}
     both_stored = compare(stored["broken"], stored["scripted"])
     run_now = compare(BROKEN, stored["scripted"], out=tmp_path / "now", workers=1, progress=False)
@@ -104,16 +104,14 @@ def test_a_full_suite_gets_one_verdict_whichever_way_the_runs_were_made(tmp_path
 
 
 def test_errored_episodes_are_not_evidence(runs, tmp_path):
-    raising = run_suite(ENV_ID, "tests.helpers:RaisingPolicy", EASY, tmp_path / "raising", workers=1, progress=False,
-                        report=False)
+    raising = run_suite(ENV_ID, "tests.helpers:RaisingPolicy", EASY, tmp_path / "raising", workers=1, progress=False)
     result = compare(raising, runs["scripted"])
     assert result.exit_code == 4 and result.errors == 16 and len(result.pairs) == 0
     assert "16 paired episodes errored" in result.reason and "the policy raised RuntimeError: policy exploded on purpose" in result.reason
 
 
 def test_runs_that_are_not_paired_are_refused(runs, tmp_path):
-    other = run_suite(ENV_ID, "scripted", {**EASY, "seed": 6}, tmp_path / "other", workers=1, progress=False,
-                      report=False)
+    other = run_suite(ENV_ID, "scripted", {**EASY, "seed": 6}, tmp_path / "other", workers=1, progress=False)
     with pytest.raises(ValueError, match="the runs are not paired: .* ran easy@1 and .* ran easy@1 "
                                          r"\(other scenes or seeds\)"):
         compare(runs["scripted"], other)
@@ -164,7 +162,6 @@ def test_two_sweeps_with_the_same_seed_pair_on_their_uniform_rows(tmp_path):
     assert compare(good, good).verdict == "undecided"
     with pytest.raises(ValueError, match="the sweeps are not paired: .* has seed 1 and .* seed 2"):
         compare(good, stored_sweep(tmp_path / "other", 2, lambda r, g: np.ones(len(r), bool)))
-    suite_run = run_suite(ENV_ID, "scripted", {**EASY, "seeds": 1}, tmp_path / "suite", workers=1, progress=False,
-                          report=False)
+    suite_run = run_suite(ENV_ID, "scripted", {**EASY, "seeds": 1}, tmp_path / "suite", workers=1, progress=False)
     with pytest.raises(ValueError, match="compare a sweep with another sweep"):
         compare(good, suite_run.path)

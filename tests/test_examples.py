@@ -26,6 +26,7 @@ from robogate.envelope import Envelope
 from robogate.monitor import FailureMonitor, MonitoredEnv, record_rollouts
 from robogate.runner import make_policy
 from robogate.store import SweepStore
+from robogate.suite_report import write_suite_report
 from robogate.sweep import run_sweep
 from tests.helpers import comparable
 from tests.test_sweep import REPO, kill_after
@@ -274,7 +275,7 @@ def test_a_suite_of_the_env_space_runs_and_reports(example, suite_runs):
     assert info["overall"]["n_episodes"] == 15
     rates = baseline.table.groupby("scenario")["success"].mean()
     assert rates["nominal"] >= 0.8 and rates["reliable"] >= 0.8 and rates["hostile"] <= 0.4
-    assert (baseline.path / "report" / "report.html").exists()
+    assert write_suite_report(baseline) == baseline.path / "report" / "report.html"
 
 
 def test_a_suite_naming_another_space_is_refused_and_leaves_nothing_behind(example, tmp_path):

@@ -14,6 +14,7 @@ from robogate.compare import compare
 from robogate.report import _fig_outcomes_by_parameter, _read, _thresholds, write_report
 from robogate.risk import RiskModel
 from robogate.suggest import suggest_envelope
+from robogate.suite_report import write_comparison_report, write_suite_report
 from robogate.suite_run import run_suite
 from tests.helpers import ENV_ID
 from tests.test_replay import COLLISION, GRASP_MISS, store_episodes
@@ -115,8 +116,9 @@ def test_an_env_that_cannot_render_leaves_the_gallery_out_and_says_why(tmp_path)
 @pytest.fixture(scope="module")
 def suite_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("galleries")
-    scripted = run_suite(ENV_ID, "scripted", TWO, root / "scripted", workers=1, progress=False, report=False)
-    broken = run_suite(ENV_ID, BROKEN, TWO, root / "broken", workers=1, progress=False)  # with its report
+    scripted = run_suite(ENV_ID, "scripted", TWO, root / "scripted", workers=1, progress=False)
+    broken = run_suite(ENV_ID, BROKEN, TWO, root / "broken", workers=1, progress=False)
+    write_suite_report(broken)
     return root, scripted, broken
 
 
@@ -140,8 +142,8 @@ def test_the_comparison_report_shows_the_flipped_episodes(suite_runs, capsys):
 def test_a_policy_run_now_is_found_beside_the_report_or_said_missing(suite_runs, capsys):
     root, scripted, _ = suite_runs
     result = compare(BROKEN, scripted, suite=TWO, out=root / "now", batch_size=4, workers=1, progress=False)
-    markdown = (result.write_report(root / "now" / "report").parent / "report.md").read_text()
+    markdown = (write_comparison_report(result, root / "now" / "report").parent / "report.md").read_text()
     assert "(gallery.png)" in markdown and "No gallery" not in markdown  # read from now/candidate
-    elsewhere = (result.write_report(root / "elsewhere" / "report").parent / "report.md").read_text()
+    elsewhere = (write_comparison_report(result, root / "elsewhere" / "report").parent / "report.md").read_text()
     assert (f"No gallery: the candidate's episodes are not stored where the comparison keeps them "
             f"({root / 'elsewhere' / 'candidate'})") in elsewhere

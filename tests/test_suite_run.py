@@ -138,7 +138,7 @@ def test_a_run_killed_midway_and_resumed_gives_the_same_table(tmp_path):
     suite_file = tmp_path / "kill.json"
     suite_file.write_text(json.dumps(KILL_SUITE))
     reference = run_suite(ENV_ID, "tests.helpers:GatedScriptedPolicy", KILL_SUITE, tmp_path / "reference",
-                          workers=1, progress=False, report=False).table
+                          workers=1, progress=False).table
     out, gate, finished = tmp_path / "run", tmp_path / "gate", 5
     gate.mkdir()
     env = {**os.environ, "ROBOGATE_TEST_GATE": f"{gate}:{finished}", "PYTHONPATH": str(REPO)}
@@ -173,5 +173,5 @@ def test_a_run_killed_midway_and_resumed_gives_the_same_table(tmp_path):
 @pytest.mark.parametrize("executor", ["local_pool", "ray_executor"])
 def test_executors_give_the_same_table(scripted_run, tmp_path, request, executor):
     run = run_suite(ENV_ID, "scripted", SUITE, tmp_path / "run", executor=request.getfixturevalue(executor),
-                    progress=False, report=False)
+                    progress=False)
     pd.testing.assert_frame_equal(comparable(run.table), comparable(scripted_run.table))
