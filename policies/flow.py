@@ -31,6 +31,7 @@ from torch import nn
 from robogate.checks import check_int
 from robogate.envelope import Envelope
 from robogate.envs.interface import ACTION_NAMES, OBS_SIZE, OBS_SLICES, hold_action
+from robogate.envs.scene import default_space
 from robogate.networks import mlp
 from robogate.threads import torch_threads
 
@@ -211,7 +212,7 @@ class FlowPolicy:
         self.config = config if config is not None else FlowConfig()
         self.net = FlowNet(self.config).eval()
         self.env_id = env_id
-        self.envelope = envelope if envelope is None or isinstance(envelope, Envelope) else Envelope.from_dict(envelope)
+        self.envelope = envelope if envelope is None or isinstance(envelope, Envelope) else Envelope.from_dict(envelope, default_space())
         self.reset()
 
     # -- Policy protocol -----------------------------------------------------------------------

@@ -3,13 +3,14 @@
 from robogate.compare import compare
 from robogate.envelope import Envelope
 from robogate.envs import ENV_IDS
+from robogate.envs.scene import default_space
 from robogate.episode import run_episode
 from robogate.gating import gate
 from robogate.load import load_sweep
 from robogate.risk import RiskModel
 from robogate.sampling import TwoStageSampler
 from robogate.scenario_wrapper import ScenarioWrapper
-from robogate.space import Categorical, Continuous, Integer, ParameterSpace, default_space
+from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 from robogate.suite_run import run_suite
 from robogate.zones import danger_zones
 

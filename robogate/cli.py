@@ -174,8 +174,8 @@ def add_sweep(subparsers: Any) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
 
-    from robogate.runner import default_policy
     from robogate.sampling import BAND
+    from robogate.specs import default_policy
     from robogate.sweep import check_resumable, format_summary, run_sweep, summarize
     from robogate.sweep_config import SweepConfig
 
@@ -551,7 +551,7 @@ def _rollouts_record(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from robogate.monitor.recording import ROLLOUTS_FILE, record_rollouts
-    from robogate.runner import cached_policy, default_policy
+    from robogate.specs import cached_policy, default_policy
 
     for flag, given in (("--failures-only", args.failures_only), ("--balanced", args.balanced)):
         if given and not args.from_sweep:

@@ -37,7 +37,8 @@ import pandas as pd
 from robogate.executors import using_executor
 from robogate.paired import PairedDecision, check_margin, decide, sequential_verdicts
 from robogate.rows import errored, first_error
-from robogate.runner import env_space, validate_env_id, validate_policy_spec
+from robogate.runner import env_space, validate_env_id
+from robogate.specs import validate_policy_spec
 from robogate.stats import EXIT_CODES
 from robogate.suite import Suite, load_suite
 from robogate.suite_run import (

@@ -20,12 +20,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from robogate import env_contract
 from robogate.checks import check_int
 from robogate.env_contract import recording_facts
+from robogate.env_contract import training_envelope as declared_envelope
 from robogate.envelope import Envelope
 from robogate.envs.scene import TRAINING_ENVELOPE
-from robogate.runner import cached_env, check_seed, default_policy, label_of, trial_seed, validate_env_id
+from robogate.runner import cached_env, validate_env_id
+from robogate.seeding import check_seed, trial_seed
+from robogate.specs import default_policy, label_of
 
 __all__ = ["DEMOS_FILE", "TRAINING_ENVELOPE", "load_demos", "record_demos", "sample_envelope", "training_envelope"]
 
@@ -50,7 +52,7 @@ def training_envelope(envelope: Envelope | Mapping[str, Any] | None = None, env_
     """
     if isinstance(envelope, Envelope):
         return envelope
-    base = TRAINING_ENVELOPE if env_id is None else env_contract.training_envelope(cached_env(env_id))
+    base = TRAINING_ENVELOPE if env_id is None else declared_envelope(cached_env(env_id))
     return base if envelope is None else Envelope(base.space, envelope, rest="nominal")
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 from scipy.stats import qmc
 
 from robogate.checks import check_int
-from robogate.space import Categorical, Continuous, Integer, ParameterSpace, bin_index, default_space
+from robogate.space import Categorical, Continuous, Integer, ParameterSpace, bin_index
 
 __all__ = ["RESTS", "Envelope"]
 
@@ -307,8 +307,8 @@ class Envelope:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], space: ParameterSpace | None = None) -> Envelope:
-        """Inverse of :meth:`to_dict` (``space`` defaults to :func:`~robogate.space.default_space`).
+    def from_dict(cls, data: Mapping[str, Any], space: ParameterSpace) -> Envelope:
+        """Inverse of :meth:`to_dict`, in ``space``.
 
         Also reads the form robogate 0.1.0 wrote into demonstrations and policy checkpoints:
         a mapping of parameters to ``[low, high]`` (continuous and integer ranges) or lists of
@@ -319,7 +319,6 @@ class Envelope:
         ValueError
             For anything else, naming the problem.
         """
-        space = space if space is not None else default_space()
         if not isinstance(data, Mapping):
             raise ValueError(f"envelope: expected a mapping, got {type(data).__name__}")
         if set(data) == {"rest", "limits"}:
@@ -332,13 +331,12 @@ class Envelope:
                            for n, v in data.items()}, "nominal")
 
     @classmethod
-    def from_json(cls, text: str, space: ParameterSpace | None = None) -> Envelope:
+    def from_json(cls, text: str, space: ParameterSpace) -> Envelope:
         """Inverse of :meth:`to_json`.
 
         Also reads the form robogate 0.1.0's gate stored with its stage-3 rows: a mapping of
         parameters to ``[low, high]`` (continuous) or allowed values, the rest free.
         """
-        space = space if space is not None else default_space()
         try:
             data = json.loads(text)
         except (TypeError, json.JSONDecodeError) as exc:

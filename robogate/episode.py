@@ -21,6 +21,7 @@ import numpy as np
 from robogate.checks import check_int
 from robogate.env_contract import control_hz, declared, flat_observation
 from robogate.policies import Policy
+from robogate.specs import as_policy
 from robogate.threads import torch_threads
 
 SUCCESS, FAILURE = "success", "failure"
@@ -86,30 +87,6 @@ def run_episode(
     finally:
         if own_env:
             env_obj.close()
-
-
-def missing_policy_methods(obj: Any) -> list[str]:
-    """Which of ``reset()`` and ``act()`` ``obj`` lacks (an empty list for a policy)."""
-    return [f"{m}()" for m in ("reset", "act") if not callable(getattr(obj, m, None))]
-
-
-def as_policy(policy: Any) -> Policy:
-    """``policy`` itself if it has callable ``reset()`` and ``act(obs)``; a spec string built into one.
-
-    Raises
-    ------
-    ValueError
-        For a bad spec, or an object without ``reset()`` or ``act(obs)``.
-    """
-    if isinstance(policy, str):
-        from robogate.runner import make_policy  # runner runs episodes: imported here, not at the top
-
-        return make_policy(policy)
-    missing = missing_policy_methods(policy)
-    if missing:
-        raise ValueError(f"not a policy: a {type(policy).__name__} without {' and '.join(missing)} "
-                         "(a policy has reset() and act(obs); or pass a spec such as 'scripted')")
-    return policy
 
 
 def reset_policy(policy: Policy, seed: int | None) -> None:
@@ -340,5 +317,5 @@ def record_episode(
     return record, recording
 
 
-__all__ = ["FAILURE", "RECORD_FIELDS", "SUCCESS", "Capture", "EpisodeRecording", "as_policy", "episode_outcome",
-           "missing_policy_methods", "record_episode", "reset_policy", "run_episode"]
+__all__ = ["FAILURE", "RECORD_FIELDS", "SUCCESS", "Capture", "EpisodeRecording", "episode_outcome", "record_episode",
+           "reset_policy", "run_episode"]

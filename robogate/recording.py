@@ -4,7 +4,7 @@ Recording runs on the same engine as a sweep: each scenario becomes a
 :class:`~robogate.runner.Trial` that captures its steps, any executor runs it with
 :func:`~robogate.runner.run_trial` (locally, on Ray, or a user's own), and the
 :class:`~robogate.episode.EpisodeRecording` comes back in the trial's record. A policy may
-be a spec string or an object (packed once, see :class:`~robogate.runner.PolicyPayload`), so
+be a spec string or an object (packed once, see :class:`~robogate.specs.PolicyPayload`), so
 a policy built in a script records with any number of workers.
 """
 
@@ -17,7 +17,8 @@ from robogate.console import progress_bar
 from robogate.envs.outcomes import Outcome
 from robogate.episode import Capture, EpisodeRecording
 from robogate.executors import Executor, using_executor
-from robogate.runner import Trial, cached_policy, check_clock, policy_reference, validate_env_id
+from robogate.runner import Trial, check_clock, validate_env_id
+from robogate.specs import cached_policy, policy_reference
 
 __all__ = ["Scenario", "check_no_errors", "record_episodes"]
 
@@ -43,7 +44,7 @@ def record_episodes(
     ----------
     env_id : str
     policy : str or Policy
-        A policy spec (see :func:`robogate.runner.make_policy`) or a policy object.
+        A policy spec (see :func:`robogate.specs.make_policy`) or a policy object.
     scenarios : sequence of (dict, int)
     capture : Capture
         What to keep of each step beyond the observation and the action.

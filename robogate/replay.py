@@ -29,9 +29,10 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from robogate.episode import as_policy, record_episode
+from robogate.episode import record_episode
 from robogate.load import load_sweep
 from robogate.runner import validate_env_id
+from robogate.specs import as_policy
 
 __all__ = ["FORMATS", "Replay", "Replayer", "pick_rows", "replay", "row_params", "write_animation"]
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from robogate.checks import check_int
 from robogate.envelope import Envelope
-from robogate.runner import trial_seed
+from robogate.seeding import trial_seed
 from robogate.space import Categorical, Continuous, Integer
 
 __all__ = ["DEMO_SHIFT", "SHIFT_REGIONS", "Shift", "one_factor_shifts"]

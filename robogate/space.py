@@ -34,7 +34,6 @@ __all__ = [
     "Categorical",
     "Dimension",
     "ParameterSpace",
-    "default_space",
 ]
 
 
@@ -724,14 +723,3 @@ class ParameterSpace:
             except TypeError as exc:
                 raise ValueError(f"bad {kind} dimension {item!r}: {exc}") from None
         return cls(dims)
-
-
-def default_space() -> ParameterSpace:
-    """The scenario space of robogate's own pick-and-place envs.
-
-    Their envs declare it (:func:`robogate.envs.scene.default_space`, also
-    ``env.unwrapped.parameter_space``); any other env declares its own.
-    """
-    from robogate.envs.scene import default_space as pick_place_space
-
-    return pick_place_space()

@@ -50,7 +50,8 @@ import numpy as np
 
 from robogate.checks import is_integer, is_real
 from robogate.envelope import RESTS, Envelope
-from robogate.space import ParameterSpace, default_space
+from robogate.envs.scene import default_space
+from robogate.space import ParameterSpace
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -32,11 +32,13 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from robogate.console import progress_bar
+from robogate.envs.scene import default_space
 from robogate.executors import Executor, using_executor
 from robogate.provenance import versions
 from robogate.rows import errored, first_error
-from robogate.runner import Trial, cached_env, check_clock, env_space, validate_env_id, validate_policy_spec
-from robogate.space import ParameterSpace, default_space
+from robogate.runner import Trial, cached_env, check_clock, env_space, validate_env_id
+from robogate.space import ParameterSpace
+from robogate.specs import validate_policy_spec
 from robogate.store import SweepStore
 from robogate.suite import Suite, load_suite
 from robogate.sweep import Recorder

@@ -2,7 +2,7 @@
 
 :func:`run_sweep` drives a :class:`~robogate.sampling.TwoStageSampler` with
 ask/tell over an executor.  Every experiment gets a sequential ``id`` and the
-seed :func:`~robogate.runner.trial_seed` ``(seed, id)``.  A batch is recorded
+seed :func:`~robogate.seeding.trial_seed` ``(seed, id)``.  A batch is recorded
 in the store's plan before it runs, and finished records are appended in small
 parts as they arrive, so a sweep killed at any moment loses at most the
 episodes that were running.
@@ -44,19 +44,11 @@ from robogate.gating import as_envelope, check_harness, evidence, name_left_out
 from robogate.load import sweep_settings
 from robogate.provenance import versions
 from robogate.rows import STAGE_BOUNDARY, STAGE_GATE, STAGE_LHS, errored, first_error, uniform_rows
-from robogate.runner import (
-    PolicyPayload,
-    Trial,
-    cached_env,
-    check_clock,
-    check_seed,
-    policy_label,
-    trial_seed,
-    validate_env_id,
-    validate_policy,
-)
+from robogate.runner import Trial, cached_env, check_clock, validate_env_id
 from robogate.sampling import BAND, TwoStageSampler
+from robogate.seeding import check_seed, trial_seed
 from robogate.space import ParameterSpace
+from robogate.specs import PolicyPayload, policy_label, validate_policy
 from robogate.stats import GateDecision, decide, sequential_gate
 from robogate.store import SweepStore
 from robogate.sweep_config import SweepConfig
@@ -310,7 +302,7 @@ def run_sweep(
     policy : str or policy object
         Policy spec (``"scripted"``, ``"flow"``, ``"flow:PATH"``, ``"package.module:Factory"``) or
         any object with ``reset()`` and ``act(obs)``, sent to every worker (see
-        :class:`~robogate.runner.PolicyPayload`); the manifest then names it
+        :class:`~robogate.specs.PolicyPayload`); the manifest then names it
         ``<module.Class object>``, and resuming takes the object again.
     out : str or os.PathLike
         Folder of the sweep store (created; must not hold files unless resuming).
@@ -325,7 +317,7 @@ def run_sweep(
     batch_size : int, optional
         Stage-2 points per surrogate refit (sampler default if None).
     seed : int, default 0
-        Seed of the sampler and, through :func:`~robogate.runner.trial_seed`,
+        Seed of the sampler and, through :func:`~robogate.seeding.trial_seed`,
         of every experiment.
     executor : str or Executor, default "local"
         Where trials run: a name known to :func:`~robogate.executors.make_executor`
@@ -466,7 +458,7 @@ def run_gate(
 
     Points are drawn uniformly inside the envelope, run on the sweep's env
     and policy, and appended to the sweep store as stage-3 rows (ids after
-    the sweep's, the episode seed :func:`~robogate.runner.trial_seed` of the
+    the sweep's, the episode seed :func:`~robogate.seeding.trial_seed` of the
     sweep seed and the id, and an ``envelope`` column), after each batch.  The
     existing uniform evidence counts too, and every look uses the confidence
     sequence (see :func:`~robogate.stats.sequential_gate`).  A killed run loses at most the

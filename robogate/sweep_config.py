@@ -38,7 +38,7 @@ def check_space(space: Any, env_id: str) -> ParameterSpace:
         ``bad space: ...`` naming an unknown parameter, a wrong kind, or a range or category
         the env does not accept; or naming an env that declares no space.
     """
-    from robogate.runner import env_space  # makes the env: only a new sweep needs it, never a stored one
+    from robogate.runner import env_space
 
     declared = env_space(env_id)
     if space is None:
@@ -77,7 +77,7 @@ class SweepConfig:
     env_id : str
         The env swept.
     policy : str
-        The policy spec (see :func:`robogate.runner.make_policy`).
+        The policy spec (see :func:`robogate.specs.make_policy`).
     seed : int
         Seed of the sampler and of every experiment.
     space : ParameterSpace

@@ -26,8 +26,9 @@ import pandas as pd
 from flags import parse
 from robogate import load_sweep
 from robogate.executors import LocalExecutor
-from robogate.runner import Trial, trial_seed
+from robogate.runner import Trial
 from robogate.sampling import BAND
+from robogate.seeding import trial_seed
 from robogate.sweep import run_sweep
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"

@@ -23,7 +23,7 @@ import torch
 import robogate
 from flags import parse
 from robogate.policies import ScriptedPolicy
-from robogate.runner import make_policy
+from robogate.specs import make_policy
 
 ENV_ID = "robogate/PickPlace-Panda-v0"
 

@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass
 
 from flags import parse
+from robogate.envs.scene import default_space
 from robogate.executors import LocalExecutor
-from robogate.runner import Trial, run_trial, trial_seed
+from robogate.runner import Trial, run_trial
 from robogate.sampling import TwoStageSampler
-from robogate.space import default_space
+from robogate.seeding import trial_seed
 from robogate.sweep import run_sweep
 
 ROBOGATE_EXPERIMENTS = 30_000

@@ -25,8 +25,10 @@ from scipy.stats import binomtest
 from flags import parse
 from robogate.demos import training_envelope
 from robogate.executors import LocalExecutor
-from robogate.runner import Trial, make_policy, trial_seed
+from robogate.runner import Trial
+from robogate.seeding import trial_seed
 from robogate.shifts import one_factor_shifts
+from robogate.specs import make_policy
 
 EVAL_SEED = 1000
 """Seed of the evaluation scenarios; demonstrations are recorded with small seeds (default 0)."""

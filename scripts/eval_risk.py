@@ -36,12 +36,13 @@ from threadpoolctl import threadpool_limits
 
 from flags import parse
 from robogate.console import progress_bar
+from robogate.envs.scene import default_space
 from robogate.executors import LocalExecutor
 from robogate.risk import FlexibleRiskModel, RiskModel
 from robogate.rows import errored, first_error
-from robogate.runner import Trial, trial_seed
+from robogate.runner import Trial
 from robogate.sampling import BAND, TwoStageSampler
-from robogate.space import default_space
+from robogate.seeding import trial_seed
 from robogate.sweep import RESUME_ALLOW, run_sweep
 
 MODELS = {"logistic": RiskModel, "flexible": FlexibleRiskModel}

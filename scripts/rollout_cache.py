@@ -8,7 +8,7 @@ from typing import Any
 from robogate.episode_file import read_episodes
 from robogate.monitor import Rollout, record_rollouts
 from robogate.monitor.recording import DEFAULT_CHUNKS, ROLLOUTS_FILE, rollout_scenarios
-from robogate.runner import make_policy
+from robogate.specs import make_policy
 
 
 def cached_rollouts(folder: Path, env_id: str, policy: str, episodes: int, params: Any, seed: int,

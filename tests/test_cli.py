@@ -303,7 +303,7 @@ def used_by_demos(tmp_path, out):
 
     _, meta = load_demos(tmp_path / "demos")
     wanted = TRAINING_ENVELOPE.updated(Envelope.parse(ENTRIES, TRAINING_ENVELOPE.space))
-    return Envelope.from_dict(meta["envelope"]) == wanted  # the three entries replaced, the rest kept
+    return Envelope.from_dict(meta["envelope"], TRAINING_ENVELOPE.space) == wanted  # the three entries replaced, the rest kept
 
 
 def used_by_rollouts(tmp_path, out):

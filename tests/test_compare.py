@@ -6,7 +6,7 @@ import pytest
 
 from robogate.cli import main
 from robogate.compare import compare
-from robogate.space import default_space
+from robogate.envs.scene import default_space
 from robogate.store import SweepStore
 from robogate.suite_run import load_suite_run, run_suite
 from robogate.sweep_config import SweepConfig

@@ -6,7 +6,7 @@ import pytest
 from robogate.cli import main
 from robogate.demos import DEMOS_FILE, TRAINING_ENVELOPE, load_demos, record_demos, sample_envelope, training_envelope
 from robogate.envelope import Envelope
-from robogate.space import default_space
+from robogate.envs.scene import default_space
 from tests.helpers import ENV_ID
 
 
@@ -59,7 +59,7 @@ def test_record_demos_writes_every_episode(tmp_path):
     assert path == tmp_path / DEMOS_FILE
     episodes, meta = load_demos(tmp_path)
     assert len(episodes) == 3 and meta["env_id"] == ENV_ID and meta["policy"] == "scripted"
-    assert Envelope.from_dict(meta["envelope"]) == TRAINING_ENVELOPE
+    assert Envelope.from_dict(meta["envelope"], default_space()) == TRAINING_ENVELOPE
     for e in episodes:
         assert e.observations.shape == (e.steps, 43) and e.actions.shape == (e.steps, 5)
         assert TRAINING_ENVELOPE.contains(e.params) and e.embeddings is None and e.action_chunks is None
@@ -79,7 +79,7 @@ def test_cli_demos(tmp_path, capsys):
     assert code == 0
     assert "2 episodes" in capsys.readouterr().out
     episodes, meta = load_demos(tmp_path)
-    envelope = Envelope.from_dict(meta["envelope"])  # both entries kept, the rest the training envelope's
+    envelope = Envelope.from_dict(meta["envelope"], default_space())  # both entries kept, the rest the training envelope's
     assert envelope == TRAINING_ENVELOPE.updated({"friction": (0.6, 0.9), "shape": ["box"], "obstacles": [0, 1]})
     assert all(0.6 <= e.params["friction"] <= 0.9 and e.params["shape"] == "box" for e in episodes)
     assert main(["policy", "demos", "--env", ENV_ID, "--episodes", "1", "--out", str(tmp_path),

@@ -8,7 +8,7 @@ import pytest
 
 from robogate.demos import TRAINING_ENVELOPE
 from robogate.envelope import Envelope
-from robogate.space import default_space
+from robogate.envs.scene import default_space
 
 SPACE = default_space()
 

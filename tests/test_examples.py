@@ -24,7 +24,7 @@ import pytest
 import robogate
 from robogate.envelope import Envelope
 from robogate.monitor import FailureMonitor, MonitoredEnv, record_rollouts
-from robogate.runner import make_policy
+from robogate.specs import make_policy
 from robogate.store import SweepStore
 from robogate.suite_report import write_suite_report
 from robogate.sweep import run_sweep

@@ -11,7 +11,8 @@ from robogate import TwoStageSampler, default_space, executors
 from robogate.cli import main
 from robogate.executors import LocalExecutor, RayExecutor, executor_names, make_executor, register
 from robogate.policies import ScriptedPolicy
-from robogate.runner import Trial, run_trial, trial_seed
+from robogate.runner import Trial, run_trial
+from robogate.seeding import trial_seed
 from robogate.store import SweepStore
 from robogate.sweep import run_sweep
 from tests.helpers import ENV_ID, TIMING_COLUMNS, comparable

@@ -12,7 +12,8 @@ from robogate.demos import record_demos, sample_envelope
 from robogate.envs.outcomes import OUTCOMES
 from robogate.policies import FlowPolicy, Policy
 from robogate.policies.flow import CHECKPOINT_FORMAT, FlowConfig
-from robogate.runner import make_policy, trial_seed
+from robogate.seeding import trial_seed
+from robogate.specs import make_policy
 from robogate.training import TrainConfig, chunk_examples, train_flow_policy
 from tests.helpers import ENV_ID
 

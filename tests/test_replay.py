@@ -12,7 +12,7 @@ from PIL import Image
 import robogate
 from robogate.cli import main
 from robogate.replay import Replayer, replay, write_animation
-from robogate.runner import trial_seed
+from robogate.seeding import trial_seed
 from robogate.store import SweepStore
 from robogate.sweep import run_sweep
 from robogate.sweep_config import SweepConfig

@@ -13,8 +13,9 @@ from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from robogate.envs.scene import default_space
 from robogate.risk import FlexibleRiskModel, RiskModel
-from robogate.space import Categorical, Continuous, ParameterSpace, default_space
+from robogate.space import Categorical, Continuous, ParameterSpace
 
 
 @parametrize_with_checks([RiskModel(Cs=4, cv=3)])  # the contract, not the search, is under test

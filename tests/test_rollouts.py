@@ -15,7 +15,7 @@ from robogate.monitor import Rollout, load_rollouts, record_rollouts
 from robogate.monitor.recording import ROLLOUTS_FILE, rollout_scenarios
 from robogate.policies import FlowPolicy, ScriptedPolicy
 from robogate.recording import record_episodes
-from robogate.runner import trial_seed
+from robogate.seeding import trial_seed
 from tests.helpers import ENV_ID
 
 

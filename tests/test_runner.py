@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 
 import robogate
-from robogate.runner import (
-    Trial,
-    make_policy,
-    run_trial,
-    trial_seed,
-    validate_env_id,
-    validate_policy_spec,
-)
+from robogate.runner import Trial, run_trial, validate_env_id
+from robogate.seeding import trial_seed
+from robogate.specs import make_policy, validate_policy_spec
 from tests.helpers import ENV_ID, CountedScriptedPolicy, NotAPolicy, ThreadCounting
 
 PARAMS = {"friction": 0.9, "mass": 0.3, "size": 0.05, "placement": "left"}
@@ -179,7 +174,7 @@ def test_more_threads_are_asked_for_through_the_environment(monkeypatch):
 
 
 def test_a_policy_object_runs_on_one_thread_in_every_worker(local_pool):
-    from robogate.runner import policy_reference
+    from robogate.specs import policy_reference
 
     packed = policy_reference(ThreadCounting())
     records = list(local_pool.imap_unordered(make_trial(i, packed, params={}) for i in range(4)))

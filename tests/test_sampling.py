@@ -20,9 +20,10 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
+from robogate.envs.scene import default_space
 from robogate.risk import RiskModel
 from robogate.sampling import TwoStageSampler
-from robogate.space import Categorical, Continuous, Integer, ParameterSpace, bin_index, default_space
+from robogate.space import Categorical, Continuous, Integer, ParameterSpace, bin_index
 
 # ---------------------------------------------------------------------------------------------
 # analytic test functions with a known boundary

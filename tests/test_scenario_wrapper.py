@@ -334,7 +334,7 @@ def test_dict_observations_record_flat_in_the_spaces_order_and_feed_the_monitor(
     first = rollouts[0]
     assert first.success and first.observations.shape == (200, 3)
     env = gym.make(env_id)
-    obs, _ = env.reset(seed=robogate.runner.trial_seed(0, 0), options={"params": {"mass": 0.8}})
+    obs, _ = env.reset(seed=robogate.seeding.trial_seed(0, 0), options={"params": {"mass": 0.8}})
     np.testing.assert_array_equal(first.observations[0], np.concatenate([obs["angle"], obs["velocity"]]))
     monitor = FailureMonitor(alpha=0.5, scores=["obs_rnd"]).fit(rollouts)
     policy = lab.DictSwingUpPolicy()

@@ -4,8 +4,8 @@ import pytest
 
 from robogate.demos import TRAINING_ENVELOPE
 from robogate.envelope import Envelope
+from robogate.envs.scene import default_space
 from robogate.shifts import DEMO_SHIFT, SHIFT_REGIONS, Shift, one_factor_shifts
-from robogate.space import default_space
 
 NAMES = default_space().names
 

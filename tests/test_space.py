@@ -7,13 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robogate.envs.scene import PLACEMENTS, SHAPES
+from robogate.envs.scene import PLACEMENTS, SHAPES, default_space
 from robogate.space import (
     Categorical,
     Continuous,
     Integer,
     ParameterSpace,
-    default_space,
 )
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from robogate.envelope import Envelope
-from robogate.space import default_space
+from robogate.envs.scene import default_space
 from robogate.suite import load_suite, suite_names
 
 TINY = {

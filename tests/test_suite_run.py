@@ -12,6 +12,7 @@ import pytest
 from robogate.cli import main
 from robogate.store import SweepStore
 from robogate.suite import load_suite
+from robogate.suite_report import write_suite_report
 from robogate.suite_run import load_suite_run, run_suite
 from tests.helpers import ENV_ID, comparable
 from tests.test_sweep import REPO, alive, children, stored_rows, wait_for
@@ -60,7 +61,7 @@ def test_eval_info_has_lerobots_keys(scripted_run):
     assert [t["task_id"] for t in info["per_task"]] == ["nominal", "slippery-heavy", "light"]
     assert info["per_task"][1]["task_group"] == "hard" and keys <= set(info["per_task"][1])
     assert set(info["per_group"]) == {"nominal", "hard"} and info["suite"] == "tiny@1"
-    assert (scripted_run.path / "report" / "report.html").stat().st_size > 10_000
+    assert write_suite_report(scripted_run).stat().st_size > 10_000
 
 
 def test_rerunning_a_finished_run_and_resume_checks(scripted_run, tmp_path):

@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 
 import robogate
+from robogate.envs.scene import default_space
 from robogate.rows import STAGE_GATE
-from robogate.runner import trial_seed
 from robogate.sampling import TwoStageSampler
-from robogate.space import Categorical, Continuous, ParameterSpace, default_space
+from robogate.seeding import trial_seed
+from robogate.space import Categorical, Continuous, ParameterSpace
 from robogate.store import StoreError, SweepStore
 from robogate.sweep import format_summary, run_sweep, summarize
 from robogate.sweep_config import SweepConfig

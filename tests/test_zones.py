@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robogate.space import Categorical, Continuous, Integer, ParameterSpace, default_space
+from robogate.envs.scene import default_space
+from robogate.space import Categorical, Continuous, Integer, ParameterSpace
 from robogate.stats import clopper_pearson
 from robogate.zones import danger_zones, parameter_bins
 

@@ -16,27 +16,20 @@ import numpy as np
 import pandas as pd
 
 from robogate.checks import check_int
-from robogate.demos import sample_envelope, training_envelope
-from robogate.env_contract import recording_facts
+from robogate.env_contract import recording_facts, training_envelope
 from robogate.envelope import Envelope
 from robogate.envs.outcomes import Outcome
+from robogate.envs.scene import default_space
 from robogate.episode import Capture
 from robogate.episode_file import check_destination, read_episodes, save_episodes
 from robogate.executors import Executor
 from robogate.monitor.rollout import Rollout
 from robogate.recording import Scenario, check_no_errors, record_episodes
 from robogate.rows import STAGE_BOUNDARY
-from robogate.runner import (
-    cached_env,
-    cached_policy,
-    check_seed,
-    env_space,
-    label_of,
-    policy_reference,
-    trial_seed,
-    validate_env_id,
-)
-from robogate.space import ParameterSpace, default_space
+from robogate.runner import cached_env, env_space, validate_env_id
+from robogate.seeding import check_seed, trial_seed
+from robogate.space import ParameterSpace
+from robogate.specs import cached_policy, label_of, policy_reference
 
 __all__ = ["ROLLOUTS_FILE", "DEFAULT_CHUNKS", "load_rollouts", "record_rollouts", "rollout_scenarios", "training_rows"]
 
@@ -49,7 +42,7 @@ predictor's chunk statistics): the B they were measured with. The default monito
 
 
 def rollout_scenarios(
-    episodes: int, params: Any = None, seed: int = 0, envelope: Mapping[str, Any] | None = None,
+    episodes: int, params: Any = None, seed: int = 0, envelope: Envelope | Mapping[str, Any] | None = None,
     space: ParameterSpace | None = None,
 ) -> list[Scenario]:
     """The ``(params, seed)`` of each episode to record.
@@ -64,22 +57,20 @@ def rollout_scenarios(
         a ``seed`` column, as in a sweep's results, replays those seeds).
     seed : int
         Seed of the design and of the episodes (``trial_seed(seed, i)``).
-    envelope : mapping, optional
-        For ``params=None``: default :data:`robogate.demos.TRAINING_ENVELOPE` in robogate's
-        space, the whole space in any other.
+    envelope : Envelope or mapping, optional
+        For ``params=None``: where the scenes are drawn (a mapping of limits holds the rest
+        nominal); default the whole space.
     space : ParameterSpace, optional
-        The env's scenario space (``env.unwrapped.parameter_space``); default robogate's
-        (:func:`~robogate.space.default_space`).
+        The env's scenario space; default the envelope's, else robogate's envs'.
     """
     episodes, seed = check_int(episodes, "episodes", minimum=1), check_seed(seed)
-    space = space if space is not None else default_space()
+    if space is None:
+        space = envelope.space if isinstance(envelope, Envelope) else default_space()
     seeds = [trial_seed(seed, i) for i in range(episodes)]
     if params is None:
-        if envelope is None and space != default_space():  # another env: its whole space
-            envelope = Envelope(space, {}, rest="free")
-        elif isinstance(envelope, Mapping):
-            envelope = Envelope(space, envelope, rest="nominal")
-        rows = sample_envelope(envelope, episodes, seed)
+        if not isinstance(envelope, Envelope):
+            envelope = Envelope(space, envelope or {}, rest="nominal" if envelope else "free")
+        rows = envelope.sample(episodes, seed)
     elif isinstance(params, Mapping):
         rows = [space.validate(params)] * episodes
     else:
@@ -227,7 +218,7 @@ def record_rollouts(
         check_destination(out, ROLLOUTS_FILE, format, facts)
     probe = cached_policy(policy_reference(policy)) if isinstance(policy, str) else policy
     capture = capture_for(probe, n_chunks)
-    envelope = getattr(probe, "envelope", None) or training_envelope(None, env_id)
+    envelope = getattr(probe, "envelope", None) or training_envelope(cached_env(env_id))
     scenarios = rollout_scenarios(episodes, params, seed, envelope, env_space(env_id))
     recordings = record_episodes(env_id, policy, scenarios, capture=capture, executor=executor, workers=workers,
                                  address=address, progress=progress, desc="rollouts")

@@ -24,7 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from robogate import env_contract
+from robogate.env_contract import declared, flat_observation, hold_action
 from robogate.episode import reset_policy
 from robogate.monitor.monitor import FailureMonitor, MonitorDecision
 from robogate.policies import Policy
@@ -47,7 +47,7 @@ def policy_signals(policy: Any, obs: Any, monitor: FailureMonitor, space: gym.Sp
     reads = monitor.reads
     signals: dict[str, Any] = {}
     if "observations" in reads:
-        signals["observation"] = env_contract.flat_observation(space, obs)
+        signals["observation"] = flat_observation(space, obs)
     if "embeddings" in reads:
         signals["embedding"] = policy.embed(obs)
     if "action_chunks" in reads:
@@ -215,7 +215,7 @@ class MonitoredEnv(gym.Wrapper):
         super().__init__(env)
         self.on_alarm = on_alarm
         self.controller = MonitoredPolicy(policy, monitor, "flag" if on_alarm == "stop" else on_alarm, fallback,
-                                          hold=lambda last: env_contract.hold_action(env, last),
+                                          hold=lambda last: hold_action(env, last),
                                           observation_space=env.observation_space)
         self._obs: np.ndarray | None = None
         self._stopped = False
@@ -234,7 +234,7 @@ class MonitoredEnv(gym.Wrapper):
         info: dict[str, Any]
         if self.on_alarm == "stop" and self.controller.alarm_step is not None:
             self._stopped = True
-            params = env_contract.declared(self.env, "params")
+            params = declared(self.env, "params")
             info = {"outcome": "stopped", "success": False, "monitor": decision, "alarm_step":
                     self.controller.alarm_step, "action_source": "stop"}
             if params is not None:
