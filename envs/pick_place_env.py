@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from robogate.checks import check_int
+from robogate._utils.checks import check_int
 
 from . import gripper
 from .interface import (
@@ -106,7 +106,7 @@ class PickPlaceEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
-    # What the env declares to robogate (robogate.env_contract reads each).
+    # What the env declares to robogate (robogate.scenarios.env_contract reads each).
     observation_names = OBS_NAMES
     action_names = ACTION_NAMES
     task_description = "Pick up the object and place it on the target."

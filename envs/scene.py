@@ -20,8 +20,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from robogate.envelope import Envelope
-from robogate.space import Categorical, Continuous, Integer, ParameterSpace
+from robogate.scenarios.envelope import Envelope
+from robogate.scenarios.space import Categorical, Continuous, Integer, ParameterSpace
 
 TABLE_X = (0.15, 0.95)
 TABLE_Y = (-0.50, 0.48)
@@ -188,4 +188,4 @@ TRAINING_ENVELOPE = Envelope(
     rest="nominal",
 )
 """The default training envelope (every parameter limited; anything left out of an envelope
-derived from it with :meth:`~robogate.envelope.Envelope.updated` keeps these limits)."""
+derived from it with :meth:`~robogate.scenarios.envelope.Envelope.updated` keeps these limits)."""

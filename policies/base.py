@@ -15,7 +15,7 @@ class Policy(Protocol):
     to an action in the env's action space. Scripted, learned and a user's own
     policies plug in alike: no base class is needed. A policy that samples may
     take the episode's seed, ``reset(seed=None)``: robogate then passes it (see
-    :func:`robogate.episode.reset_policy`), so a seeded episode reproduces.
+    :func:`robogate.execution.episode.reset_policy`), so a seeded episode reproduces.
     """
 
     def reset(self) -> None: ...

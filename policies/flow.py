@@ -9,7 +9,7 @@ conditions the flow on it, so :meth:`FlowPolicy.sample_chunks` draws many
 chunks from the same flow in one batched pass: the runtime monitor reads both.
 
 Checkpoints are ``torch.save`` of plain containers (config, tensors, the
-training envelope as :meth:`robogate.envelope.Envelope.to_dict`) and load with
+training envelope as :meth:`robogate.scenarios.envelope.Envelope.to_dict`) and load with
 ``torch.load(weights_only=True)``: nothing is unpickled. A checkpoint written by
 robogate 0.1.0 (the shipped one among them) stores the envelope as a mapping of
 every parameter to its range or values; :meth:`FlowPolicy.load` reads both.
@@ -28,12 +28,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from robogate.checks import check_int
-from robogate.envelope import Envelope
+from robogate._utils.checks import check_int
+from robogate._utils.networks import mlp
+from robogate._utils.threads import torch_threads
 from robogate.envs.interface import ACTION_NAMES, OBS_SIZE, OBS_SLICES, hold_action
 from robogate.envs.scene import default_space
-from robogate.networks import mlp
-from robogate.threads import torch_threads
+from robogate.scenarios.envelope import Envelope
 
 __all__ = ["CHECKPOINT_FILE", "CHECKPOINT_FORMAT", "PRETRAINED", "FlowConfig", "FlowNet", "FlowPolicy"]
 
@@ -179,7 +179,7 @@ class FlowPolicy:
     env_id : str, optional
         The env the policy was trained on (recorded in its checkpoint).
     envelope : Envelope or mapping, optional
-        The training envelope of its demonstrations (see :mod:`robogate.demos`); a mapping
+        The training envelope of its demonstrations (see :mod:`robogate.training.demonstrations`); a mapping
         is read with :meth:`Envelope.from_dict`.
 
     Notes

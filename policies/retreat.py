@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from robogate.env_contract import declared
 from robogate.envs.interface import ACTION_NAMES, MAX_STEP, OBS_NAMES
+from robogate.scenarios.env_contract import declared
 
 __all__ = ["RetreatPolicy"]
 

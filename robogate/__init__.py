@@ -1,36 +1,35 @@
-"""robogate: find where a manipulation policy fails before deployment, and warn while it runs."""
+"""robogate: find where a manipulation policy fails before deployment, and warn while it runs.
 
-from robogate.compare import compare
-from robogate.envelope import Envelope
+``import robogate`` registers robogate's envs (:data:`ENV_IDS`) and nothing more: every other public
+name is imported when it is first used, so a risk map of a stored sweep loads no simulator and no
+torch. The layers, each importing only those before it::
+
+    _utils < scenarios < envs < policies < execution < datasets < analysis < sweep
+           < {suites | monitor | training} < reports < cli
+"""
+
+from robogate._utils.lazy import lazy_exports
 from robogate.envs import ENV_IDS
-from robogate.envs.scene import default_space
-from robogate.episode import run_episode
-from robogate.gating import gate
-from robogate.load import load_sweep
-from robogate.risk import RiskModel
-from robogate.sampling import TwoStageSampler
-from robogate.scenario_wrapper import ScenarioWrapper
-from robogate.space import Categorical, Continuous, Integer, ParameterSpace
-from robogate.suite_run import run_suite
-from robogate.zones import danger_zones
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ENV_IDS",
-    "Categorical",
-    "Continuous",
-    "Envelope",
-    "Integer",
-    "ParameterSpace",
-    "RiskModel",
-    "ScenarioWrapper",
-    "TwoStageSampler",
-    "compare",
-    "danger_zones",
-    "default_space",
-    "gate",
-    "load_sweep",
-    "run_episode",
-    "run_suite",
-]
+__getattr__, __dir__, _names = lazy_exports(__name__, {
+    "Categorical": "robogate.scenarios.space",
+    "Continuous": "robogate.scenarios.space",
+    "Integer": "robogate.scenarios.space",
+    "ParameterSpace": "robogate.scenarios.space",
+    "default_space": "robogate.envs.scene",
+    "Envelope": "robogate.scenarios.envelope",
+    "ScenarioWrapper": "robogate.scenarios.wrapper",
+    "run_episode": "robogate.execution.episode",
+    "RiskModel": "robogate.analysis.risk",
+    "danger_zones": "robogate.analysis.zones",
+    "gate": "robogate.analysis.gating",
+    "TwoStageSampler": "robogate.sweep.sampler",
+    "load_sweep": "robogate.sweep.stored",
+    "run_sweep": "robogate.sweep.run",
+    "run_gate": "robogate.sweep.gate_run",
+    "run_suite": "robogate.suites.run",
+    "compare": "robogate.suites.comparison",
+})
+__all__ = ["ENV_IDS", "__version__", *_names]

@@ -25,11 +25,11 @@ import pandas as pd
 
 from flags import parse
 from robogate import load_sweep
-from robogate.executors import LocalExecutor
-from robogate.runner import Trial
-from robogate.sampling import BAND
-from robogate.seeding import trial_seed
-from robogate.sweep import run_sweep
+from robogate._utils.seeding import trial_seed
+from robogate.execution.executors import LocalExecutor
+from robogate.execution.trial import Trial
+from robogate.sweep.run import run_sweep
+from robogate.sweep.sampler import BAND
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLES = {

@@ -22,8 +22,8 @@ import torch
 
 import robogate
 from flags import parse
+from robogate.execution.specs import make_policy
 from robogate.policies import ScriptedPolicy
-from robogate.specs import make_policy
 
 ENV_ID = "robogate/PickPlace-Panda-v0"
 

@@ -21,9 +21,9 @@ import torch
 
 import robogate  # noqa: F401  (registers the envs)
 from flags import parse
+from robogate.execution.specs import make_policy
 from robogate.monitor import FailureMonitor, record_rollouts, scores
 from robogate.monitor.scores import Step
-from robogate.specs import make_policy
 
 ENV_ID = "robogate/PickPlace-Panda-v0"
 

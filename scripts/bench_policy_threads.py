@@ -2,7 +2,7 @@
 
 A policy object (``FlowPolicy.pretrained(...)`` handed to ``record_rollouts``, as the quickstart and
 the demo's monitor do) must run as fast as the spec the CLI uses: both run torch on one thread in
-every worker and in this process (``robogate.threads``). For each worker count, the same episodes
+every worker and in this process (``robogate._utils.threads``). For each worker count, the same episodes
 are recorded through both paths, alternating which goes first, and the median wall time of each is
 printed with their ratio (goal: the object path within 1.3x of the spec path). With
 ``--all-threads``, the object path also runs with ``ROBOGATE_TORCH_THREADS`` set to every core,
@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass, field
 
 from flags import parse
+from robogate._utils.threads import THREADS_VARIABLE, policy_threads
 from robogate.monitor import record_rollouts
 from robogate.policies import FlowPolicy
-from robogate.threads import THREADS_VARIABLE, policy_threads
 
 GOAL = 1.3
 

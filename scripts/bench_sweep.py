@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass
 
 from flags import parse
+from robogate._utils.seeding import trial_seed
 from robogate.envs.scene import default_space
-from robogate.executors import LocalExecutor
-from robogate.runner import Trial, run_trial
-from robogate.sampling import TwoStageSampler
-from robogate.seeding import trial_seed
-from robogate.sweep import run_sweep
+from robogate.execution.executors import LocalExecutor
+from robogate.execution.trial import Trial, run_trial
+from robogate.sweep.run import run_sweep
+from robogate.sweep.sampler import TwoStageSampler
 
 ROBOGATE_EXPERIMENTS = 30_000
 

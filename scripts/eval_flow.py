@@ -5,7 +5,7 @@ episodes spread over the training envelope (a Latin Hypercube, one seed each)
 with the learned policy and, on the very same scenarios and seeds, with the
 scripted controller; prints success rates with 95 % Clopper-Pearson intervals
 and the outcome mix. ``--shifts`` adds, per parameter, N scenarios with that
-parameter moved just outside the envelope (``robogate.shifts.one_factor_shifts``):
+parameter moved just outside the envelope (``robogate.scenarios.shifts.one_factor_shifts``):
 where the learned policy stops generalising and the scripted one does not.
 The seeds default to a range no demonstration used.
 
@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from scipy.stats import binomtest
 
 from flags import parse
-from robogate.demos import training_envelope
-from robogate.executors import LocalExecutor
-from robogate.runner import Trial
-from robogate.seeding import trial_seed
-from robogate.shifts import one_factor_shifts
-from robogate.specs import make_policy
+from robogate._utils.seeding import trial_seed
+from robogate.execution.executors import LocalExecutor
+from robogate.execution.specs import make_policy
+from robogate.execution.trial import Trial
+from robogate.scenarios.shifts import one_factor_shifts
+from robogate.training.demonstrations import training_envelope
 
 EVAL_SEED = 1000
 """Seed of the evaluation scenarios; demonstrations are recorded with small seeds (default 0)."""

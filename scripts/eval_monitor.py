@@ -30,14 +30,14 @@ from pathlib import Path
 import pandas as pd
 
 from flags import parse
-from robogate.demos import training_envelope
+from robogate.execution.specs import make_policy
 from robogate.monitor import FailureMonitor, scores
 from robogate.monitor.evaluation import ALL, BEST, ScoredSet, evaluate, headline, outcome_rates
 from robogate.monitor.metrics import episode_table
-from robogate.monitor.report import COLUMNS, FIPER, SAFE, false_alarm_table, write_monitor_report
-from robogate.shifts import SHIFT_REGIONS as TWO_FACTOR
-from robogate.shifts import Shift, one_factor_shifts
-from robogate.specs import make_policy
+from robogate.reports.monitor import COLUMNS, FIPER, SAFE, false_alarm_table, write_monitor_report
+from robogate.scenarios.shifts import SHIFT_REGIONS as TWO_FACTOR
+from robogate.scenarios.shifts import Shift, one_factor_shifts
+from robogate.training.demonstrations import training_envelope
 from rollout_cache import cached_rollouts
 
 FAR = {"shape": "cylinder", "size": 0.095, "mass": 0.9, "obstacles": 3, "placement": "raised_high"}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flags import parse
-from robogate.paired import decide, mcnemar_power, sequential_verdicts, simulate_sequential
+from robogate.analysis.paired import decide, mcnemar_power, sequential_verdicts, simulate_sequential
 
 # (what it shows, p_win, p_loss, margin)
 CASES = [

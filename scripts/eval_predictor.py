@@ -38,15 +38,15 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
 
 from flags import parse
-from robogate.demos import TRAINING_ENVELOPE
-from robogate.load import load_sweep
 from robogate.monitor import FailureMonitor, FailurePredictor, scores
 from robogate.monitor.metrics import episode_table, summarize
 from robogate.monitor.recording import training_rows
-from robogate.monitor.report import SAFE
 from robogate.monitor.scores import Step
-from robogate.shifts import one_factor_shifts
-from robogate.sweep import run_sweep
+from robogate.reports.monitor import SAFE
+from robogate.scenarios.shifts import one_factor_shifts
+from robogate.sweep.run import run_sweep
+from robogate.sweep.stored import load_sweep
+from robogate.training.demonstrations import TRAINING_ENVELOPE
 from rollout_cache import cached_rollouts
 
 PANDA, OTHER_ARMS = "robogate/PickPlace-Panda-v0", ("robogate/PickPlace-UR5e-v0", "robogate/PickPlace-XArm6-v0")

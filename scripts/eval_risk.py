@@ -35,15 +35,15 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from flags import parse
-from robogate.console import progress_bar
+from robogate._utils.console import progress_bar
+from robogate._utils.seeding import trial_seed
+from robogate.analysis.risk import FlexibleRiskModel, RiskModel
+from robogate.datasets.stages import errored, first_error
 from robogate.envs.scene import default_space
-from robogate.executors import LocalExecutor
-from robogate.risk import FlexibleRiskModel, RiskModel
-from robogate.rows import errored, first_error
-from robogate.runner import Trial
-from robogate.sampling import BAND, TwoStageSampler
-from robogate.seeding import trial_seed
-from robogate.sweep import RESUME_ALLOW, run_sweep
+from robogate.execution.executors import LocalExecutor
+from robogate.execution.trial import Trial
+from robogate.sweep.run import RESUME_ALLOW, run_sweep
+from robogate.sweep.sampler import BAND, TwoStageSampler
 
 MODELS = {"logistic": RiskModel, "flexible": FlexibleRiskModel}
 

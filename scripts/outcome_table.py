@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import robogate
 from flags import parse
-from robogate.executors import LocalExecutor
-from robogate.runner import Trial
+from robogate.execution.executors import LocalExecutor
+from robogate.execution.trial import Trial
 
 CORNERS = {
     "nominal": {},

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from robogate.episode_file import read_episodes
+from robogate.datasets.episodes import read_episodes
+from robogate.execution.specs import make_policy
 from robogate.monitor import Rollout, record_rollouts
 from robogate.monitor.recording import DEFAULT_CHUNKS, ROLLOUTS_FILE, rollout_scenarios
-from robogate.specs import make_policy
 
 
 def cached_rollouts(folder: Path, env_id: str, policy: str, episodes: int, params: Any, seed: int,

@@ -6,7 +6,7 @@ import pytest
 @pytest.fixture(scope="session")
 def local_pool():
     """A two-process :class:`LocalExecutor`, started once and reused."""
-    from robogate.executors import LocalExecutor
+    from robogate.execution.executors import LocalExecutor
 
     with LocalExecutor(workers=2) as executor:
         yield executor
@@ -16,7 +16,7 @@ def local_pool():
 def ray_executor():
     """A :class:`RayExecutor` on a local two-CPU Ray instance, shut down at the end."""
     pytest.importorskip("ray")
-    from robogate.executors import RayExecutor
+    from robogate.execution.executors import RayExecutor
 
     with RayExecutor(workers=2) as executor:
         yield executor

@@ -17,9 +17,9 @@ def main() -> None:
     import robogate
     from robogate.monitor import FailureMonitor, MonitoredEnv, record_rollouts
     from robogate.policies import FlowPolicy, ScriptedPolicy
-    from robogate.report import write_report
-    from robogate.suite import suite_names
-    from robogate.sweep import run_sweep
+    from robogate.reports.sweep import write_report
+    from robogate.suites.suite import suite_names
+    from robogate.sweep.run import run_sweep
 
     installed = Path(sysconfig.get_paths()["purelib"]).resolve()
     assert installed in Path(robogate.__file__).resolve().parents, f"robogate imported from {robogate.__file__}"

@@ -3,7 +3,7 @@
 import pytest
 from matplotlib.figure import Figure
 
-from robogate.axes import plain_log_labels
+from robogate._utils.plotting import plain_log_labels
 
 
 def labels(low: float, high: float) -> list[str]:

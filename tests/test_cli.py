@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import robogate
-from robogate.cli import build_parser, main
-from robogate.store import SweepStore
+from robogate.cli.parser import build_parser, main
+from robogate.datasets.store import SweepStore
 from tests.helpers import ENV_ID
 
 REPO = Path(__file__).resolve().parents[1]
@@ -164,10 +164,10 @@ def test_a_mistyped_flag_gets_the_subcommands_usage_and_the_closest_flag(capsys,
 
 
 @pytest.mark.parametrize("argv, module, function", [
-    (["sweep", "--env", ENV_ID, "--n-lhs", "2", "--n-boundary", "0", "--out", "D"], "robogate.sweep", "run_sweep"),
-    (["gate", "D", "--max-failure-rate", "0.1"], "robogate.load", "load_sweep"),
-    (["suite", "run", "--env", ENV_ID, "--policy", "scripted", "--out", "D"], "robogate.suite_run", "run_suite"),
-    (["compare", "A", "B", "--out", "D"], "robogate.compare", "compare"),
+    (["sweep", "--env", ENV_ID, "--n-lhs", "2", "--n-boundary", "0", "--out", "D"], "robogate.sweep.run", "run_sweep"),
+    (["gate", "D", "--max-failure-rate", "0.1"], "robogate.sweep.stored", "load_sweep"),
+    (["suite", "run", "--env", ENV_ID, "--policy", "scripted", "--out", "D"], "robogate.suites.run", "run_suite"),
+    (["compare", "A", "B", "--out", "D"], "robogate.suites.comparison", "compare"),
 ])
 def test_an_unexpected_error_in_a_deciding_command_is_no_verdict(capsys, monkeypatch, argv, module, function):
     import importlib
@@ -184,9 +184,9 @@ def test_an_unexpected_error_in_a_deciding_command_is_no_verdict(capsys, monkeyp
 
 def half_made(tmp_path):
     """A suite run and a sweep each left with a manifest and no finished experiment, as a failed run leaves them."""
-    from robogate.suite import load_suite
-    from robogate.suite_run import open_run
-    from robogate.sweep_config import SweepConfig
+    from robogate.suites.run import open_run
+    from robogate.suites.suite import load_suite
+    from robogate.sweep.config import SweepConfig
 
     open_run(tmp_path / "run", ENV_ID, "scripted", load_suite("robogate-68"), False)  # a plan, no results
     config = SweepConfig.build(ENV_ID, "scripted", n_lhs=4, n_boundary=0, seed=0)
@@ -285,7 +285,7 @@ def run_rollouts(tmp_path, entries):
 
 
 def used_by_gate(tmp_path, out):
-    from robogate.envelope import Envelope
+    from robogate.scenarios.envelope import Envelope
 
     rows = robogate.load_sweep(tmp_path / "sweep")
     inside = Envelope.parse(ENTRIES, rows.attrs["settings"]["space"]).mask(rows[rows["stage"] == 1]).sum()
@@ -298,8 +298,8 @@ def used_by_report(tmp_path, out):
 
 
 def used_by_demos(tmp_path, out):
-    from robogate.demos import TRAINING_ENVELOPE, load_demos
-    from robogate.envelope import Envelope
+    from robogate.scenarios.envelope import Envelope
+    from robogate.training.demonstrations import TRAINING_ENVELOPE, load_demos
 
     _, meta = load_demos(tmp_path / "demos")
     wanted = TRAINING_ENVELOPE.updated(Envelope.parse(ENTRIES, TRAINING_ENVELOPE.space))
@@ -307,9 +307,9 @@ def used_by_demos(tmp_path, out):
 
 
 def used_by_rollouts(tmp_path, out):
-    from robogate.envelope import Envelope
     from robogate.monitor.recording import load_rollouts
     from robogate.policies import FlowPolicy
+    from robogate.scenarios.envelope import Envelope
 
     base = FlowPolicy.pretrained().envelope
     wanted = base.updated(Envelope.parse(ENTRIES, base.space))

@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robogate.cli import main
-from robogate.compare import compare
+from robogate.cli.parser import main
+from robogate.datasets.store import SweepStore
 from robogate.envs.scene import default_space
-from robogate.store import SweepStore
-from robogate.suite_run import load_suite_run, run_suite
-from robogate.sweep_config import SweepConfig
+from robogate.suites.comparison import compare
+from robogate.suites.run import load_suite_run, run_suite
+from robogate.sweep.config import SweepConfig
 from tests.helpers import ENV_ID
 
 BROKEN = "tests.helpers:OpenGripperPolicy"  # the scripted controller that never closes its gripper

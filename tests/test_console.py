@@ -3,12 +3,12 @@
 import io
 import sys
 
-from robogate.cli import main
-from robogate.console import show_progress
+from robogate._utils.console import show_progress
+from robogate.cli.parser import main
 from robogate.monitor import record_rollouts
 from robogate.policies import ScriptedPolicy
-from robogate.sampling import TwoStageSampler
-from robogate.space import Continuous, ParameterSpace
+from robogate.scenarios.space import Continuous, ParameterSpace
+from robogate.sweep.sampler import TwoStageSampler
 from tests.helpers import ENV_ID
 
 

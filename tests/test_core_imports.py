@@ -1,11 +1,15 @@
-"""The core (space, sampling, risk, zones, the gate's statistics and decision, store, load) works on a
-machine without the simulator and torch."""
+"""Everything that reads or writes stored data (sweeps, suite runs, rollouts, demonstrations, their
+analysis and reports) imports and works on a machine without the simulators and torch."""
 
 import subprocess
 import sys
 import textwrap
 
-CORE = ("space", "sampling", "risk", "zones", "stats", "gating", "rows", "store", "load", "document")
+CORE = ("scenarios.space", "scenarios.envelope", "scenarios.shifts", "datasets.stages", "datasets.store",
+        "datasets.episodes", "datasets.lerobot", "analysis.stats", "analysis.paired", "analysis.risk", "analysis.zones",
+        "analysis.gating", "analysis.suggestion", "sweep.sampler", "sweep.config", "sweep.stored", "sweep.summary",
+        "suites.suite", "suites.run", "suites.comparison", "monitor.rollout", "monitor.recording",
+        "training.demonstrations", "reports.document", "reports.sweep", "reports.suite", "reports.comparison")
 
 # Run in a fresh interpreter where importing pybullet or torch raises, as on a machine without them.
 SCRIPT = textwrap.dedent(
@@ -14,7 +18,7 @@ SCRIPT = textwrap.dedent(
 
     class Missing(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("pybullet", "pybullet_data", "torch"):
+            if name.split(".")[0] in ("pybullet", "pybullet_data", "torch", "mujoco"):
                 raise ModuleNotFoundError(f"No module named {name!r}")
             return None
 

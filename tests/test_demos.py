@@ -3,10 +3,17 @@
 import numpy as np
 import pytest
 
-from robogate.cli import main
-from robogate.demos import DEMOS_FILE, TRAINING_ENVELOPE, load_demos, record_demos, sample_envelope, training_envelope
-from robogate.envelope import Envelope
+from robogate.cli.parser import main
 from robogate.envs.scene import default_space
+from robogate.scenarios.envelope import Envelope
+from robogate.training.demonstrations import (
+    DEMOS_FILE,
+    TRAINING_ENVELOPE,
+    load_demos,
+    record_demos,
+    sample_envelope,
+    training_envelope,
+)
 from tests.helpers import ENV_ID
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robogate.demos import TRAINING_ENVELOPE
-from robogate.envelope import Envelope
 from robogate.envs.scene import default_space
+from robogate.scenarios.envelope import Envelope
+from robogate.training.demonstrations import TRAINING_ENVELOPE
 
 SPACE = default_space()
 

@@ -22,12 +22,12 @@ import pandas as pd
 import pytest
 
 import robogate
-from robogate.envelope import Envelope
+from robogate.datasets.store import SweepStore
+from robogate.execution.specs import make_policy
 from robogate.monitor import FailureMonitor, MonitoredEnv, record_rollouts
-from robogate.specs import make_policy
-from robogate.store import SweepStore
-from robogate.suite_report import write_suite_report
-from robogate.sweep import run_sweep
+from robogate.reports.suite import write_suite_report
+from robogate.scenarios.envelope import Envelope
+from robogate.sweep.run import run_sweep
 from tests.helpers import comparable
 from tests.test_sweep import REPO, kill_after
 

@@ -7,14 +7,15 @@ import types
 import pandas as pd
 import pytest
 
-from robogate import TwoStageSampler, default_space, executors
-from robogate.cli import main
-from robogate.executors import LocalExecutor, RayExecutor, executor_names, make_executor, register
+from robogate import TwoStageSampler, default_space
+from robogate._utils.seeding import trial_seed
+from robogate.cli.parser import main
+from robogate.datasets.store import SweepStore
+from robogate.execution import executors
+from robogate.execution.executors import LocalExecutor, RayExecutor, executor_names, make_executor, register
+from robogate.execution.trial import Trial, run_trial
 from robogate.policies import ScriptedPolicy
-from robogate.runner import Trial, run_trial
-from robogate.seeding import trial_seed
-from robogate.store import SweepStore
-from robogate.sweep import run_sweep
+from robogate.sweep.run import run_sweep
 from tests.helpers import ENV_ID, TIMING_COLUMNS, comparable
 
 

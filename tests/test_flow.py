@@ -8,13 +8,13 @@ import pytest
 import torch
 
 import robogate
-from robogate.demos import record_demos, sample_envelope
+from robogate._utils.seeding import trial_seed
 from robogate.envs.outcomes import OUTCOMES
+from robogate.execution.specs import make_policy
 from robogate.policies import FlowPolicy, Policy
 from robogate.policies.flow import CHECKPOINT_FORMAT, FlowConfig
-from robogate.seeding import trial_seed
-from robogate.specs import make_policy
-from robogate.training import TrainConfig, chunk_examples, train_flow_policy
+from robogate.training.demonstrations import record_demos, sample_envelope
+from robogate.training.flow import TrainConfig, chunk_examples, train_flow_policy
 from tests.helpers import ENV_ID
 
 TINY = FlowConfig(hidden=32, embed_dim=16, depth=2, flow_steps=4)
@@ -70,7 +70,7 @@ def test_config_is_checked():
 
 
 def test_chunk_examples_pad_with_the_last_action(demos_dir):
-    from robogate.demos import load_demos
+    from robogate.training.demonstrations import load_demos
 
     episodes, _ = load_demos(demos_dir)
     obs, chunks = chunk_examples(episodes[:1], horizon=6)
@@ -189,7 +189,7 @@ def test_bad_checkpoints_give_clear_errors(tiny, tmp_path):
 def test_training_input_errors(tmp_path, demos_dir):
     with pytest.raises(ValueError, match="no demonstrations in"):
         train_flow_policy(tmp_path, progress=False)
-    from robogate.demos import load_demos
+    from robogate.training.demonstrations import load_demos
 
     episodes, _ = load_demos(demos_dir)
     failed = [type(e)(**{**e.__dict__, "outcome": "grasp_miss"}) for e in episodes]
@@ -239,7 +239,7 @@ def test_flow_sweeps_alike_in_process_and_on_executors(executor, request):
     """Each worker loads the checkpoint once; seeded sampling makes every executor agree."""
     import pandas as pd
 
-    from robogate.runner import Trial, run_trial
+    from robogate.execution.trial import Trial, run_trial
     from tests.helpers import TIMING_COLUMNS
 
     cases = sample_envelope(None, 4, seed=5)

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
-from robogate.cli import main
-from robogate.envelope import Envelope
-from robogate.gating import gate
-from robogate.rows import STAGE_GATE
-from robogate.space import Categorical, Continuous, Integer, ParameterSpace
-from robogate.stats import clopper_pearson, decide, sequential_gate
-from robogate.store import SweepStore
-from robogate.sweep_config import SweepConfig
+from robogate.analysis.gating import gate
+from robogate.analysis.stats import clopper_pearson, decide, sequential_gate
+from robogate.cli.parser import main
+from robogate.datasets.stages import STAGE_GATE
+from robogate.datasets.store import SweepStore
+from robogate.scenarios.envelope import Envelope
+from robogate.scenarios.space import Categorical, Continuous, Integer, ParameterSpace
+from robogate.sweep.config import SweepConfig
 
 SPACE = ParameterSpace([Continuous("friction", 0.05, 1.2, log=True), Integer("obstacles", 0, 4),
                         Categorical("shape", ["box", "cylinder", "sphere"])])
@@ -264,7 +264,7 @@ SIZE_SPACE = ParameterSpace([Continuous("size", 0.02, 0.12, nominal=0.05)])
 @pytest.fixture(scope="module")
 def size_sweep(tmp_path_factory):
     """A real 40-episode sweep of object size on the Panda: objects wider than the gripper fail."""
-    from robogate.sweep import run_sweep
+    from robogate.sweep.run import run_sweep
 
     path = tmp_path_factory.mktemp("gate") / "size"
     run_sweep("robogate/PickPlace-Panda-v0", "scripted", path, space=SIZE_SPACE, n_lhs=40, n_boundary=0,

@@ -13,17 +13,17 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from robogate.cli import main
-from robogate.demos import load_demos, record_demos
-from robogate.env_contract import recording_facts
+from robogate.cli.parser import main
+from robogate.datasets.episodes import read_episodes, resolve_episode_file
+from robogate.datasets.lerobot import NO_FAILURE, write_lerobot
 from robogate.envs.interface import ACTION_NAMES, CONTROL_HZ, OBS_NAMES
-from robogate.episode import EpisodeRecording
-from robogate.episode_file import read_episodes, resolve_episode_file
-from robogate.lerobot import NO_FAILURE, write_lerobot
+from robogate.execution.episode import EpisodeRecording
 from robogate.monitor import load_rollouts, record_rollouts
 from robogate.monitor.recording import ROLLOUTS_FILE
 from robogate.policies.flow import FlowConfig
-from robogate.training import TrainConfig, train_flow_policy
+from robogate.scenarios.env_contract import recording_facts
+from robogate.training.demonstrations import load_demos, record_demos
+from robogate.training.flow import TrainConfig, train_flow_policy
 from tests.helpers import ENV_ID
 
 # Two scenes the shipped flow policy succeeds in and two it fails in (collision, grasp_miss) with seed 1.

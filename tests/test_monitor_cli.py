@@ -5,9 +5,9 @@ import sys
 import numpy as np
 import pytest
 
-from robogate.cli import main
-from robogate.episode import EpisodeRecording
-from robogate.episode_file import write_episodes
+from robogate.cli.parser import main
+from robogate.datasets.episodes import write_episodes
+from robogate.execution.episode import EpisodeRecording
 from robogate.monitor import FailureMonitor
 from tests.monitor_synthetic import rollouts
 
@@ -122,7 +122,7 @@ def test_eval_of_a_damaged_monitor_is_one_line(files, tmp_path, capsys):
 def test_building_the_parser_does_not_import_torch():
     import subprocess
 
-    code = "import sys, robogate.cli as c; c.build_parser(); print('torch' in sys.modules)"
+    code = "import sys, robogate.cli.parser as c; c.build_parser(); print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 

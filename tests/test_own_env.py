@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 import robogate
-from robogate.envelope import Envelope
+from robogate.datasets.store import SweepStore
 from robogate.monitor import record_rollouts
-from robogate.store import SweepStore
-from robogate.sweep import run_sweep
+from robogate.scenarios.envelope import Envelope
+from robogate.sweep.run import run_sweep
 from tests.helpers import comparable
 from tests.test_sweep import REPO, kill_after
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom, binomtest
 
-from robogate.paired import (
+from robogate.analysis.paired import (
     confidence_sequence,
     decide,
     mcnemar,

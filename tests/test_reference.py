@@ -13,7 +13,7 @@ import pytest
 
 import robogate
 from robogate.policies import ScriptedPolicy
-from robogate.sweep import run_sweep
+from robogate.sweep.run import run_sweep
 from tests.helpers import TIMING_COLUMNS
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "reference_0.1.0.json").read_text())

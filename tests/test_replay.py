@@ -10,12 +10,12 @@ import pytest
 from PIL import Image
 
 import robogate
-from robogate.cli import main
-from robogate.replay import Replayer, replay, write_animation
-from robogate.seeding import trial_seed
-from robogate.store import SweepStore
-from robogate.sweep import run_sweep
-from robogate.sweep_config import SweepConfig
+from robogate._utils.seeding import trial_seed
+from robogate.cli.parser import main
+from robogate.datasets.store import SweepStore
+from robogate.reports.animation import Replayer, replay, write_animation
+from robogate.sweep.config import SweepConfig
+from robogate.sweep.run import run_sweep
 from tests.helpers import ENV_ID
 
 TESTS = Path(__file__).resolve().parent

@@ -12,13 +12,13 @@ import pytest
 from PIL import Image
 
 import robogate
-from robogate.cli import main
-from robogate.envelope import Envelope
-from robogate.gating import evidence
-from robogate.report import write_report
-from robogate.space import Categorical, Continuous, Integer, ParameterSpace
-from robogate.store import SweepStore
-from robogate.sweep_config import SweepConfig
+from robogate.analysis.gating import evidence
+from robogate.cli.parser import main
+from robogate.datasets.store import SweepStore
+from robogate.reports.sweep import write_report
+from robogate.scenarios.envelope import Envelope
+from robogate.scenarios.space import Categorical, Continuous, Integer, ParameterSpace
+from robogate.sweep.config import SweepConfig
 
 SPACE = ParameterSpace([Continuous("friction", 0.05, 1.2, log=True), Continuous("mass", 0.05, 2.0, log=True),
                         Integer("obstacles", 0, 2), Categorical("shape", ["box", "sphere"])])
@@ -142,7 +142,7 @@ def test_report_content_comes_from_the_sweep(report):
 
 
 def test_the_report_states_the_held_out_auc_it_draws(report):
-    from robogate.report import _fit_risk, _read
+    from robogate.reports.sweep import _fit_risk, _read
 
     sweep, _ = report
     fit = _fit_risk(_read(sweep)[0], 0.3, 0)
@@ -172,7 +172,7 @@ def test_sweeps_of_different_spaces_are_not_compared(tmp_path):
 
 
 def test_the_library_leaves_pyplot_alone():
-    code = ("import sys, matplotlib, robogate.report; "
+    code = ("import sys, matplotlib, robogate.reports.sweep; "
             "assert 'matplotlib.pyplot' not in sys.modules; print(matplotlib.get_backend())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
@@ -231,7 +231,7 @@ def test_a_boundary_outside_the_map_is_said_and_not_promised(tmp_path):
 
 
 def fit_with(proba, failed):
-    from robogate.report import _RiskFit
+    from robogate.reports.sweep import _RiskFit
 
     class Model:
         def predict_proba(self, X):
@@ -244,7 +244,7 @@ def fit_with(proba, failed):
 
 
 def test_an_auc_interval_that_includes_chance_is_a_caveat(tmp_path):
-    from robogate.report import _evaluation_caveats, _read
+    from robogate.reports.sweep import _evaluation_caveats, _read
 
     sweep = _read(make_sweep(tmp_path / "s"))[0]
     failed = np.arange(60) % 2 == 0
@@ -257,7 +257,7 @@ def test_an_auc_interval_that_includes_chance_is_a_caveat(tmp_path):
 
 
 def test_a_map_that_contradicts_the_measured_envelope_is_a_caveat(tmp_path):
-    from robogate.report import _envelope_caveats, _read
+    from robogate.reports.sweep import _envelope_caveats, _read
 
     sweep = _read(make_sweep(tmp_path / "s"))[0]
     envelope = Envelope(SPACE, {"friction": (0.5, 1.2), "mass": (0.05, 0.1)})  # where the planted logit is low
@@ -270,7 +270,7 @@ def test_a_map_that_contradicts_the_measured_envelope_is_a_caveat(tmp_path):
 
 
 def test_reliability_curves_are_told_apart_and_the_band_shades_only_where_rates_reach_it(tmp_path):
-    from robogate.report import _fig_evaluation, _fig_success_by_parameter, _read
+    from robogate.reports.sweep import _fig_evaluation, _fig_success_by_parameter, _read
 
     sweep = _read(make_sweep(tmp_path / "s"))[0]
     rng = np.random.default_rng(0)
@@ -294,7 +294,7 @@ def test_a_report_of_an_unfinished_sweep_says_so(tmp_path):
 
 
 def test_every_stage_has_its_outcome_mix_gate_runs_included():
-    from robogate.report import stage_outcome_shares
+    from robogate.reports.sweep import stage_outcome_shares
 
     df = pd.DataFrame({"stage": [1, 1, 1, 1, 2, 2, 3, 3, 3],
                        "outcome": ["success", "collision", "collision", "grasp_miss", "success", "grip_loss",

@@ -9,13 +9,14 @@ import pytest
 from PIL import Image
 
 import robogate
-from robogate.cli import main
-from robogate.compare import compare
-from robogate.report import _fig_outcomes_by_parameter, _read, _thresholds, write_report
-from robogate.risk import RiskModel
-from robogate.suggest import suggest_envelope
-from robogate.suite_report import write_comparison_report, write_suite_report
-from robogate.suite_run import run_suite
+from robogate.analysis.risk import RiskModel
+from robogate.analysis.suggestion import suggest_envelope
+from robogate.cli.parser import main
+from robogate.reports.comparison import write_comparison_report
+from robogate.reports.suite import write_suite_report
+from robogate.reports.sweep import _fig_outcomes_by_parameter, _read, _thresholds, write_report
+from robogate.suites.comparison import compare
+from robogate.suites.run import run_suite
 from tests.helpers import ENV_ID
 from tests.test_replay import COLLISION, GRASP_MISS, store_episodes
 from tests.test_report import SPACE, make_sweep, parse

@@ -1,4 +1,4 @@
-"""Tests of the risk models (robogate.risk): the scikit-learn contract, JSON round trips,
+"""Tests of the risk models (robogate.analysis.risk): the scikit-learn contract, JSON round trips,
 term selection, and the closed-form boundary against analytic data with a known boundary."""
 
 import functools
@@ -13,9 +13,9 @@ from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from robogate.analysis.risk import FlexibleRiskModel, RiskModel
 from robogate.envs.scene import default_space
-from robogate.risk import FlexibleRiskModel, RiskModel
-from robogate.space import Categorical, Continuous, ParameterSpace
+from robogate.scenarios.space import Categorical, Continuous, ParameterSpace
 
 
 @parametrize_with_checks([RiskModel(Cs=4, cv=3)])  # the contract, not the search, is under test

@@ -8,14 +8,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from robogate.cli import main
-from robogate.episode import Capture, EpisodeRecording, record_episode
-from robogate.episode_file import read_episodes, write_episodes
+from robogate._utils.seeding import trial_seed
+from robogate.cli.parser import main
+from robogate.datasets.episodes import read_episodes, write_episodes
+from robogate.execution.batch import record_episodes
+from robogate.execution.episode import Capture, EpisodeRecording, record_episode
 from robogate.monitor import Rollout, load_rollouts, record_rollouts
 from robogate.monitor.recording import ROLLOUTS_FILE, rollout_scenarios
 from robogate.policies import FlowPolicy, ScriptedPolicy
-from robogate.recording import record_episodes
-from robogate.seeding import trial_seed
 from tests.helpers import ENV_ID
 
 
@@ -266,9 +266,9 @@ def test_cli_records_rollouts(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_cli_shifted_and_sweep_replay(tmp_path, capsys):
-    from robogate.demos import TRAINING_ENVELOPE
-    from robogate.load import load_sweep
-    from robogate.sweep import run_sweep
+    from robogate.sweep.run import run_sweep
+    from robogate.sweep.stored import load_sweep
+    from robogate.training.demonstrations import TRAINING_ENVELOPE
 
     assert main(["rollouts", "record", "--env", ENV_ID, "--episodes", "2", "--chunks", "2", "--shifted",
                  "--workers", "1", "--out", str(tmp_path / "shifted"), "--no-progress"]) == 0

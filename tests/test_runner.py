@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import robogate
-from robogate.runner import Trial, run_trial, validate_env_id
-from robogate.seeding import trial_seed
-from robogate.specs import make_policy, validate_policy_spec
+from robogate._utils.seeding import trial_seed
+from robogate.execution.specs import make_policy, validate_policy_spec
+from robogate.execution.trial import Trial, run_trial, validate_env_id
 from tests.helpers import ENV_ID, CountedScriptedPolicy, NotAPolicy, ThreadCounting
 
 PARAMS = {"friction": 0.9, "mass": 0.3, "size": 0.05, "placement": "left"}
@@ -162,7 +162,7 @@ def test_a_policy_object_runs_torch_on_one_thread_and_the_callers_setting_is_res
 def test_more_threads_are_asked_for_through_the_environment(monkeypatch):
     import torch
 
-    from robogate.threads import THREADS_VARIABLE
+    from robogate._utils.threads import THREADS_VARIABLE
 
     monkeypatch.setenv(THREADS_VARIABLE, "2")
     record = robogate.run_episode(ENV_ID, ThreadCounting(expected=2), seed=0)
@@ -174,7 +174,7 @@ def test_more_threads_are_asked_for_through_the_environment(monkeypatch):
 
 
 def test_a_policy_object_runs_on_one_thread_in_every_worker(local_pool):
-    from robogate.specs import policy_reference
+    from robogate.execution.specs import policy_reference
 
     packed = policy_reference(ThreadCounting())
     records = list(local_pool.imap_unordered(make_trial(i, packed, params={}) for i in range(4)))
@@ -204,7 +204,7 @@ def test_the_shipped_flow_policy_runs_on_one_thread_in_a_loop_of_your_own(monkey
 
 
 def test_a_sweep_row_replays_from_its_numpy_seed(tmp_path):
-    from robogate.sweep import run_sweep
+    from robogate.sweep.run import run_sweep
 
     df = run_sweep(ENV_ID, "scripted", tmp_path / "s", n_lhs=2, n_boundary=0, workers=1, progress=False)
     space = robogate.default_space()

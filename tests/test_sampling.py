@@ -1,4 +1,4 @@
-"""Tests of the two-stage boundary-focused sampler (robogate.sampling).
+"""Tests of the two-stage boundary-focused sampler (robogate.sweep.sampler).
 
 The statistical checks use analytic test functions whose failure boundary is
 known exactly.  Small problems (2-4 dimensions): for a deterministic boundary
@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
+from robogate.analysis.risk import RiskModel
 from robogate.envs.scene import default_space
-from robogate.risk import RiskModel
-from robogate.sampling import TwoStageSampler
-from robogate.space import Categorical, Continuous, Integer, ParameterSpace, bin_index
+from robogate.scenarios.space import Categorical, Continuous, Integer, ParameterSpace, bin_index
+from robogate.sweep.sampler import TwoStageSampler
 
 # ---------------------------------------------------------------------------------------------
 # analytic test functions with a known boundary

@@ -16,8 +16,8 @@ import robogate
 from robogate.envs.interface import OBS_SIZE, OBS_SLICES
 from robogate.envs.scene import PLACEMENTS, SHAPES, TABLE_X, TABLE_Y
 from robogate.envs.simulator import pybullet
+from robogate.execution.trial import Trial
 from robogate.policies import ScriptedPolicy
-from robogate.runner import Trial
 
 SPACE = robogate.default_space()
 

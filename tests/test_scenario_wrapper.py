@@ -19,10 +19,11 @@ from gymnasium.utils.env_checker import check_env
 
 import robogate
 from robogate import Continuous, Integer, ParameterSpace, ScenarioWrapper
-from robogate.env_contract import control_hz, hold_action, recording_facts, scenario_space
+from robogate._utils.seeding import trial_seed
+from robogate._utils.versions import versions
 from robogate.monitor import FailureMonitor, MonitoredEnv, RetreatPolicy, load_rollouts, record_rollouts
-from robogate.provenance import versions
-from robogate.sweep import run_sweep
+from robogate.scenarios.env_contract import control_hz, hold_action, recording_facts, scenario_space
+from robogate.sweep.run import run_sweep
 
 TESTS = Path(__file__).resolve().parent
 FORMS = ["lab_pendulum:ScenarioPendulum-v0", "lab_pendulum:WrappedPendulum-v0", "lab_pendulum:HoldingPendulum-v0"]
@@ -334,7 +335,7 @@ def test_dict_observations_record_flat_in_the_spaces_order_and_feed_the_monitor(
     first = rollouts[0]
     assert first.success and first.observations.shape == (200, 3)
     env = gym.make(env_id)
-    obs, _ = env.reset(seed=robogate.seeding.trial_seed(0, 0), options={"params": {"mass": 0.8}})
+    obs, _ = env.reset(seed=trial_seed(0, 0), options={"params": {"mass": 0.8}})
     np.testing.assert_array_equal(first.observations[0], np.concatenate([obs["angle"], obs["velocity"]]))
     monitor = FailureMonitor(alpha=0.5, scores=["obs_rnd"]).fit(rollouts)
     policy = lab.DictSwingUpPolicy()

@@ -8,8 +8,8 @@ import pytest
 import robogate
 from robogate.envs import gripper
 from robogate.envs.interface import OBS_SLICES
+from robogate.execution.trial import Trial
 from robogate.policies import ScriptedPolicy
-from robogate.runner import Trial
 
 
 def outcome_counts(pool, env_id: str, params: dict, seeds: range) -> collections.Counter:

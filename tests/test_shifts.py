@@ -2,10 +2,10 @@
 
 import pytest
 
-from robogate.demos import TRAINING_ENVELOPE
-from robogate.envelope import Envelope
 from robogate.envs.scene import default_space
-from robogate.shifts import DEMO_SHIFT, SHIFT_REGIONS, Shift, one_factor_shifts
+from robogate.scenarios.envelope import Envelope
+from robogate.scenarios.shifts import DEMO_SHIFT, SHIFT_REGIONS, Shift, one_factor_shifts
+from robogate.training.demonstrations import TRAINING_ENVELOPE
 
 NAMES = default_space().names
 

@@ -1,4 +1,4 @@
-"""Tests of the operational parameter space (robogate.space)."""
+"""Tests of the operational parameter space (robogate.scenarios.space)."""
 
 import json
 import math
@@ -8,12 +8,7 @@ import pandas as pd
 import pytest
 
 from robogate.envs.scene import PLACEMENTS, SHAPES, default_space
-from robogate.space import (
-    Categorical,
-    Continuous,
-    Integer,
-    ParameterSpace,
-)
+from robogate.scenarios.space import Categorical, Continuous, Integer, ParameterSpace
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-import robogate.store
-from robogate.store import StoreCorruptError, StoreError, SweepStore
+import robogate.datasets.store
+from robogate.datasets.store import StoreCorruptError, StoreError, SweepStore
 
 # Deterministic batches, shared by the test process and the child process it kills.
 BATCH_SRC = textwrap.dedent(
@@ -68,7 +68,7 @@ def start_writer(path, start, stop, stepped=False):
 
     ``stepped``: it appends one batch per line written to its stdin and acknowledges each.
     """
-    args = [sys.executable, "-c", CHILD_SRC, str(path), str(start), str(stop), robogate.store.__file__,
+    args = [sys.executable, "-c", CHILD_SRC, str(path), str(start), str(stop), robogate.datasets.store.__file__,
             "stepped" if stepped else "free"]
     return subprocess.Popen(args, stdin=subprocess.PIPE if stepped else None, stdout=subprocess.PIPE, text=True)
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import robogate
-from robogate.cli import build_parser, main
-from robogate.envelope import Envelope
-from robogate.space import Categorical, Continuous, ParameterSpace
-from robogate.store import SweepStore
-from robogate.suggest import suggest_envelope
+from robogate.analysis.suggestion import suggest_envelope
+from robogate.cli.parser import build_parser, main
+from robogate.datasets.store import SweepStore
+from robogate.scenarios.envelope import Envelope
+from robogate.scenarios.space import Categorical, Continuous, ParameterSpace
 from tests.test_report import make_sweep
 
 SPACE = ParameterSpace([Continuous("friction", 0.05, 1.2, log=True, nominal=0.8),
@@ -117,5 +117,5 @@ def test_the_same_sweep_gives_the_same_suggestion(clear):
 def test_the_suggestion_needs_neither_pybullet_nor_torch():
     from tests.test_core_imports import SCRIPT
 
-    res = subprocess.run([sys.executable, "-c", SCRIPT, "suggest"], capture_output=True, text=True, timeout=300)
+    res = subprocess.run([sys.executable, "-c", SCRIPT, "analysis.suggestion"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from robogate.envelope import Envelope
 from robogate.envs.scene import default_space
-from robogate.suite import load_suite, suite_names
+from robogate.scenarios.envelope import Envelope
+from robogate.suites.suite import load_suite, suite_names
 
 TINY = {
     "name": "tiny", "version": 2, "seed": 3, "seeds": 2,

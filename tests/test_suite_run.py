@@ -9,11 +9,11 @@ import sys
 import pandas as pd
 import pytest
 
-from robogate.cli import main
-from robogate.store import SweepStore
-from robogate.suite import load_suite
-from robogate.suite_report import write_suite_report
-from robogate.suite_run import load_suite_run, run_suite
+from robogate.cli.parser import main
+from robogate.datasets.store import SweepStore
+from robogate.reports.suite import write_suite_report
+from robogate.suites.run import load_suite_run, run_suite
+from robogate.suites.suite import load_suite
 from tests.helpers import ENV_ID, comparable
 from tests.test_sweep import REPO, alive, children, stored_rows, wait_for
 

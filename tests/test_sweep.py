@@ -13,14 +13,15 @@ import pandas as pd
 import pytest
 
 import robogate
+from robogate._utils.seeding import trial_seed
+from robogate.datasets.stages import STAGE_GATE
+from robogate.datasets.store import StoreError, SweepStore
 from robogate.envs.scene import default_space
-from robogate.rows import STAGE_GATE
-from robogate.sampling import TwoStageSampler
-from robogate.seeding import trial_seed
-from robogate.space import Categorical, Continuous, ParameterSpace
-from robogate.store import StoreError, SweepStore
-from robogate.sweep import format_summary, run_sweep, summarize
-from robogate.sweep_config import SweepConfig
+from robogate.scenarios.space import Categorical, Continuous, ParameterSpace
+from robogate.sweep.config import SweepConfig
+from robogate.sweep.run import run_sweep
+from robogate.sweep.sampler import TwoStageSampler
+from robogate.sweep.summary import format_summary, summarize_sweep
 from tests.helpers import ENV_ID, comparable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -354,7 +355,7 @@ def test_raising_policy_gives_error_rows_and_the_sweep_goes_on(tmp_path, local_p
                n_lhs=4, n_boundary=2, batch_size=2)
     assert len(df) == 6 and (df["outcome"] == "error").all() and not df["success"].any()
     assert df["error"].str.contains("the policy raised RuntimeError: policy exploded on purpose").all()
-    summary = summarize(df)
+    summary = summarize_sweep(df)
     assert summary["errors"] == 6 and summary["first_error"] == "the policy raised RuntimeError: policy exploded on purpose"
     line = [t for t in format_summary(summary).splitlines() if t.startswith("errors: ")]
     assert line == ["errors: 6 of 6 experiments errored (the policy raised or the simulation diverged: a broken "
@@ -371,7 +372,7 @@ def test_summarize():
         "success": [True, False, False, True, True, False],
         "outcome": ["success", "grasp_miss", "grasp_miss", "success", "success", "error"],
     })
-    s = summarize(df, elapsed=3.0)
+    s = summarize_sweep(df, elapsed=3.0)
     assert s["rows"] == 6 and s["success_rate"] == 0.5 and s["uniform_rows"] == 4  # over the uniform rows
     assert s["success_rate_by_stage"] == {1: 0.5, 2: 1.0}  # the errored experiment is neither success nor failure
     assert s["rows_by_stage"] == {1: 4, 2: 2}
@@ -381,7 +382,7 @@ def test_summarize():
     assert "rows: 6" in text and "stage 2: 100.0% of 2 (boundary-focused)" in text and "grasp_miss 2 (33%)" in text
     assert "success rate: 50.0% of the 4 uniform (stage-1) experiments, errored experiments left out" in text
     assert "elapsed: 3.0 s" in text
-    empty = summarize(df.iloc[:0])
+    empty = summarize_sweep(df.iloc[:0])
     assert empty["rows"] == 0 and empty["outcomes"] == {} and empty["elapsed"] is None
     assert "rows: 0" in format_summary(empty)
 
@@ -390,7 +391,7 @@ def test_the_gates_runs_leave_the_headline_alone():
     sweep = pd.DataFrame({"id": range(6), "stage": [1, 1, 1, 1, 2, 2], "success": [True, False, False, False, True, True],
                           "outcome": ["success", "collision", "collision", "grasp_miss", "success", "success"]})
     gate = pd.DataFrame({"id": range(6, 16), "stage": 3, "success": True, "outcome": "success"})
-    before, after = summarize(sweep), summarize(pd.concat([sweep, gate], ignore_index=True))
+    before, after = summarize_sweep(sweep), summarize_sweep(pd.concat([sweep, gate], ignore_index=True))
     assert after["success_rate"] == before["success_rate"] == 0.25
     assert after["outcomes"] == before["outcomes"] and after["gate_outcomes"] == {"success": 10}
     text = format_summary(after)

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from robogate.analysis.stats import clopper_pearson
+from robogate.analysis.zones import danger_zones, parameter_bins
 from robogate.envs.scene import default_space
-from robogate.space import Categorical, Continuous, Integer, ParameterSpace
-from robogate.stats import clopper_pearson
-from robogate.zones import danger_zones, parameter_bins
+from robogate.scenarios.space import Categorical, Continuous, Integer, ParameterSpace
 
 SEEDS = [0, 1, 2, 3, 4]
 PLANTED = "friction 0.05–0.111 & mass 0.795–2"

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robogate.checks import check_int, check_level
+from robogate._utils.checks import check_int, check_level
 
 __all__ = [
     "THRESHOLD_STYLES",

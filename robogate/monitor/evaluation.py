@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from robogate.console import progress_bar
+from robogate._utils.console import progress_bar
 from robogate.monitor.conformal import THRESHOLD_STYLES
 from robogate.monitor.metrics import episode_table, summarize
 from robogate.monitor.monitor import COMBINES, DEFAULT_SCORES, FailureMonitor

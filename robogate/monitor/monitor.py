@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from robogate.checks import check_int, check_level
+from robogate._utils.checks import check_int, check_level
 from robogate.monitor import scores as registry
 from robogate.monitor.conformal import Threshold, calibrate_thresholds, check_style, conformal_rank, window_sums
 from robogate.monitor.rollout import SIGNALS, Rollout

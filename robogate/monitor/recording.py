@@ -1,9 +1,9 @@
 """Record a policy's rollouts for the runtime monitor, and read them back as :class:`Rollout` objects.
 
-Rollouts are stored as recorded episodes (:mod:`robogate.episode_file`): one Parquet file with
+Rollouts are stored as recorded episodes (:mod:`robogate.datasets.episodes`): one Parquet file with
 a row per control step, or a LeRobot v3.0 dataset folder. Besides the observations and actions
 they hold whatever the policy offers the monitor: its embedding and its sampled action chunks.
-:func:`record_rollouts` runs the episodes on the executors (:mod:`robogate.recording`).
+:func:`record_rollouts` runs the episodes on the executors (:mod:`robogate.execution.batch`).
 """
 
 from __future__ import annotations
@@ -15,21 +15,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from robogate.checks import check_int
-from robogate.env_contract import recording_facts, training_envelope
-from robogate.envelope import Envelope
+from robogate._utils.checks import check_int
+from robogate._utils.seeding import check_seed, trial_seed
+from robogate.datasets.episodes import check_destination, read_episodes, save_episodes
+from robogate.datasets.stages import STAGE_BOUNDARY
 from robogate.envs.outcomes import Outcome
 from robogate.envs.scene import default_space
-from robogate.episode import Capture
-from robogate.episode_file import check_destination, read_episodes, save_episodes
-from robogate.executors import Executor
+from robogate.execution.batch import Scenario, check_no_errors, record_episodes
+from robogate.execution.episode import Capture
+from robogate.execution.executors import Executor
+from robogate.execution.specs import cached_policy, label_of, policy_reference
+from robogate.execution.trial import cached_env, env_space, validate_env_id
 from robogate.monitor.rollout import Rollout
-from robogate.recording import Scenario, check_no_errors, record_episodes
-from robogate.rows import STAGE_BOUNDARY
-from robogate.runner import cached_env, env_space, validate_env_id
-from robogate.seeding import check_seed, trial_seed
-from robogate.space import ParameterSpace
-from robogate.specs import cached_policy, label_of, policy_reference
+from robogate.scenarios.env_contract import recording_facts, training_envelope
+from robogate.scenarios.envelope import Envelope
+from robogate.scenarios.space import ParameterSpace
 
 __all__ = ["ROLLOUTS_FILE", "DEFAULT_CHUNKS", "load_rollouts", "record_rollouts", "rollout_scenarios", "training_rows"]
 
@@ -163,7 +163,7 @@ def record_rollouts(
     Parameters
     ----------
     env_id : str
-        A Gymnasium env id (see :func:`robogate.runner.validate_env_id`): one of
+        A Gymnasium env id (see :func:`robogate.execution.trial.validate_env_id`): one of
         ``robogate.ENV_IDS`` or an env of your own; its scenarios are drawn in its own space.
     policy : str or policy object
         A spec such as ``"flow"`` or ``"scripted"``, or any policy object. Its observations
@@ -174,7 +174,7 @@ def record_rollouts(
     params : None, dict, list of dict or pandas.DataFrame
         None: scenarios spread over the policy's training envelope (its
         ``envelope`` attribute, else the env's declared one: for robogate's envs
-        :data:`robogate.demos.TRAINING_ENVELOPE`, for others their whole space
+        :data:`robogate.training.demonstrations.TRAINING_ENVELOPE`, for others their whole space
         unless they declare one); otherwise see :func:`rollout_scenarios`.
     seed : int
         Seed of the scenarios and episodes: the same call records the same rollouts.
@@ -183,7 +183,7 @@ def record_rollouts(
         ``consistency``; :data:`DEFAULT_CHUNKS` is what they were measured with). Default 0: the
         default monitor reads none, and sampling them costs more than the rest of a step.
     executor, workers, address
-        Where the episodes run (see :func:`robogate.recording.record_episodes`); the same
+        Where the episodes run (see :func:`robogate.execution.batch.record_episodes`); the same
         rollouts come back whatever runs them.
     progress : bool or None
         Draw a progress bar on stderr (None: only when stderr is a terminal).
@@ -191,7 +191,7 @@ def record_rollouts(
         Also write the rollouts (with observations and actions) into this folder.
     format : {"parquet", "lerobot"}
         As ``out/rollouts.parquet``, or as a LeRobot v3.0 dataset in ``out`` (see
-        :mod:`robogate.lerobot`): a labelled failure dataset ``LeRobotDataset`` loads.
+        :mod:`robogate.datasets.lerobot`): a labelled failure dataset ``LeRobotDataset`` loads.
 
     Returns
     -------
@@ -236,7 +236,7 @@ def load_rollouts(path: str | Path) -> list[Rollout]:
     Raises
     ------
     ValueError
-        As :func:`robogate.episode_file.read_episodes`.
+        As :func:`robogate.datasets.episodes.read_episodes`.
     """
     episodes, meta = read_episodes(path)
     return [Rollout.from_recording(e, meta.get("fps")) for e in episodes if e.steps]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from robogate.episode import EpisodeRecording
+from robogate.execution.episode import EpisodeRecording
 
 __all__ = ["SIGNALS", "Rollout"]
 
@@ -100,7 +100,7 @@ class Rollout:
 
     @classmethod
     def from_recording(cls, recording: EpisodeRecording, control_hz: float | None = None) -> Rollout:
-        """The rollout of a recorded episode (see :func:`robogate.episode.record_episode`), at ``control_hz``."""
+        """The rollout of a recorded episode (see :func:`robogate.execution.episode.record_episode`), at ``control_hz``."""
         return cls(
             embeddings=recording.embeddings, action_chunks=recording.action_chunks, success=recording.success,
             outcome=recording.outcome, params=dict(recording.params), failure_step=recording.failure_step,

@@ -3,11 +3,11 @@
 At every step the wrapper gives the monitor the signals its scores read for the current
 observation (the observation itself, the policy's ``embed(obs)``, its ``sample_chunks(obs, B)``),
 and once an alarm is raised acts as configured for the rest of the episode (the policy's calls run
-torch on one thread, see :mod:`robogate.threads`):
+torch on one thread, see :mod:`robogate._utils.threads`):
 
 ``"stop"``      end the episode at once (env wrapper only: a policy cannot end an episode);
 ``"hold"``      hold still: the env's declared hold action (robogate's envs: no motion, the gripper
-                kept as last commanded; see :func:`robogate.env_contract.hold_action`);
+                kept as last commanded; see :func:`robogate.scenarios.env_contract.hold_action`);
 ``"fallback"``  hand over to a fallback policy (e.g. :class:`~robogate.policies.RetreatPolicy` or the
                 scripted controller);
 ``"flag"``      only record the alarm and keep following the policy.
@@ -24,11 +24,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from robogate.env_contract import declared, flat_observation, hold_action
-from robogate.episode import reset_policy
+from robogate._utils.threads import torch_threads
+from robogate.execution.episode import reset_policy
 from robogate.monitor.monitor import FailureMonitor, MonitorDecision
 from robogate.policies import Policy
-from robogate.threads import torch_threads
+from robogate.scenarios.env_contract import declared, flat_observation, hold_action
 
 __all__ = ["ON_ALARM", "MonitoredEnv", "MonitoredPolicy", "policy_signals"]
 
@@ -189,7 +189,7 @@ class MonitoredEnv(gym.Wrapper):
     ----------
     env : gymnasium.Env
         Any env robogate runs: "hold" sends its declared hold action
-        (:func:`robogate.env_contract.hold_action`), and observations are flattened by its space.
+        (:func:`robogate.scenarios.env_contract.hold_action`), and observations are flattened by its space.
     policy : Policy
         The policy whose actions are passed to :meth:`step`.
     monitor : FailureMonitor

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from robogate.checks import check_int
+from robogate._utils.checks import check_int
 from robogate.monitor.rollout import Rollout
 from robogate.monitor.scores.base import PerStepScore
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.spatial.distance import cdist
 
-from robogate.checks import check_int
+from robogate._utils.checks import check_int
 from robogate.monitor.rollout import Rollout
 from robogate.monitor.scores.base import Step
 

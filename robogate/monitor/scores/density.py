@@ -15,7 +15,7 @@ from scipy.special import logsumexp
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
-from robogate.checks import check_int
+from robogate._utils.checks import check_int
 from robogate.monitor.rollout import Rollout
 from robogate.monitor.scores.base import PerStepScore
 

@@ -27,14 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from robogate.checks import check_int, check_level
-from robogate.console import progress_bar
+from robogate._utils.checks import check_int, check_level
+from robogate._utils.console import progress_bar
+from robogate._utils.networks import load_state_arrays, mlp, state_arrays
+from robogate._utils.threads import torch_threads
 from robogate.monitor.rollout import SIGNALS, Rollout
 from robogate.monitor.scores.base import Step
 from robogate.monitor.scores.consistency import ChunkConsistency
 from robogate.monitor.settings import MODELS, TARGETS
-from robogate.networks import load_state_arrays, mlp, state_arrays
-from robogate.threads import torch_threads
 
 __all__ = ["MODELS", "TARGETS", "FailurePredictor", "step_features"]
 

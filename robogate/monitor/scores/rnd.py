@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from robogate.checks import check_int
+from robogate._utils.checks import check_int
+from robogate._utils.networks import load_state_arrays, mlp, state_arrays
+from robogate._utils.threads import torch_threads
 from robogate.monitor.rollout import Rollout
 from robogate.monitor.scores.base import PerStepScore
-from robogate.networks import load_state_arrays, mlp, state_arrays
-from robogate.threads import torch_threads
 
 __all__ = ["RND", "ObservationRND"]
 
