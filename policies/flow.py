@@ -212,7 +212,9 @@ class FlowPolicy:
         self.config = config if config is not None else FlowConfig()
         self.net = FlowNet(self.config).eval()
         self.env_id = env_id
-        self.envelope = envelope if envelope is None or isinstance(envelope, Envelope) else Envelope.from_dict(envelope, default_space())
+        if envelope is not None and not isinstance(envelope, Envelope):
+            envelope = Envelope.from_dict(envelope, default_space())
+        self.envelope = envelope
         self.reset()
 
     # -- Policy protocol -----------------------------------------------------------------------

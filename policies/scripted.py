@@ -9,6 +9,7 @@ calibration error act on it only through the physics.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -25,6 +26,34 @@ SLOW_STEP = 0.02
 """Step (m) for the last centimetres of a descent."""
 STALL_STEPS = 15
 """Control steps a phase may make no progress before the controller moves on."""
+
+
+_PHASES = ("approach", "descend", "grasp", "lift", "transport", "lower", "release", "retreat", "done")
+"""The controller's phases in order; :meth:`ScriptedPolicy.act` runs the current one."""
+
+
+class _Scene(NamedTuple):
+    """What the controller reads off one observation, and the heights it plans with."""
+
+    tcp: np.ndarray
+    yaw: float
+    gap: float
+    obj: np.ndarray
+    quat: np.ndarray
+    shape: Shape
+    height: float
+    target: np.ndarray
+    grasp_z: float
+    cruise: float
+
+
+class _Command(NamedTuple):
+    """One step's command: where the tool goes, its yaw, the grip, and the largest displacement."""
+
+    goal: np.ndarray
+    yaw: float
+    grip: float
+    step: float
 
 
 def _wrap_half_turns(angle: float, period: float) -> float:
@@ -93,86 +122,96 @@ class ScriptedPolicy:
 
     # -- control -----------------------------------------------------------------
     def act(self, obs: np.ndarray) -> np.ndarray:
-        tcp = self._field(obs, "tcp_position")
+        scene = self._read(obs)
+        if self._grasp_yaw is None:
+            self._grasp_yaw = self._grasp_yaw_for(scene.shape, scene.quat, scene.yaw)
+        self._phase_steps += 1
+        command = _Command(scene.tcp.copy(), scene.yaw, 1.0, MAX_STEP)
+        for phase in _PHASES:  # a phase that ends hands over to the next within the same step
+            if self.phase == phase:
+                command = getattr(self, f"_{phase}")(scene, command)
+            if phase == "lift" and self.phase in ("lift", "transport", "lower"):
+                # Where the object sits in the hand, smoothed: the controller places the
+                # object, not the tool, over the target, and follows slow slips in the grasp.
+                self._hold_offset = 0.7 * self._hold_offset + 0.3 * (scene.tcp - scene.obj)
+        self._last_gap = scene.gap
+        move = np.clip(command.goal - scene.tcp, -command.step, command.step) / MAX_STEP
+        turn = np.clip((command.yaw - scene.yaw) / MAX_YAW_STEP, -1.0, 1.0)
+        return np.array([*move, turn, command.grip], dtype=np.float32)
+
+    def _read(self, obs: np.ndarray) -> _Scene:
+        """What the controller reads off one observation, and the heights it plans with."""
         sin_yaw, cos_yaw = self._field(obs, "tcp_yaw")
-        yaw = math.atan2(sin_yaw, cos_yaw)
-        gap = float(self._field(obs, "gripper_opening")[0])
-        obj = self._field(obs, "object_position")
-        quat = self._field(obs, "object_orientation")
         size = float(self._field(obs, "object_size")[0])
         shape = list(SHAPES.values())[int(np.argmax(self._field(obs, "object_shape")))]
         target = self._field(obs, "target_position")
         obstacles = self._field(obs, "obstacles").reshape(-1, 4)
-
         height = shape.geometry(size).height
         palm_gap = gripper.TCP_DEPTH - gripper.PALM_DEPTH  # tool point to palm underside
         floor = gripper.TIP_BELOW_TCP + TIP_CLEARANCE
         grasp_z = max(min(height / 2, height - palm_gap - 0.005), floor)
         tallest = max([h for *_, h, present in obstacles if present > 0.5] + [target[2], 0.0])
-        cruise = max(self.cruise_height, tallest + OBSTACLE_MARGIN + grasp_z + 0.02)
-        if self._grasp_yaw is None:
-            self._grasp_yaw = self._grasp_yaw_for(shape, quat, yaw)
+        return _Scene(tcp=self._field(obs, "tcp_position"), yaw=math.atan2(sin_yaw, cos_yaw),
+                      gap=float(self._field(obs, "gripper_opening")[0]), obj=self._field(obs, "object_position"),
+                      quat=self._field(obs, "object_orientation"), shape=shape, height=height, target=target,
+                      grasp_z=grasp_z, cruise=max(self.cruise_height, tallest + OBSTACLE_MARGIN + grasp_z + 0.02))
 
-        self._phase_steps += 1
-        goal, goal_yaw, grip, step = tcp.copy(), yaw, 1.0, MAX_STEP
-        if self.phase == "approach":
-            goal = np.array([obj[0], obj[1], max(cruise, grasp_z + 0.10)])
-            goal_yaw = self._grasp_yaw
-            error = np.linalg.norm(goal - tcp)
-            if (np.linalg.norm(goal[:2] - tcp[:2]) < 0.01 and abs(goal[2] - tcp[2]) < 0.02
-                    and abs(goal_yaw - yaw) < 0.05) or self._stalled(error):
-                self._enter("descend")
-        if self.phase == "descend":
-            goal = np.array([obj[0], obj[1], grasp_z])
-            goal_yaw = self._grasp_yaw
-            error = abs(goal[2] - tcp[2])
-            step = SLOW_STEP if error < 0.05 else MAX_STEP
-            if error < 0.005 or self._stalled(error):
-                self._enter("grasp")
-        if self.phase == "grasp":
-            goal, goal_yaw, grip = tcp.copy(), self._grasp_yaw, -1.0
-            if self._phase_steps >= 3 and abs(self._last_gap - gap) < 5e-4:
-                self._hold_offset = tcp - obj
-                self._enter("lift")
-        if self.phase == "lift":
-            goal, grip = np.array([tcp[0], tcp[1], cruise]), -1.0
-            goal_yaw = self._grasp_yaw
-            error = abs(goal[2] - tcp[2])
-            if error < 0.02 or self._stalled(error):
-                self._enter("transport")
-        if self.phase in ("lift", "transport", "lower"):
-            # Where the object sits in the hand, smoothed: the controller places the
-            # object, not the tool, over the target, and follows slow slips in the grasp.
-            self._hold_offset = 0.7 * self._hold_offset + 0.3 * (tcp - obj)
-        if self.phase == "transport":
-            offset = self._hold_offset
-            goal = np.array([target[0] + offset[0], target[1] + offset[1], cruise])
-            goal_yaw, grip = self._grasp_yaw, -1.0
-            error = np.linalg.norm(goal[:2] - tcp[:2])
-            if error < 0.01 or self._stalled(error):
-                self._enter("lower")
-        if self.phase == "lower":
-            offset = self._hold_offset
-            bottom_below_tcp = offset[2] + height / 2
-            goal = np.array([target[0] + offset[0], target[1] + offset[1], target[2] + bottom_below_tcp + 0.005])
-            goal_yaw, grip = self._grasp_yaw, -1.0
-            error = abs(goal[2] - tcp[2])
-            step = SLOW_STEP if error < 0.05 else MAX_STEP
-            if error < 0.004 or self._stalled(error):
-                self._enter("release")
-        if self.phase == "release":
-            goal, goal_yaw, grip = tcp.copy(), yaw, 1.0
-            if self._phase_steps >= 3:
-                self._retreat_height = tcp[2] + 0.12
-                self._enter("retreat")
-        if self.phase == "retreat":
-            goal = np.array([tcp[0], tcp[1], self._retreat_height])
-            if abs(goal[2] - tcp[2]) < 0.01 or self._stalled(abs(goal[2] - tcp[2])):
-                self._enter("done")
-        if self.phase == "done":
-            goal, goal_yaw, grip = tcp.copy(), yaw, 1.0
-        self._last_gap = gap
+    # -- phases: each returns the step's command, and enters the next phase when it is done ------------
+    def _approach(self, s: _Scene, command: _Command) -> _Command:
+        goal = np.array([s.obj[0], s.obj[1], max(s.cruise, s.grasp_z + 0.10)])
+        if (np.linalg.norm(goal[:2] - s.tcp[:2]) < 0.01 and abs(goal[2] - s.tcp[2]) < 0.02
+                and abs(self._grasp_yaw - s.yaw) < 0.05) or self._stalled(np.linalg.norm(goal - s.tcp)):
+            self._enter("descend")
+        return command._replace(goal=goal, yaw=self._grasp_yaw)
 
-        move = np.clip(goal - tcp, -step, step) / MAX_STEP
-        turn = np.clip((goal_yaw - yaw) / MAX_YAW_STEP, -1.0, 1.0)
-        return np.array([*move, turn, grip], dtype=np.float32)
+    def _descend(self, s: _Scene, command: _Command) -> _Command:
+        goal = np.array([s.obj[0], s.obj[1], s.grasp_z])
+        error = abs(goal[2] - s.tcp[2])
+        if error < 0.005 or self._stalled(error):
+            self._enter("grasp")
+        return command._replace(goal=goal, yaw=self._grasp_yaw, step=SLOW_STEP if error < 0.05 else MAX_STEP)
+
+    def _grasp(self, s: _Scene, command: _Command) -> _Command:
+        if self._phase_steps >= 3 and abs(self._last_gap - s.gap) < 5e-4:  # the fingers have closed
+            self._hold_offset = s.tcp - s.obj
+            self._enter("lift")
+        return command._replace(goal=s.tcp.copy(), yaw=self._grasp_yaw, grip=-1.0)
+
+    def _lift(self, s: _Scene, command: _Command) -> _Command:
+        goal = np.array([s.tcp[0], s.tcp[1], s.cruise])
+        error = abs(goal[2] - s.tcp[2])
+        if error < 0.02 or self._stalled(error):
+            self._enter("transport")
+        return command._replace(goal=goal, yaw=self._grasp_yaw, grip=-1.0)
+
+    def _transport(self, s: _Scene, command: _Command) -> _Command:
+        offset = self._hold_offset
+        goal = np.array([s.target[0] + offset[0], s.target[1] + offset[1], s.cruise])
+        error = np.linalg.norm(goal[:2] - s.tcp[:2])
+        if error < 0.01 or self._stalled(error):
+            self._enter("lower")
+        return command._replace(goal=goal, yaw=self._grasp_yaw, grip=-1.0)
+
+    def _lower(self, s: _Scene, command: _Command) -> _Command:
+        offset = self._hold_offset
+        bottom_below_tcp = offset[2] + s.height / 2
+        goal = np.array([s.target[0] + offset[0], s.target[1] + offset[1], s.target[2] + bottom_below_tcp + 0.005])
+        error = abs(goal[2] - s.tcp[2])
+        if error < 0.004 or self._stalled(error):
+            self._enter("release")
+        return command._replace(goal=goal, yaw=self._grasp_yaw, grip=-1.0, step=SLOW_STEP if error < 0.05 else MAX_STEP)
+
+    def _release(self, s: _Scene, command: _Command) -> _Command:
+        if self._phase_steps >= 3:
+            self._retreat_height = s.tcp[2] + 0.12
+            self._enter("retreat")
+        return command._replace(goal=s.tcp.copy(), yaw=s.yaw, grip=1.0)
+
+    def _retreat(self, s: _Scene, command: _Command) -> _Command:
+        goal = np.array([s.tcp[0], s.tcp[1], self._retreat_height])
+        if abs(goal[2] - s.tcp[2]) < 0.01 or self._stalled(abs(goal[2] - s.tcp[2])):
+            self._enter("done")
+        return command._replace(goal=goal)
+
+    def _done(self, s: _Scene, command: _Command) -> _Command:
+        return command._replace(goal=s.tcp.copy(), yaw=s.yaw, grip=1.0)

@@ -446,11 +446,10 @@ def test_the_report_of_a_broken_harness_shows_the_errors_first(raising_sweep, ca
 @pytest.mark.slow
 def test_the_demo_ends_on_a_decided_gate(tmp_path, capsys, monkeypatch):
     """The demo's gate runs experiments in its envelope until decided (a smaller sweep here, the same gate)."""
-    from robogate import cli
-    from robogate.monitor import demo
+    from robogate.cli import demo
 
-    monkeypatch.setitem(cli.DEMO, "n_lhs", 20)
-    monkeypatch.setitem(cli.DEMO, "n_boundary", 10)
+    monkeypatch.setitem(demo.DEMO, "n_lhs", 20)
+    monkeypatch.setitem(demo.DEMO, "n_boundary", 10)
 
     class Watched:  # the monitored rollout that ends the demo has tests of its own
         def summary(self):

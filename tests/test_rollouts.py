@@ -284,7 +284,7 @@ def test_cli_shifted_and_sweep_replay(tmp_path, capsys):
     capsys.readouterr()
     assert main(["rollouts", "record", "--env", ENV_ID, "--episodes", "9", "--from-sweep", str(tmp_path / "sweep"),
                  "--out", str(tmp_path / "x")]) == 2
-    assert "fewer than --episodes 9" in capsys.readouterr().err
+    assert "fewer than the 9 episodes asked" in capsys.readouterr().err
 
 
 def test_training_rows_balance_the_outcomes_boundary_first_and_never_draw_errors():

@@ -59,10 +59,10 @@ def add_demo(subparsers: Any) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from robogate.envs.scene import default_space
     from robogate.execution.executors import make_executor
     from robogate.reports.sweep import write_report
     from robogate.scenarios.envelope import Envelope
-    from robogate.scenarios.space import default_space
     from robogate.sweep.gate_run import run_gate
     from robogate.sweep.run import RESUME_ALLOW, run_sweep
     from robogate.sweep.summary import format_summary, summarize_sweep

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
 
 __all__ = ["CLIError", "ENVELOPE_METAVAR", "EXECUTOR", "OUT", "POLICY_HELP", "PROGRESS", "RUN_GROUP", "SEED", "WORKERS",
            "add_envelope_flag", "add_format_flag", "int_at_least", "non_negative_int", "positive_int", "probability",
-           "run_flags", "saved_at", "training_envelope_flags"]
-
+           "run_flags", "saved_at"]
 
 
 POLICY_HELP = ("'scripted', 'flow' (the learned policy shipped with robogate), 'flow:PATH' (a FlowPolicy "
@@ -111,10 +109,3 @@ SEED = argparse.ArgumentParser(add_help=False)
 SEED.add_argument("--seed", type=non_negative_int, default=0, metavar="S", help="seed (default 0)")
 
 
-def training_envelope_flags(texts: list[str] | None, env_id: str, base: Any = None) -> Any:
-    """``base`` (default: the env's training envelope) with the ``--envelope`` entries replacing its own."""
-    from robogate.scenarios.envelope import Envelope
-    from robogate.training.demonstrations import training_envelope
-
-    base = training_envelope(base, env_id)
-    return base.updated(Envelope.parse(texts or [], base.space))

@@ -20,7 +20,6 @@ from robogate.cli.flags import (
     positive_int,
     probability,
     saved_at,
-    training_envelope_flags,
 )
 
 
@@ -76,48 +75,25 @@ def _rollouts_record(args: argparse.Namespace) -> int:
     import json
     from collections import Counter
 
-    from robogate.execution.specs import cached_policy, default_policy
-    from robogate.monitor.recording import ROLLOUTS_FILE, record_rollouts
+    from robogate.execution.specs import default_policy
+    from robogate.monitor.recording import ROLLOUTS_FILE, chosen_scenes, record_rollouts
+    from robogate.sweep.stored import load_sweep
 
     for flag, given in (("--failures-only", args.failures_only), ("--balanced", args.balanced)):
         if given and not args.from_sweep:
             raise CLIError(f"{flag} needs --from-sweep")
-    if args.policy is None:
-        args.policy = default_policy(args.env_id, "flow")
-    params: Any = None
+    policy = args.policy if args.policy is not None else default_policy(args.env_id, "flow")
     if args.params:
         try:
             params = json.loads(args.params)
         except json.JSONDecodeError as exc:
             raise CLIError(f"--params is not valid JSON: {exc}") from None
-    elif args.envelope or args.shifted:
-        from robogate.scenarios.shifts import one_factor_shifts
-        from robogate.training.demonstrations import training_envelope
-
-        base = training_envelope(getattr(cached_policy(args.policy), "envelope", None), args.env_id)
-        if args.shifted and not base.limits:
-            raise CLIError(f"--shifted records scenes just outside a training envelope, and neither the policy nor "
-                           f"{args.env_id} declares one: declare training_envelope on the env (e.g. "
-                           "robogate.ScenarioWrapper(..., training_envelope=...))")
-        if args.shifted:
-            params = one_factor_shifts(base).sample(args.episodes, args.seed)
-        else:
-            params = training_envelope_flags(args.envelope, args.env_id, base).sample(args.episodes, args.seed)
-    elif args.from_sweep:
-        from robogate.sweep.stored import load_sweep
-
-        params = load_sweep(args.from_sweep)
-        if args.failures_only:
-            params = params[~params["success"].astype(bool)]
-        elif args.balanced:
-            from robogate.monitor.recording import training_rows
-
-            params = training_rows(params, args.episodes, args.seed)
-        if len(params) < args.episodes:
-            raise CLIError(f"the sweep in {args.from_sweep} has {len(params)} matching experiments, "
-                           f"fewer than --episodes {args.episodes}")
+    else:
+        params = chosen_scenes(args.env_id, policy, args.episodes, args.seed, envelope=args.envelope,
+                               shifted=args.shifted, sweep=load_sweep(args.from_sweep) if args.from_sweep else None,
+                               failures_only=args.failures_only, balanced=args.balanced)
     rollouts = record_rollouts(
-        args.env_id, args.policy, args.episodes, params, args.seed, args.chunks, executor=args.executor,
+        args.env_id, policy, args.episodes, params, args.seed, args.chunks, executor=args.executor,
         workers=args.workers, address=args.address, progress=args.progress, out=args.out, format=args.format,
     )
     counts = Counter(r.outcome for r in rollouts)
@@ -127,21 +103,27 @@ def _rollouts_record(args: argparse.Namespace) -> int:
 
 
 def add_monitor(subparsers: Any) -> None:
-    """Register ``robogate monitor calibrate|eval``.
+    """Register ``robogate monitor calibrate|train|eval``.
 
     Choices and defaults come from :mod:`robogate.monitor.settings` and
     :mod:`robogate.monitor.conformal`, which load without PyTorch; score names are checked
     against the registry before any rollout is read.
     """
-    from robogate.monitor.conformal import THRESHOLD_STYLES
-    from robogate.monitor.settings import COMBINES, DEFAULT_SCORES, DEFAULTS, MODELS, TARGETS
-
     p = subparsers.add_parser(
         "monitor",
         help="calibrate the runtime failure monitor on recorded rollouts and evaluate it",
         description="The conformal failure monitor: plug-in failure scores calibrated on successful rollouts only.",
     )
     sub = p.add_subparsers(dest="monitor_command", metavar="ACTION", required=True)
+    _add_calibrate(sub)
+    _add_train(sub)
+    _add_eval(sub)
+
+
+def _add_calibrate(sub: Any) -> None:
+    from robogate.monitor.conformal import THRESHOLD_STYLES
+    from robogate.monitor.settings import COMBINES, DEFAULT_SCORES, DEFAULTS
+
     c = sub.add_parser(
         "calibrate",
         parents=[OUT],
@@ -170,6 +152,11 @@ def add_monitor(subparsers: Any) -> None:
     c.add_argument("--validation", nargs="+", metavar="ROLLOUTS", help="rollouts to choose the settings on")
     c.add_argument("--seed", type=non_negative_int, default=0, metavar="S", help="seed of the split (default 0)")
     c.set_defaults(handler=_monitor_calibrate)
+
+
+def _add_train(sub: Any) -> None:
+    from robogate.monitor.settings import MODELS, TARGETS
+
     t = sub.add_parser(
         "train",
         parents=[OUT, SEED, PROGRESS],
@@ -189,6 +176,9 @@ def add_monitor(subparsers: Any) -> None:
     t.add_argument("--model", choices=MODELS, default=MODELS[0], help="network (default mlp)")
     t.add_argument("--epochs", type=positive_int, default=200, metavar="N", help="most epochs (default 200)")
     t.set_defaults(handler=_monitor_train)
+
+
+def _add_eval(sub: Any) -> None:
     e = sub.add_parser(
         "eval",
         parents=[PROGRESS],

@@ -17,7 +17,6 @@ from robogate.cli.flags import (
     non_negative_int,
     positive_int,
     saved_at,
-    training_envelope_flags,
 )
 
 
@@ -71,7 +70,7 @@ def _policy_demos(args: argparse.Namespace) -> int:
     from robogate.training.demonstrations import DEMOS_FILE, load_demos, record_demos
 
     path = record_demos(args.env_id, args.episodes, args.out, policy=args.policy,
-                        envelope=training_envelope_flags(args.envelope, args.env_id), seed=args.seed, executor=args.executor, workers=args.workers, address=args.address,
+                        envelope=_training_envelope(args.envelope, args.env_id), seed=args.seed, executor=args.executor, workers=args.workers, address=args.address,
                         progress=args.progress, format=args.format)
     episodes, _ = load_demos(path)
     successes = sum(e.success for e in episodes)
@@ -99,3 +98,12 @@ def _policy_train(args: argparse.Namespace) -> int:
           f"validation loss {best['val_loss']:.4f}")
     print(f"policy: {result.path}")
     return 0
+
+
+def _training_envelope(texts: list[str] | None, env_id: str, base: Any = None) -> Any:
+    """``base`` (default: the env's training envelope) with the ``--envelope`` entries replacing its own."""
+    from robogate.scenarios.envelope import Envelope
+    from robogate.training.demonstrations import training_envelope
+
+    base = training_envelope(base, env_id)
+    return base.updated(Envelope.parse(texts or [], base.space))

@@ -56,45 +56,19 @@ def add_sweep(subparsers: Any) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-
-    from robogate.execution.specs import default_policy
-    from robogate.sweep.config import SweepConfig
-    from robogate.sweep.run import check_resumable, run_sweep
-    from robogate.sweep.sampler import BAND
+    from robogate.sweep.run import resolve_settings, run_sweep
     from robogate.sweep.summary import format_summary, summarize_sweep
 
-    given = {"env_id": args.env_id, "policy": args.policy, "n_lhs": args.n_lhs, "n_boundary": args.n_boundary,
-             "batch_size": args.batch_size, "band": tuple(args.band) if args.band else None, "seed": args.seed}
-    if args.resume:
-        check_resumable(args.out)
-    stored = SweepConfig.read(args.out) if args.resume else None
-    if stored is not None:  # settings left out are the stored sweep's
-        settings = {k: getattr(stored, k) if v is None else v for k, v in given.items()}
-    else:
-        settings = {"band": BAND, "seed": 0, **{k: v for k, v in given.items() if v is not None}}
-    flags = {"env_id": "--env", "n_lhs": "--n-lhs", "n_boundary": "--n-boundary"}
-    missing = [flag for key, flag in flags.items() if settings.get(key) is None]
+    settings = resolve_settings(args.out, args.resume, env_id=args.env_id, policy=args.policy, n_lhs=args.n_lhs,
+                                n_boundary=args.n_boundary, batch_size=args.batch_size, seed=args.seed,
+                                band=tuple(args.band) if args.band else None)
+    missing = [flag for key, flag in (("env_id", "--env"), ("n_lhs", "--n-lhs"), ("n_boundary", "--n-boundary"))
+               if settings[key] is None]
     if missing:
         raise CLIError(f"the following arguments are required: {', '.join(missing)}")
-    if settings.get("policy") is None:
-        settings["policy"] = default_policy(settings["env_id"])
     try:
-        df = run_sweep(
-            settings["env_id"],
-            settings["policy"],
-            args.out,
-            space=stored.space if stored is not None else None,
-            n_lhs=settings["n_lhs"],
-            n_boundary=settings["n_boundary"],
-            band=tuple(settings["band"]),
-            batch_size=settings.get("batch_size"),
-            seed=settings["seed"],
-            executor=args.executor,
-            workers=args.workers,
-            address=args.address,
-            resume=args.resume,
-            progress=args.progress,
-        )
+        df = run_sweep(out=args.out, executor=args.executor, workers=args.workers, address=args.address,
+                       resume=args.resume, progress=args.progress, **settings)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; finished experiments are stored in {args.out}, "
               "continue with --resume", file=sys.stderr)

@@ -29,9 +29,11 @@ from robogate.execution.trial import cached_env, env_space, validate_env_id
 from robogate.monitor.rollout import Rollout
 from robogate.scenarios.env_contract import recording_facts, training_envelope
 from robogate.scenarios.envelope import Envelope
+from robogate.scenarios.shifts import one_factor_shifts
 from robogate.scenarios.space import ParameterSpace
 
-__all__ = ["ROLLOUTS_FILE", "DEFAULT_CHUNKS", "load_rollouts", "record_rollouts", "rollout_scenarios", "training_rows"]
+__all__ = ["DEFAULT_CHUNKS", "ROLLOUTS_FILE", "chosen_scenes", "load_rollouts", "record_rollouts", "rollout_scenarios",
+           "training_rows"]
 
 ROLLOUTS_FILE = "rollouts.parquet"
 """Name of the rollouts file inside a rollouts folder."""
@@ -85,6 +87,58 @@ def rollout_scenarios(
         if len(rows) < episodes:
             raise ValueError(f"params lists {len(rows)} scenarios, fewer than episodes={episodes}")
     return list(zip(rows, seeds))
+
+
+def chosen_scenes(
+    env_id: str, policy: Any, episodes: int, seed: int = 0, *, envelope: Any = None,
+    shifted: bool = False, sweep: pd.DataFrame | None = None, failures_only: bool = False, balanced: bool = False,
+) -> Any:
+    """The ``params`` of :func:`record_rollouts` for the common choices of scenes.
+
+    Parameters
+    ----------
+    env_id, policy, episodes, seed
+        As for :func:`record_rollouts`.
+    envelope : Envelope, mapping or sequence of str, optional
+        Limits replacing those of the policy's (else the env's) training envelope, the rest kept; texts
+        in the ``--envelope`` syntax (:meth:`~robogate.scenarios.envelope.Envelope.parse`) too.
+    shifted : bool
+        Scenes just outside that training envelope, one parameter at a time
+        (:func:`~robogate.scenarios.shifts.one_factor_shifts`).
+    sweep : DataFrame, optional
+        A stored sweep (:func:`robogate.load_sweep`) whose scenes and seeds are replayed: its failures only,
+        or a balanced training set for a failure predictor (:func:`training_rows`), or all of its rows.
+
+    Returns
+    -------
+    None, list of dict or DataFrame
+        None for the training envelope itself.
+
+    Raises
+    ------
+    ValueError
+        For shifted scenes where no training envelope is declared, or a sweep with fewer matching rows
+        than ``episodes``.
+    """
+    if sweep is not None:
+        rows = sweep[~sweep["success"].astype(bool)] if failures_only else (
+            training_rows(sweep, episodes, seed) if balanced else sweep)
+        if len(rows) < episodes:
+            raise ValueError(f"the sweep has {len(rows)} matching experiments, fewer than the {episodes} episodes asked")
+        return rows
+    if envelope is None and not shifted:
+        return None
+    policy_envelope = getattr(cached_policy(policy_reference(policy)), "envelope", None)
+    base = policy_envelope or training_envelope(cached_env(env_id))
+    if shifted:
+        if not base.limits:
+            raise ValueError(f"shifted scenes lie just outside a training envelope, and neither the policy nor {env_id} "
+                             "declares one: declare training_envelope on the env (e.g. "
+                             "robogate.ScenarioWrapper(..., training_envelope=...))")
+        return one_factor_shifts(base).sample(episodes, seed)
+    if not isinstance(envelope, (Envelope, Mapping)):
+        envelope = Envelope.parse(envelope, base.space)
+    return base.updated(envelope).sample(episodes, seed)
 
 
 def training_rows(sweep: pd.DataFrame, episodes: int, seed: int = 0) -> pd.DataFrame:

@@ -90,70 +90,34 @@ def run_gate(
         ids would clash with the rows the gate adds).
     """
     settings = sweep_settings(path)
-    space = settings["space"]
-    envelope = as_envelope(envelope, space)
+    envelope = as_envelope(envelope, settings["space"])
     check_level(max_failure_rate, "max_failure_rate")
     check_level(confidence, "confidence")
     batch_size = check_int(batch_size, "batch_size", 1)
     max_experiments = check_int(max_experiments, "max_experiments")
-    policy = validate_policy(settings["policy"] if policy is None else policy)
-    if policy_label(policy) != settings["policy"]:
-        raise ValueError(f"the sweep in {path} ran {settings['policy']}, not {policy_label(policy)}: the gate's "
-                         "experiments must run the swept policy")
-    if not settings["complete"]:
-        raise ValueError(
-            f"the sweep in {path} is not finished; finish it first (robogate sweep --out {path} --resume) "
-            "so that the gate's experiments do not take ids it still needs"
-        )
+    policy = _swept_policy(path, settings, policy)
     store = SweepStore.open(path)
     df = store.read()
-    rows = evidence(df, space, envelope)
+    rows = evidence(df, settings["space"], envelope)
     failures = int((~rows["success"].astype(bool)).sum())
     broken = check_harness(decide(failures, len(rows), max_failure_rate, confidence, sequential=True),
-                            df[envelope.mask(df)])
+                           df[envelope.mask(df)])
     if broken.verdict == "error":  # no experiment is run on a broken harness
         return name_left_out(broken, envelope)
-    planned = store.planned()
-    next_id = int(max(df["id"].max() if len(df) else -1, planned["id"].max() if len(planned) else -1)) + 1
-    next_batch = int(max(df["batch"].max() if "batch" in df and len(df) else -1,
-                         planned["batch"].max() if "batch" in planned and len(planned) else -1)) + 1
     if not isinstance(executor, (str, Executor)):
         raise ValueError(f"executor must be a name or an Executor, got {type(executor).__name__}")
     own = isinstance(executor, str)
     ex = make_executor(executor, workers, address) if own else executor
     bar = progress_bar(progress, total=max_experiments, desc="gate", unit="ep")
-    label = envelope.to_json()
-
-    def draw(m: int) -> np.ndarray:
-        nonlocal next_id, next_batch
-        ids = range(next_id, next_id + m)
-        points = envelope.points([_row_seed(settings["seed"], i) for i in ids])
-        trials = [Trial(id=i, env_id=settings["env_id"], policy=policy, params=p,
-                        seed=trial_seed(settings["seed"], i), stage=STAGE_GATE, batch=next_batch)
-                  for i, p in zip(ids, points)]
-        records = []
-        for record in ex.imap_unordered(trials):
-            records.append({**record, "envelope": label})
-            bar.update(1)
-        store.append(records)
-        next_id, next_batch = next_id + m, next_batch + 1
-        run_so_far.extend(records)
-        if errored(pd.DataFrame(records)).any():
-            raise _HarnessError
-        by_id = {r["id"]: not r["success"] for r in records}
-        return np.array([by_id[i] for i in ids])
-
-    def show(failures: int, n: int) -> None:
-        bar.set_postfix_str(f"{failures} of {n} failed", refresh=False)
-
-    run_so_far: list[dict] = []  # every record draw() stored, for the verdict on an errored batch
+    runs = _GateRuns(store, df, settings, envelope, policy, ex, bar)
     try:
         decision = sequential_gate(
-            draw, max_failure_rate, confidence, n=len(rows), failures=failures, batch_size=batch_size,
-            max_experiments=max_experiments, on_look=show,
+            runs.draw, max_failure_rate, confidence, n=len(rows), failures=failures, batch_size=batch_size,
+            max_experiments=max_experiments,
+            on_look=lambda failed, n: bar.set_postfix_str(f"{failed} of {n} failed", refresh=False),
         )
     except _HarnessError:
-        batch = pd.DataFrame(run_so_far)
+        batch = pd.DataFrame(runs.records)
         new_failures = int((~batch["success"].astype(bool)).sum())
         decision = check_harness(
             decide(failures + new_failures, len(rows) + len(batch), max_failure_rate, confidence, sequential=True),
@@ -165,6 +129,55 @@ def run_gate(
         if own:
             ex.close()
     return name_left_out(decision, envelope)
+
+
+def _swept_policy(path: Any, settings: Mapping[str, Any], policy: Any) -> Any:
+    """The policy the gate runs: the sweep's own (given again when it was an object), of a finished sweep."""
+    policy = validate_policy(settings["policy"] if policy is None else policy)
+    if policy_label(policy) != settings["policy"]:
+        raise ValueError(f"the sweep in {path} ran {settings['policy']}, not {policy_label(policy)}: the gate's "
+                         "experiments must run the swept policy")
+    if not settings["complete"]:
+        raise ValueError(
+            f"the sweep in {path} is not finished; finish it first (robogate sweep --out {path} --resume) "
+            "so that the gate's experiments do not take ids it still needs"
+        )
+    return policy
+
+
+class _GateRuns:
+    """The gate's experiments, a batch at a time: drawn inside the envelope, run, appended to the sweep."""
+
+    def __init__(self, store: SweepStore, df: pd.DataFrame, settings: Mapping[str, Any], envelope: Envelope,
+                 policy: Any, ex: Executor, bar: Any) -> None:
+        planned = store.planned()
+        self.next_id = int(max(df["id"].max() if len(df) else -1, planned["id"].max() if len(planned) else -1)) + 1
+        self.next_batch = int(max(df["batch"].max() if "batch" in df and len(df) else -1,
+                                  planned["batch"].max() if "batch" in planned and len(planned) else -1)) + 1
+        self.store, self.settings, self.envelope = store, settings, envelope
+        self.policy, self.ex, self.bar = policy, ex, bar
+        self.label = envelope.to_json()
+        self.records: list[dict] = []
+        """Every record stored so far, for the verdict on an errored batch."""
+
+    def draw(self, m: int) -> np.ndarray:
+        """Run ``m`` more experiments; whether each failed, in id order."""
+        seed = self.settings["seed"]
+        ids = range(self.next_id, self.next_id + m)
+        points = self.envelope.points([_row_seed(seed, i) for i in ids])
+        trials = [Trial(id=i, env_id=self.settings["env_id"], policy=self.policy, params=p, seed=trial_seed(seed, i),
+                        stage=STAGE_GATE, batch=self.next_batch) for i, p in zip(ids, points)]
+        records = []
+        for record in self.ex.imap_unordered(trials):
+            records.append({**record, "envelope": self.label})
+            self.bar.update(1)
+        self.store.append(records)
+        self.next_id, self.next_batch = self.next_id + m, self.next_batch + 1
+        self.records.extend(records)
+        if errored(pd.DataFrame(records)).any():
+            raise _HarnessError
+        failed = {r["id"]: not r["success"] for r in records}
+        return np.array([failed[i] for i in ids])
 
 
 class _HarnessError(Exception):

@@ -35,13 +35,13 @@ from robogate._utils.versions import versions
 from robogate.datasets.stages import STAGE_GATE, errored
 from robogate.datasets.store import StoreWriter, SweepStore
 from robogate.execution.executors import Executor, make_executor
-from robogate.execution.specs import PolicyPayload, policy_label, validate_policy
+from robogate.execution.specs import PolicyPayload, default_policy, policy_label, validate_policy
 from robogate.execution.trial import Trial, cached_env, check_clock, validate_env_id
 from robogate.scenarios.space import ParameterSpace
 from robogate.sweep.config import SweepConfig
 from robogate.sweep.sampler import BAND, TwoStageSampler
 
-__all__ = ["RESUME_ALLOW", "check_resumable", "run_sweep"]
+__all__ = ["RESUME_ALLOW", "check_resumable", "resolve_settings", "run_sweep"]
 
 #: ``run_sweep(resume=RESUME_ALLOW)`` continues the sweep stored at ``out``, or starts one if there is none.
 RESUME_ALLOW = "allow"
@@ -85,6 +85,32 @@ def check_resumable(out: str | os.PathLike) -> None:
            else "the folder holds no robogate sweep (no manifest.json)")
     raise ValueError(f"cannot resume {path}: {why}; check the path, or leave out --resume "
                      "(resume=False) to start a new sweep there")
+
+
+def resolve_settings(out: str | os.PathLike, resume: bool, **given: Any) -> dict[str, Any]:
+    """The settings of :func:`run_sweep` from those given (None: left out).
+
+    Resuming, each setting left out is the stored sweep's (its space too); otherwise ``band`` and
+    ``seed`` take their defaults, and ``policy`` the built-in one of robogate's envs (see
+    :func:`~robogate.execution.specs.default_policy`). ``env_id``, ``n_lhs`` and ``n_boundary``
+    stay None when neither given nor stored.
+
+    Raises
+    ------
+    ValueError
+        Resuming a folder that holds no sweep; a policy left out on an env that is not robogate's.
+    """
+    if resume:
+        check_resumable(out)
+        stored = SweepConfig.read(out)
+        settings = {k: getattr(stored, k) if v is None else v for k, v in given.items()}
+        settings["space"] = stored.space
+    else:
+        settings = {"env_id": None, "n_lhs": None, "n_boundary": None, "band": BAND, "seed": 0,
+                    **{k: v for k, v in given.items() if v is not None}, "space": None}
+    if settings.get("policy") is None and settings.get("env_id") is not None:
+        settings["policy"] = default_policy(settings["env_id"])
+    return settings
 
 
 def _check_resume(resume: Any) -> bool | str:

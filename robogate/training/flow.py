@@ -30,7 +30,7 @@ from matplotlib.ticker import MaxNLocator
 from robogate._utils.checks import check_int, is_integer
 from robogate._utils.console import progress_bar
 from robogate._utils.plotting import plain_log_labels
-from robogate.policies.flow import CHECKPOINT_FILE, FlowConfig, FlowPolicy
+from robogate.policies.flow import CHECKPOINT_FILE, FlowConfig, FlowNet, FlowPolicy
 
 __all__ = ["TrainConfig", "TrainResult", "chunk_examples", "train_flow_policy"]
 
@@ -209,12 +209,7 @@ def _train(
     obs_size = episodes[0].observations.shape[1]
     if obs_size != config.obs_size:
         raise ValueError(f"the demonstrations have {obs_size}-value observations, config.obs_size is {config.obs_size}")
-
-    rng = np.random.default_rng(train.seed)
-    order = rng.permutation(len(episodes))
-    n_val = min(len(episodes) - 1, max(1, round(train.val_fraction * len(episodes))))
-    val_eps = [episodes[i] for i in order[:n_val]]
-    train_eps = [episodes[i] for i in order[n_val:]]
+    train_eps, val_eps = _split(episodes, train)
     x_train, y_train = chunk_examples(train_eps, config.horizon)
     x_val, y_val = chunk_examples(val_eps, config.horizon)
 
@@ -222,7 +217,7 @@ def _train(
     policy = FlowPolicy(config, env_id=meta.get("env_id"), envelope=meta.get("envelope"))
     net = policy.net.train()
     net.set_normalization(x_train, torch.cat([torch.from_numpy(e.actions) for e in train_eps]))
-    ema = copy.deepcopy(net).eval()
+    ema = copy.deepcopy(net).eval()  # the weight average the validation loss and the checkpoint use
     for p in ema.parameters():
         p.requires_grad_(False)
     steps_per_epoch = max(1, -(-len(x_train) // train.batch_size))
@@ -230,57 +225,76 @@ def _train(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(train.seed)
 
-    def val_loss() -> float:
-        g = torch.Generator().manual_seed(train.seed + 1)  # the same noise every epoch
-        with torch.no_grad():
-            total = sum(ema.loss(x_val[i:i + 4096], y_val[i:i + 4096], g).item() * len(x_val[i:i + 4096])
-                        for i in range(0, len(x_val), 4096))
-        return total / len(x_val)
-
     rows, best, best_epoch, best_state = [], float("inf"), 0, None
     start = time.perf_counter()
     bar = progress_bar(progress, total=train.epochs, desc="train", unit="epoch")
     for epoch in range(1, train.epochs + 1):
-        perm = torch.randperm(len(x_train), generator=generator)
-        total = 0.0
-        for i in range(0, len(x_train), train.batch_size):
-            idx = perm[i:i + train.batch_size]
-            loss = net.loss(x_train[idx], y_train[idx], generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            with torch.no_grad():
-                for pe, p in zip(ema.parameters(), net.parameters()):
-                    pe.lerp_(p, 1.0 - train.ema_decay)
-            total += loss.item() * len(idx)
-        v = val_loss()
-        rows.append({"epoch": epoch, "train_loss": total / len(x_train), "val_loss": v,
-                     "seconds": time.perf_counter() - start})
-        bar.set_postfix(train=f"{rows[-1]['train_loss']:.4f}", val=f"{v:.4f}", refresh=False)
+        loss = _epoch(net, ema, x_train, y_train, optimizer, schedule, generator, train)
+        v = _validation_loss(ema, x_val, y_val, train.seed + 1)
+        rows.append({"epoch": epoch, "train_loss": loss, "val_loss": v, "seconds": time.perf_counter() - start})
+        bar.set_postfix(train=f"{loss:.4f}", val=f"{v:.4f}", refresh=False)
         bar.update(1)  # the count moves with the losses: the bar never shows the last epoch as undone
         if v < best:
             best, best_epoch, best_state = v, epoch, copy.deepcopy(ema.state_dict())
         elif epoch - best_epoch >= train.patience:
             break
     bar.close()
-    seconds = time.perf_counter() - start
     policy.net.load_state_dict(best_state)
     policy.net.eval()
-    history = pd.DataFrame(rows)
-    result = TrainResult(policy, history, best_epoch, seconds, len(train_eps), len(val_eps))
+    result = TrainResult(policy, pd.DataFrame(rows), best_epoch, time.perf_counter() - start, len(train_eps),
+                         len(val_eps))
     if out is not None:
-        out = Path(out)
-        result.path = policy.save(out / CHECKPOINT_FILE)
-        _plot_losses(history, best_epoch, out / "loss.png")
-        summary = {
-            "demos": source, "env_id": policy.env_id, "flow_config": asdict(config), "train_config": asdict(train),
-            "train_episodes": len(train_eps), "val_episodes": len(val_eps), "train_examples": len(x_train),
-            "best_epoch": best_epoch, "best_val_loss": best, "seconds": seconds,
-            "torch_threads": torch.get_num_threads(), "history": rows,
-        }
-        (out / "training.json").write_text(json.dumps(summary, indent=1))
+        _save(result, rows, Path(out), source, config, train, len(x_train))
     return result
+
+
+def _split(episodes: list, train: TrainConfig) -> tuple[list, list]:
+    """Training and validation episodes, a seeded share of whole episodes apart."""
+    order = np.random.default_rng(train.seed).permutation(len(episodes))
+    n_val = min(len(episodes) - 1, max(1, round(train.val_fraction * len(episodes))))
+    return [episodes[i] for i in order[n_val:]], [episodes[i] for i in order[:n_val]]
+
+
+def _epoch(net: FlowNet, ema: FlowNet, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,
+           schedule: Any, generator: torch.Generator, train: TrainConfig) -> float:
+    """One pass over the training examples in shuffled batches, the weight average following; the mean loss."""
+    perm = torch.randperm(len(x), generator=generator)
+    total = 0.0
+    for i in range(0, len(x), train.batch_size):
+        idx = perm[i:i + train.batch_size]
+        loss = net.loss(x[idx], y[idx], generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), net.parameters()):
+                pe.lerp_(p, 1.0 - train.ema_decay)
+        total += loss.item() * len(idx)
+    return total / len(x)
+
+
+def _validation_loss(ema: FlowNet, x: torch.Tensor, y: torch.Tensor, seed: int) -> float:
+    """The weight average's loss on the validation examples, with the same noise every epoch."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        total = sum(ema.loss(x[i:i + 4096], y[i:i + 4096], g).item() * len(x[i:i + 4096])
+                    for i in range(0, len(x), 4096))
+    return total / len(x)
+
+
+def _save(result: TrainResult, rows: list[dict], out: Path, source: str, config: FlowConfig, train: TrainConfig,
+          train_examples: int) -> None:
+    """The checkpoint, the loss curves and ``training.json`` (with the per-epoch ``rows``) into ``out``."""
+    result.path = result.policy.save(out / CHECKPOINT_FILE)
+    _plot_losses(result.history, result.best_epoch, out / "loss.png")
+    summary = {
+        "demos": source, "env_id": result.policy.env_id, "flow_config": asdict(config), "train_config": asdict(train),
+        "train_episodes": result.train_episodes, "val_episodes": result.val_episodes, "train_examples": train_examples,
+        "best_epoch": result.best_epoch, "best_val_loss": min(r["val_loss"] for r in rows), "seconds": result.seconds,
+        "torch_threads": torch.get_num_threads(), "history": rows,
+    }
+    (out / "training.json").write_text(json.dumps(summary, indent=1))
 
 
 def _plot_losses(history: pd.DataFrame, best_epoch: int, path: Path) -> None:
