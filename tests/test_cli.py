@@ -316,6 +316,7 @@ def used_by_rollouts(tmp_path, out):
     return all(wanted.contains(r.params) for r in load_rollouts(tmp_path / "rollouts"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv, used", [(run_gate, used_by_gate), (run_report, used_by_report),
                                         (run_demos, used_by_demos), (run_rollouts, used_by_rollouts)],
                          ids=["gate", "report", "policy demos", "rollouts record"])
@@ -366,6 +367,7 @@ def test_resume_of_a_folder_without_a_sweep_names_it(tmp_path, capsys, holds, wh
     assert not (folder / "manifest.json").exists()
 
 
+@pytest.mark.slow
 def test_report_envelope_needs_the_gate_limit(tmp_path, capsys):
     from tests.test_report import make_sweep
 

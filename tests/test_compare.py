@@ -12,6 +12,8 @@ from robogate.suites.run import load_suite_run, run_suite
 from robogate.sweep.config import SweepConfig
 from tests.helpers import ENV_ID
 
+pytestmark = pytest.mark.slow  # every comparison runs suites of real episodes
+
 BROKEN = "tests.helpers:OpenGripperPolicy"  # the scripted controller that never closes its gripper
 EASY = {  # 16 episodes the scripted controller succeeds in
     "name": "easy", "version": 1, "seed": 5, "seeds": 4, "categories": {"nominal": {}, "placements": {}},

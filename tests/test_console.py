@@ -3,6 +3,8 @@
 import io
 import sys
 
+import pytest
+
 from robogate._utils.console import show_progress
 from robogate.cli.parser import main
 from robogate.monitor import record_rollouts
@@ -49,6 +51,7 @@ def test_the_python_api_draws_a_bar_on_a_terminal_and_obeys_progress(monkeypatch
     assert terminal.getvalue() == before
 
 
+@pytest.mark.slow
 def test_a_warning_reads_the_same_on_a_terminal_as_in_a_pipe(tmp_path, monkeypatch):
     terminal = on_a_terminal(monkeypatch)
     # Every experiment of this sweep errors, so stage 2 has only failures to fit its surrogate on: a warning.

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 CORE = ("scenarios.space", "scenarios.envelope", "scenarios.shifts", "datasets.stages", "datasets.store",
         "datasets.episodes", "datasets.lerobot", "analysis.stats", "analysis.paired", "analysis.risk", "analysis.zones",
         "analysis.gating", "analysis.suggestion", "sweep.sampler", "sweep.config", "sweep.stored", "sweep.summary",
@@ -49,6 +51,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_core_imports_and_works_without_pybullet_and_torch():
     res = subprocess.run([sys.executable, "-c", SCRIPT, *CORE], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr

@@ -31,6 +31,8 @@ from robogate.sweep.run import run_sweep
 from tests.helpers import comparable
 from tests.test_sweep import REPO, kill_after
 
+pytestmark = pytest.mark.slow  # every example runs a real third-party simulator
+
 gym.register_envs(gymnasium_robotics)
 EXAMPLES = REPO / "examples"
 CLI = [sys.executable, "-m", "robogate.cli"]
@@ -175,6 +177,7 @@ def test_the_wrapper_is_at_most_25_lines_on_top_of_the_controller(example):
     assert any("ScenarioWrapper(" in line for line in lines) and any("gym.register(" in line for line in lines)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", EXAMPLE_PARAMS)
 def test_the_controller_succeeds_at_nominal_and_the_physics_makes_it_fail(example):
     env = gym.make(example.env_id)
@@ -201,6 +204,7 @@ def test_wrapper_flattens_a_float64_dict_observation_into_float32_without_a_warn
 
 # ------------------------------------------------------------------------- sweep, resume, report, gate
 
+@pytest.mark.slow
 def test_the_sweep_runs_in_the_env_space_with_its_clock_and_provenance(example, space, reference):
     out, df = reference
     assert df["id"].tolist() == list(range(N)) and set(df["stage"]) == {1, 2}
@@ -215,6 +219,7 @@ def test_the_sweep_runs_in_the_env_space_with_its_clock_and_provenance(example, 
     assert ("pybullet" in settings["versions"]) == (engine == "pybullet")
 
 
+@pytest.mark.slow
 def test_report_reads_the_stored_sweep(example, reference, tmp_path):
     res = robogate_cli("report", reference[0], "--out", tmp_path / "report")
     assert res.returncode == 0, res.stderr
@@ -222,6 +227,7 @@ def test_report_reads_the_stored_sweep(example, reference, tmp_path):
     assert example.env_id in html and "friction" in html and "latency" in html
 
 
+@pytest.mark.slow
 def test_gate_run_passes_the_envelope_where_the_controller_is_reliable(example, space, reference, tmp_path):
     out = tmp_path / "sweep"
     shutil.copytree(reference[0], out)  # gate --run appends to the sweep
@@ -267,6 +273,7 @@ def suite_runs(example, tmp_path_factory):
     return path, runs
 
 
+@pytest.mark.slow
 def test_a_suite_of_the_env_space_runs_and_reports(example, suite_runs):
     path, runs = suite_runs
     baseline = runs["baseline"]
@@ -307,6 +314,7 @@ def calibrated(example):
     return rollouts, FailureMonitor(alpha=0.2, scores=["obs_rnd"]).fit(rollouts)
 
 
+@pytest.mark.slow
 def test_rollouts_are_drawn_in_the_declared_training_envelope(example, space, calibrated):
     rollouts, _ = calibrated
     envelope = gym.make(example.env_id).get_wrapper_attr("training_envelope")

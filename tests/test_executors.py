@@ -35,6 +35,7 @@ def expected():
     return table([run_trial(t) for t in trials()])
 
 
+@pytest.mark.slow
 def test_local_pool_matches_in_process(local_pool, expected):
     records = list(local_pool.imap_unordered(trials()))
     assert len(records) == 8
@@ -44,6 +45,7 @@ def test_local_pool_matches_in_process(local_pool, expected):
     assert local_pool.workers == 2
 
 
+@pytest.mark.slow
 def test_local_pool_reports_policy_errors(local_pool):
     records = list(local_pool.imap_unordered(trials(3, policy="tests.helpers:RaisingPolicy")))
     assert sorted(r["id"] for r in records) == [0, 1, 2]
@@ -56,6 +58,7 @@ def test_local_pool_propagates_bad_trials(local_pool):
         list(local_pool.imap_unordered([bad]))
 
 
+@pytest.mark.slow
 def test_single_worker_runs_in_process(expected, monkeypatch):
     # A policy importable in this process only (as one defined in a notebook): no worker process could build it.
     here = types.ModuleType("policies_of_this_process")
@@ -102,6 +105,7 @@ class InlineExecutor:
         self.closed = True
 
 
+@pytest.mark.slow
 def test_a_registered_executor_runs_sweeps_by_name(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(executors, "_FACTORIES", dict(executors._FACTORIES))  # the registry as it was after the test
     made = []

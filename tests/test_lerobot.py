@@ -66,6 +66,7 @@ def synthetic(lengths, seed=0):
     ) for i, n in enumerate(lengths)]
 
 
+@pytest.mark.slow
 def test_files_read_back_with_pyarrow_as_written(recorded):
     root, rollouts = recorded
     info = json.loads((root / "meta/info.json").read_text())
@@ -188,6 +189,7 @@ def test_damaged_or_foreign_datasets_give_clear_errors(tmp_path):
         record_rollouts(ENV_ID, "scripted", episodes=1, out=tmp_path / "x", format="hdf5")
 
 
+@pytest.mark.slow
 def test_demos_as_lerobot_train_the_policy_like_parquet_demos(tmp_path, capsys):
     assert main(["policy", "demos", "--env", ENV_ID, "--episodes", "4", "--out", str(tmp_path / "lerobot"),
                  "--format", "lerobot", "--workers", "1", "--no-progress"]) == 0

@@ -40,6 +40,7 @@ def shifted() -> list[Rollout]:
     return rollouts(6000, 40, shifted=True)
 
 
+@pytest.mark.slow
 def test_default_monitor_uses_the_default_scores_the_rollouts_carry():
     monitor = FailureMonitor(alpha=0.2).fit(rollouts(1, 30))
     assert monitor.scores_ == ("rnd", "obs_rnd") and monitor.combine == "or"
@@ -52,6 +53,7 @@ def test_default_monitor_uses_the_default_scores_the_rollouts_carry():
     assert set(alone.update(np.zeros(DIM)).scores) == {"rnd"}  # no observation needed
 
 
+@pytest.mark.slow
 def test_fit_uses_successes_only(monitor, shifted):
     assert monitor.scores_ == ALL_SCORES
     assert (monitor.n_fit_, monitor.n_calibration_) == (30, 30)
@@ -62,6 +64,7 @@ def test_fit_uses_successes_only(monitor, shifted):
         assert np.array_equal(again.thresholds_[name].values, monitor.thresholds_[name].values)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("combine", COMBINES)
 def test_update_step_by_step_matches_the_offline_trace(monitor, shifted, combine):
     tuned = monitor.recalibrate(combine=combine)
@@ -80,6 +83,7 @@ def test_update_step_by_step_matches_the_offline_trace(monitor, shifted, combine
         assert first.above and all(first.normalized[n] > 1 for n in first.above)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style", THRESHOLD_STYLES)
 def test_and_never_alarms_more_than_either_score_alone(monitor, held_out, style):
     rates = {}
@@ -295,6 +299,7 @@ def test_ace_is_the_horizon_mean_of_histogram_entropies():
     assert ace.entropy(far_apart) == pytest.approx(np.log(32))
 
 
+@pytest.mark.slow
 def test_rnd_scores_unfamiliar_inputs_higher_and_is_seeded():
     rng = np.random.default_rng(0)
     train = [Rollout(embeddings=rng.normal(size=(2000, 6)), observations=rng.normal(size=(2000, 3)))]
@@ -318,6 +323,7 @@ def test_consistency_is_zero_for_steady_plans_and_grows_when_plans_contradict():
     assert np.all(score.score(Rollout(embeddings=np.zeros((6, 2)), action_chunks=jumping))[1:] > 0.5)
 
 
+@pytest.mark.slow
 def test_density_matches_scikit_learns_mixture_likelihood():
     from sklearn.decomposition import PCA
     from sklearn.mixture import GaussianMixture

@@ -34,6 +34,7 @@ def files(tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 def test_calibrate_with_defaults_saves_the_default_monitor(files, tmp_path, capsys):
     assert main(["monitor", "calibrate", files["cal"], "--out", str(tmp_path / "mon")]) == 0
     assert "rnd OR obs_rnd" in capsys.readouterr().out
@@ -43,6 +44,7 @@ def test_calibrate_with_defaults_saves_the_default_monitor(files, tmp_path, caps
     assert (monitor.alpha, monitor.window, monitor.combine) == (default.alpha, default.window, default.combine)
 
 
+@pytest.mark.slow
 def test_calibrate_chooses_scores_and_settings_on_validation_then_eval_reports_them(files, tmp_path, capsys):
     out = tmp_path / "mon"
     assert main(["monitor", "calibrate", files["cal"], "--out", str(out), "--alpha", "0.1",
@@ -64,6 +66,7 @@ def test_calibrate_chooses_scores_and_settings_on_validation_then_eval_reports_t
     assert html.count("data:image/png;base64,") == 3 and "FIPER" in html and "SAFE" in html
 
 
+@pytest.mark.slow
 def test_eval_without_validation_says_the_settings_were_given(files, tmp_path, capsys):
     out = tmp_path / "mon"
     assert main(["monitor", "calibrate", files["cal"], "--out", str(out), "--scores", "rnd", "ace",
@@ -110,6 +113,7 @@ def test_calibrate_on_failures_only_or_a_sweep_folder_is_an_error(files, tmp_pat
     assert "is a sweep folder, not recorded episodes" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_eval_of_a_damaged_monitor_is_one_line(files, tmp_path, capsys):
     out = tmp_path / "mon"
     assert main(["monitor", "calibrate", files["cal"], "--out", str(out)]) == 0
@@ -119,6 +123,7 @@ def test_eval_of_a_damaged_monitor_is_one_line(files, tmp_path, capsys):
     assert err.count("\n") == 1 and "damaged FailureMonitor" in err
 
 
+@pytest.mark.slow
 def test_building_the_parser_does_not_import_torch():
     import subprocess
 
@@ -139,6 +144,7 @@ def test_monitor_train_takes_no_progress_like_the_others(tmp_path, monkeypatch):
     assert terminal.getvalue() == ""
 
 
+@pytest.mark.slow
 def test_train_a_predictor_then_calibrate_with_it(tmp_path, capsys):
     from tests.monitor_synthetic import labelled
 

@@ -48,6 +48,7 @@ def registered():
     yield "object_speed"
 
 
+@pytest.mark.slow
 def test_a_registered_score_is_fitted_saved_reloaded_and_used_in_the_loop(registered, tmp_path):
     rollouts = record_rollouts(ENV_ID, ScriptedPolicy(), episodes=12, params={}, seed=0, progress=False)
     monitor = FailureMonitor(alpha=0.25, scores=["obs_rnd", registered]).fit(rollouts)
@@ -71,6 +72,7 @@ def test_a_registered_score_is_fitted_saved_reloaded_and_used_in_the_loop(regist
     assert all("object_speed" in d.scores for d in decisions["fitted"])
 
 
+@pytest.mark.slow
 def test_an_unregistered_score_object_runs_but_cannot_be_saved(tmp_path):
     rollouts = record_rollouts(ENV_ID, ScriptedPolicy(), episodes=6, params={}, seed=0, progress=False)
 

@@ -42,6 +42,7 @@ def tcp(observations: np.ndarray) -> np.ndarray:
     return observations[:, OBS_SLICES["tcp_position"]]
 
 
+@pytest.mark.slow
 def test_flag_records_the_alarm_and_leaves_the_episode_as_it_was(monitor):
     plain = robogate.run_episode(ENV_ID, ScriptedPolicy(), params=SHIFT, seed=SEED)
     policy = ScriptedPolicy()
@@ -75,6 +76,7 @@ def test_stop_ends_the_episode_at_the_alarm(monitor):
         env.step(np.zeros(5, dtype=np.float32))
 
 
+@pytest.mark.slow
 def test_hold_keeps_the_arm_where_the_alarm_caught_it(monitor):
     policy = ScriptedPolicy()
     _, free, _ = run(MonitoredEnv(gym.make(ENV_ID), policy, monitor, on_alarm="flag"), policy)
@@ -100,6 +102,7 @@ def test_fallback_hands_over_to_a_retreat(monitor):
     assert infos[-1]["outcome"] == "timeout"  # and waited there, still holding the object
 
 
+@pytest.mark.slow
 def test_policy_wrapper_holds_inside_run_episode(monitor):
     monitored = MonitoredPolicy(ScriptedPolicy(), monitor, on_alarm="hold")
     record = robogate.run_episode(ENV_ID, monitored, params=SHIFT, seed=SEED)
@@ -123,6 +126,7 @@ def test_wrappers_reject_bad_setups(monitor):
         MonitoredPolicy(ScriptedPolicy(), FailureMonitor())
 
 
+@pytest.mark.slow
 def test_a_monitor_reading_embeddings_refuses_a_policy_without_them():
     flow = FlowPolicy.pretrained(ENV_ID)
     rollouts = record_rollouts(ENV_ID, flow, episodes=4, params={}, seed=0, n_chunks=0, progress=False)

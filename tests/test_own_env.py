@@ -74,6 +74,7 @@ def reference(lab, tmp_path_factory):
     return out, python_sweep(out)
 
 
+@pytest.mark.slow
 def test_the_sweep_uses_the_env_space_and_its_outcomes(lab, reference):
     out, df = reference
     assert df["id"].tolist() == list(range(N)) and set(df["stage"]) == {1, 2}
@@ -91,6 +92,7 @@ def test_the_sweep_uses_the_env_space_and_its_outcomes(lab, reference):
     assert len(zones) and set(zones["class"]) <= {"danger", "boundary", "safe"}
 
 
+@pytest.mark.slow
 def test_stored_sweep_reads_and_reports_without_the_env(reference, tmp_path):
     out, df = reference
     no_lab = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -145,6 +147,7 @@ def test_cli_sweep_killed_in_stage_1_resumes_from_python(reference, tmp_path):
     check_resumed(out, reference, killed)
 
 
+@pytest.mark.slow
 def test_gate_and_gate_run(lab, reference, tmp_path):
     out = tmp_path / "sweep"
     shutil.copytree(reference[0], out)  # gate --run appends to the sweep

@@ -38,6 +38,7 @@ def consistent_with_at_most(events, runs, rate):
 # ------------------------------------------------------------------------------- sequential
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("p", [0.02, 0.1, 0.3])
 @pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_sequential_error_rate_holds_over_a_thousand_looks(p, seed):
@@ -47,6 +48,7 @@ def test_sequential_error_rate_holds_over_a_thousand_looks(p, seed):
     assert consistent_with_at_most(wrong, len(verdicts), ALPHA), wrong
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_sequential_non_inferiority_error_rate_holds_at_the_margin(seed):
     """Worse by exactly the margin: 'not worse' is a wrong verdict, at most half the level (one side)."""
@@ -66,6 +68,7 @@ def test_looking_again_and_again_with_mcnemar_would_not_hold_the_level():
     assert not consistent_with_at_most(wrong, 300, ALPHA), wrong
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("p_win, p_loss", [(0.20, 0.05), (0.15, 0.05), (0.12, 0.06)])
 def test_sequential_beats_fixed_mcnemar_at_its_expected_budget(p_win, p_loss):
     """At most 1000 pairs: the sequential test's power beats McNemar's on as many pairs as it needs on average."""
@@ -97,6 +100,7 @@ def test_tango_interval_covers_the_truth_at_its_level(n, p_win, p_loss):
     assert consistent_with_at_most(missed, len(counts), ALPHA), missed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("p_win, p_loss", [(0.1, 0.1), (0.15, 0.05)])
 def test_confidence_sequence_covers_the_truth_at_every_look(p_win, p_loss):
     wins, losses, n = paired_counts(p_win, p_loss, 600, 200, 5)

@@ -25,6 +25,7 @@ def monitored(predictor: FailurePredictor, seed: int) -> FailureMonitor:
     return FailureMonitor(alpha=ALPHA, scores=[predictor]).fit(rollouts(900 + seed, 60))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["episode", "horizon"])
 def test_a_planted_precursor_is_found_and_warned_of_before_the_failure(target):
     predictor = trained(1, target=target)
@@ -58,6 +59,7 @@ def test_the_conformal_guarantee_holds_for_the_predictors_score():
     assert np.mean(rates) <= ALPHA + 0.05, rates
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["mlp", "gru"])
 def test_save_load_and_the_live_stream_give_identical_scores(tmp_path, model):
     predictor = trained(5, model=model, epochs=5)
@@ -92,6 +94,7 @@ def test_training_needs_both_outcomes_and_a_trained_predictor_needs_no_refit():
         FailureMonitor(alpha=0.5, scores=[FailurePredictor()]).fit(rollouts(3, 10))  # untrained, successes only
 
 
+@pytest.mark.slow
 def test_load_refuses_missing_and_damaged_predictors_in_one_line(predictor, tmp_path):
     with pytest.raises(ValueError, match="holds no trained FailurePredictor"):
         FailurePredictor.load(tmp_path)

@@ -32,6 +32,7 @@ def test_seeded_episode_matches_the_reference(expected):
     assert without_timing(record) == expected
 
 
+@pytest.mark.slow
 def test_seeded_sweep_stage_1_rows_match_the_reference(tmp_path):
     ref = REFERENCE["sweep"]
     with warnings.catch_warnings():

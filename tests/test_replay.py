@@ -66,6 +66,7 @@ def lab():
         yield
 
 
+@pytest.mark.slow
 def test_every_row_of_a_real_sweep_replays_to_its_stored_outcome(tmp_path, local_pool):
     """Workers reuse their env between episodes; a replay makes a fresh one with rendering on: same outcomes."""
     out = tmp_path / "sweep"
@@ -78,6 +79,7 @@ def test_every_row_of_a_real_sweep_replays_to_its_stored_outcome(tmp_path, local
     assert all(r.frames == {} for r in replays)  # no --out: nothing rendered
 
 
+@pytest.mark.slow
 def test_the_animation_has_every_frame_and_marks_the_failure(tmp_path):
     sweep = store_episodes(tmp_path / "s", [({}, 0), (GRASP_MISS, 0), (COLLISION, 0)])
     (r,) = replay(sweep, outcome="grasp_miss", out=tmp_path / "films")
@@ -93,6 +95,7 @@ def test_the_animation_has_every_frame_and_marks_the_failure(tmp_path):
     assert frames[0].size[0] > 320  # the picture is not shrunk below the render
 
 
+@pytest.mark.slow
 def test_the_cli_replays_by_outcome_and_by_id(tmp_path, capsys):
     sweep = store_episodes(tmp_path / "s", [({}, 0), (COLLISION, 0), (COLLISION, 1)])
     assert main(["replay", str(sweep), "--outcome", "collision", "--count", "2"]) == 0
@@ -105,6 +108,7 @@ def test_the_cli_replays_by_outcome_and_by_id(tmp_path, capsys):
     assert out.startswith("experiment 2: collision at step") and (tmp_path / "ok" / "experiment-2-collision.gif").exists()
 
 
+@pytest.mark.slow
 def test_an_outcome_that_does_not_reproduce_is_said_and_exits_1(tmp_path, capsys):
     sweep = store_episodes(tmp_path / "s", [({}, 0)], stored_outcomes=["collision"])  # it succeeds
     assert main(["replay", str(sweep), "--id", "0"]) == 1
@@ -113,6 +117,7 @@ def test_an_outcome_that_does_not_reproduce_is_said_and_exits_1(tmp_path, capsys
     assert "1 of 1 replayed experiments did not end as stored" in captured.err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, words", [
     ([], "say which experiments, by id (--id N) or by outcome"),
     (["--id", "7"], "no experiment with id 7 in this sweep (its ids run 0–0)"),
@@ -139,6 +144,7 @@ def test_an_env_that_cannot_render_is_one_line(lab, tmp_path, capsys, env_id, wh
     assert "render_mode='rgb_array'" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_any_env_that_renders_is_filmed(lab, tmp_path, capsys):
     """A lab's own env with an rgb_array render: its failures replay and film like robogate's."""
     scenes = [({"friction": 0.2, "surface": "waxed"}, s) for s in range(3)]  # slippery: the puck overshoots

@@ -110,6 +110,7 @@ def report(tmp_path_factory):
     return sweep, path
 
 
+@pytest.mark.slow
 def test_html_parses_and_every_figure_decodes(report):
     sweep, path = report
     assert path == sweep / "report" / "report.html"
@@ -121,6 +122,7 @@ def test_html_parses_and_every_figure_decodes(report):
         assert heading in text
 
 
+@pytest.mark.slow
 def test_report_content_comes_from_the_sweep(report):
     sweep, path = report
     page, text = parse(path)
@@ -141,6 +143,7 @@ def test_report_content_comes_from_the_sweep(report):
     assert "friction* =" in markdown or "mass* =" in markdown
 
 
+@pytest.mark.slow
 def test_the_report_states_the_held_out_auc_it_draws(report):
     from robogate.reports.sweep import _fit_risk, _read
 
@@ -171,6 +174,7 @@ def test_sweeps_of_different_spaces_are_not_compared(tmp_path):
         write_report([a, b])
 
 
+@pytest.mark.slow
 def test_the_library_leaves_pyplot_alone():
     code = ("import sys, matplotlib, robogate.reports.sweep; "
             "assert 'matplotlib.pyplot' not in sys.modules; print(matplotlib.get_backend())")
@@ -181,6 +185,7 @@ def test_the_library_leaves_pyplot_alone():
 # --------------------------------------------------------------- small sweeps and caveats
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_lhs, n_boundary", [(3, 0), (10, 0)])
 def test_a_tiny_sweep_gives_a_report_that_says_what_it_cannot_conclude(tmp_path, capsys, n_lhs, n_boundary):
     sweep = make_sweep(tmp_path / "s", n_lhs=n_lhs, n_boundary=n_boundary)
@@ -193,6 +198,7 @@ def test_a_tiny_sweep_gives_a_report_that_says_what_it_cannot_conclude(tmp_path,
     assert "Boundary equations" not in text and "How well the map predicts" not in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_lhs, n_boundary", [(20, 10), (30, 0)])
 def test_a_small_sweep_draws_its_map_but_does_not_claim_to_have_tested_it(tmp_path, capsys, n_lhs, n_boundary):
     sweep = make_sweep(tmp_path / "s", n_lhs=n_lhs, n_boundary=n_boundary)
@@ -221,6 +227,7 @@ def no_signal(rows):
     return np.full(len(rows), 2.2)
 
 
+@pytest.mark.slow
 def test_a_boundary_outside_the_map_is_said_and_not_promised(tmp_path):
     sweep = make_sweep(tmp_path / "flat", logit=no_signal, n_lhs=250, n_boundary=0)
     write_report(sweep, gallery=False)
@@ -286,6 +293,7 @@ def test_reliability_curves_are_told_apart_and_the_band_shades_only_where_rates_
     assert any(ax.patches for ax in _fig_success_by_parameter([sweep]).axes)
 
 
+@pytest.mark.slow
 def test_a_report_of_an_unfinished_sweep_says_so(tmp_path):
     sweep = make_sweep(tmp_path / "s", complete=False, n_lhs=8, n_boundary=4)
     write_report(sweep, gallery=False)

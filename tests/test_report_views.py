@@ -65,6 +65,7 @@ def test_the_boundary_reads_in_physical_units(tmp_path):
         assert failing == f"0.05–{threshold}"
 
 
+@pytest.mark.slow
 def test_the_report_suggests_an_envelope_beside_the_gate(tmp_path):
     sweep = sweep_with(tmp_path / "clear", 400)
     write_report(sweep, envelope=["friction=0.5:1.2"], max_failure_rate=0.05, gallery=False)
@@ -81,6 +82,7 @@ def test_the_report_suggests_an_envelope_beside_the_gate(tmp_path):
     assert expected.startswith(f"robogate sweep --env {ENV_ID} --policy scripted --n-lhs 1 --n-boundary 0 --seed 1 ")
 
 
+@pytest.mark.slow
 def test_the_sweep_report_shows_one_reproduced_failure_per_mode(tmp_path):
     scenes = [({}, 0), (GRASP_MISS, 0), (COLLISION, 0), (GRASP_MISS, 1), (COLLISION, 1)]
     sweep = store_episodes(tmp_path / "s", scenes)
@@ -96,6 +98,7 @@ def test_the_sweep_report_shows_one_reproduced_failure_per_mode(tmp_path):
     assert "No gallery" not in text and "ended as stored" not in text
 
 
+@pytest.mark.slow
 def test_a_failure_that_no_longer_reproduces_stays_out_of_the_gallery(tmp_path):
     sweep = store_episodes(tmp_path / "s", [({}, 0), (COLLISION, 0)], stored_outcomes=["success", "grip_loss"])
     write_report(sweep)
@@ -104,6 +107,7 @@ def test_a_failure_that_no_longer_reproduces_stays_out_of_the_gallery(tmp_path):
     assert "(gallery.png)" not in markdown
 
 
+@pytest.mark.slow
 def test_an_env_that_cannot_render_leaves_the_gallery_out_and_says_why(tmp_path):
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(TESTS))
@@ -123,6 +127,7 @@ def suite_runs(tmp_path_factory):
     return root, scripted, broken
 
 
+@pytest.mark.slow
 def test_the_suite_report_shows_its_failures(suite_runs):
     _, _, broken = suite_runs
     markdown = (broken.path / "report" / "report.md").read_text()
@@ -132,6 +137,7 @@ def test_the_suite_report_shows_its_failures(suite_runs):
     assert f"| {outcome} | {first['scenario']} episode {first['episode']} |" in markdown
 
 
+@pytest.mark.slow
 def test_the_comparison_report_shows_the_flipped_episodes(suite_runs, capsys):
     root, scripted, broken = suite_runs
     assert main(["compare", str(broken.path), str(scripted.path), "--out", str(root / "cmp")]) in (1, 3)  # 4 pairs
@@ -140,6 +146,7 @@ def test_the_comparison_report_shows_the_flipped_episodes(suite_runs, capsys):
     assert "(gallery.png)" in gallery and "| lost: " in gallery and "(candidate) |" in gallery
 
 
+@pytest.mark.slow
 def test_a_policy_run_now_is_found_beside_the_report_or_said_missing(suite_runs, capsys):
     root, scripted, _ = suite_runs
     result = compare(BROKEN, scripted, suite=TWO, out=root / "now", batch_size=4, workers=1, progress=False)

@@ -18,6 +18,7 @@ from robogate.envs.scene import default_space
 from robogate.scenarios.space import Categorical, Continuous, ParameterSpace
 
 
+@pytest.mark.slow
 @parametrize_with_checks([RiskModel(Cs=4, cv=3)])  # the contract, not the search, is under test
 def test_risk_model_is_a_scikit_learn_classifier(estimator, check):
     check(estimator)
@@ -114,6 +115,7 @@ MASSES = np.geomspace(0.2, 1.5, 9)
 SEEDS = [0, 1, 2, 3, 4]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("truth", [Linear, Quadratic], ids=["linear", "quadratic"])
 def test_probability_on_the_true_boundary_is_near_one_half(truth, seed):
@@ -231,6 +233,7 @@ def _default_space_rows(n, seed):
     return space, space.to_frame(space.from_unit(U)), U
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_main_effect_truth_gets_few_second_order_terms(seed):
     """300 rows of the 8-D default space (25 encoded features, ~170 candidate terms) from a

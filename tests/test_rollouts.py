@@ -40,6 +40,7 @@ def same_arrays(a, b):
             np.testing.assert_array_equal(x, y, err_msg=name)
 
 
+@pytest.mark.slow
 def test_rollouts_carry_what_the_monitor_reads(recorded, flow):
     rollouts, _ = recorded
     assert len(rollouts) == 2
@@ -141,6 +142,7 @@ def test_chunks_are_sampled_only_when_asked_for_and_the_default_monitor_needs_no
     assert set(DEFAULT_SCORES) <= set(scores.usable(rollouts))
 
 
+@pytest.mark.slow
 def test_rollouts_record_on_an_open_pool_and_leave_it_open(local_pool):
     first = record_rollouts(ENV_ID, ScriptedPolicy(), episodes=2, seed=1, executor=local_pool, progress=False)
     again = record_rollouts(ENV_ID, ScriptedPolicy(), episodes=2, seed=1, executor=local_pool, progress=False)
@@ -188,6 +190,7 @@ class ReleaseMidway(ScriptedPolicy):
         self.step, self.release_step = -1, None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_failure_step_is_the_failure_event(seed):
     import gymnasium as gym

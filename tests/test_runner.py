@@ -47,6 +47,7 @@ def test_trial_is_frozen_and_picklable():
     assert row["friction"] == 0.9 and row["placement"] == "left"
 
 
+@pytest.mark.slow
 def test_run_trial_record_and_reproducibility():
     t = make_trial(4)
     rec = run_trial(t)
@@ -65,6 +66,7 @@ def test_run_trial_record_and_reproducibility():
         assert again[key] == rec[key] == fresh[key], key
 
 
+@pytest.mark.slow
 def test_a_policy_is_built_once_per_process_however_many_trials_it_runs():
     spec = "tests.helpers:CountedScriptedPolicy"  # a checkpoint a policy loads is loaded once per worker
     before = CountedScriptedPolicy.built
@@ -173,6 +175,7 @@ def test_more_threads_are_asked_for_through_the_environment(monkeypatch):
     assert torch.get_num_threads() >= 1
 
 
+@pytest.mark.slow
 def test_a_policy_object_runs_on_one_thread_in_every_worker(local_pool):
     from robogate.execution.specs import policy_reference
 

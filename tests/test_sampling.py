@@ -331,6 +331,7 @@ def _drive(sampler, evaluate, sizes):
     return asked
 
 
+@pytest.mark.slow
 def test_same_seed_same_points():
     prob = PROBLEMS["mixed"]
     sizes = [7, 50, 100, 25, 43, 10, 30]
@@ -345,6 +346,7 @@ def test_same_seed_same_points():
     assert a[-1] != c[-1]  # stage 2 differs
 
 
+@pytest.mark.slow
 def test_replay_reproduces_a_sweep():
     """A fresh sampler fed the recorded outcomes asks exactly the same points (resume)."""
     prob = PROBLEMS["noisy"]
@@ -360,6 +362,7 @@ def test_replay_reproduces_a_sweep():
     assert sum(len(a) for a in asked) == 180
 
 
+@pytest.mark.slow
 def test_ask_tell_matches_run():
     prob = PROBLEMS["linear2d"]
     make = lambda: TwoStageSampler(  # noqa: E731
@@ -534,6 +537,7 @@ def test_surrogate_is_the_risk_model():
     np.testing.assert_allclose(s.predict_proba(rows), s.surrogate_.predict_proba(rows)[:, 0])
 
 
+@pytest.mark.slow
 def test_state_properties_and_config():
     prob = PROBLEMS["linear2d"]
     s = TwoStageSampler(prob.space, n_lhs=20, n_boundary=10, seed=4)

@@ -191,6 +191,7 @@ def test_the_env_declares_its_clock_hold_and_facts_through_the_wrapper(lab):
     assert raw["observation_names"] == ["angle.0", "angle.1", "velocity.0"]  # Gymnasium's (sorted) order
 
 
+@pytest.mark.slow
 def test_provenance_names_the_envs_own_package_and_no_simulator_it_does_not_use(lab):
     recorded = versions(gym.make("lab_pendulum:ScenarioPendulum-v0"))
     assert recorded["gymnasium"] == robogate_version("gymnasium")  # Pendulum's package
@@ -245,6 +246,7 @@ def test_a_sweep_of_a_policy_object_runs_on_workers_and_resumes_with_the_object(
     assert res.returncode == 2 and "pass that object again from Python" in res.stderr
 
 
+@pytest.mark.slow
 def test_a_foreign_env_needs_its_policy_named(lab, tmp_path):
     res = cli("sweep", "--env", FORMS[0], "--n-lhs", 4, "--n-boundary", 0, "--out", tmp_path / "s")
     assert res.returncode == 2 and "name the policy to run on lab_pendulum:ScenarioPendulum-v0" in res.stderr
@@ -291,6 +293,7 @@ def test_suites_run_compare_and_refuse_another_envs_runs(lab, tmp_path):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.slow
 def test_rollouts_monitor_and_every_alarm_response_on_a_dict_observation_env(lab, tmp_path):
     from robogate.monitor.scores import ObservationRND
 

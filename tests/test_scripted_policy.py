@@ -17,6 +17,7 @@ def outcome_counts(pool, env_id: str, params: dict, seeds: range) -> collections
     return collections.Counter(record["outcome"] for record in pool.imap_unordered(trials))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env_id", robogate.ENV_IDS)
 def test_every_action_lies_in_the_arms_action_space(env_id):
     env, policy = gym.make(env_id), ScriptedPolicy()

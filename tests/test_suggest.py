@@ -57,6 +57,7 @@ def test_the_envelope_passes_on_the_uniform_rows_and_is_as_large_as_the_failures
     assert s.path["step"].tolist() == list(range(len(s.path))) and s.path["n"].is_monotonic_decreasing
 
 
+@pytest.mark.slow
 def test_the_cli_prints_flags_gate_accepts_and_a_fresh_certification_command(clear, capsys):
     path, df = clear
     assert main(["envelope", "suggest", str(path), "--max-failure-rate", "0.05"]) == 0
@@ -91,6 +92,7 @@ def test_when_the_rows_cannot_decide_the_map_does_and_says_so(tmp_path):
     assert "only fresh experiments inside it certify it" in text
 
 
+@pytest.mark.slow
 def test_no_suggestion_when_failures_are_everywhere(tmp_path, capsys):
     path = sweep_with(tmp_path / "coin", 200, logit=lambda rows: np.zeros(len(rows)))  # a coin flip anywhere
     s = suggest_envelope(robogate.load_sweep(path), 0.05)
@@ -108,12 +110,14 @@ def test_too_few_rows_for_a_map_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "too few for a risk map to guide the search (at least 10 of each); sweep more" in err
 
 
+@pytest.mark.slow
 def test_the_same_sweep_gives_the_same_suggestion(clear):
     _, df = clear
     a, b = suggest_envelope(df, 0.05, seed=4), suggest_envelope(df, 0.05, seed=4)
     assert a.envelope == b.envelope and a.path.equals(b.path)
 
 
+@pytest.mark.slow
 def test_the_suggestion_needs_neither_pybullet_nor_torch():
     from tests.test_core_imports import SCRIPT
 

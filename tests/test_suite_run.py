@@ -34,6 +34,7 @@ def scripted_run(tmp_path_factory):
                      progress=False)
 
 
+@pytest.mark.slow
 def test_run_gives_tables_per_scenario_and_category(scripted_run):
     run = scripted_run
     assert run.complete and len(run.table) == 6 and set(run.table["id"]) == set(range(6))
@@ -50,6 +51,7 @@ def test_run_gives_tables_per_scenario_and_category(scripted_run):
     assert "nominal" in run.summary() and "4/4" in run.summary()
 
 
+@pytest.mark.slow
 def test_eval_info_has_lerobots_keys(scripted_run):
     info = json.loads((scripted_run.path / "eval_info.json").read_text())
     assert info == scripted_run.eval_info()
@@ -64,6 +66,7 @@ def test_eval_info_has_lerobots_keys(scripted_run):
     assert write_suite_report(scripted_run).stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_rerunning_a_finished_run_and_resume_checks(scripted_run, tmp_path):
     again = run_suite(ENV_ID, "scripted", SUITE, scripted_run.path, resume=True, workers=1, progress=False)
     pd.testing.assert_frame_equal(again.table, scripted_run.table)
@@ -77,6 +80,7 @@ def test_rerunning_a_finished_run_and_resume_checks(scripted_run, tmp_path):
         run_suite(ENV_ID, "scripted", SUITE, tmp_path / "nothing", resume=True, workers=1, progress=False)
 
 
+@pytest.mark.slow
 def test_cli_resume_reads_the_env_policy_and_suite_from_the_stored_run(scripted_run, tmp_path, capsys):
     assert main(["suite", "run", "--out", str(scripted_run.path), "--resume", "--workers", "1"]) == 0
     assert capsys.readouterr().out.startswith(f"scripted on tiny@1 ({ENV_ID}): 6 of 6 episodes")
@@ -89,6 +93,7 @@ def test_cli_resume_reads_the_env_policy_and_suite_from_the_stored_run(scripted_
     assert "the following arguments are required: --env, --policy (or --resume)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_errored_episodes_are_left_out_and_exit_4(tmp_path, capsys):
     args = ["suite", "run", "--env", ENV_ID, "--policy", "tests.helpers:RaisingPolicy", "--suite", "robogate-68",
             "--out", str(tmp_path / "broken"), "--workers", "1", "--no-progress"]

@@ -50,6 +50,7 @@ def local_runs(tmp_path_factory, local_pool):
 # ------------------------------------------------------------------------- reproducibility
 
 
+@pytest.mark.slow
 def test_sweep_table_layout(local_runs):
     _, df, _ = local_runs
     n = SMALL["n_lhs"] + SMALL["n_boundary"]
@@ -75,6 +76,7 @@ def test_sweep_table_layout(local_runs):
     assert set(manifest["versions"]) == {"robogate", "pybullet", "numpy"} and manifest["created"]
 
 
+@pytest.mark.slow
 def test_local_sweep_reproduces_row_by_row(local_runs):
     _, a, b = local_runs
     pd.testing.assert_frame_equal(comparable(a), comparable(b))
@@ -89,6 +91,7 @@ def test_ray_sweep_reproduces_and_equals_local(local_runs, ray_executor, tmp_pat
     pd.testing.assert_frame_equal(comparable(c), comparable(local_runs[1]))
 
 
+@pytest.mark.slow
 def test_resuming_a_complete_sweep_runs_nothing(local_runs, local_pool):
     out, a, _ = local_runs
     before = sorted(os.listdir(out / "results"))
@@ -97,6 +100,7 @@ def test_resuming_a_complete_sweep_runs_nothing(local_runs, local_pool):
     assert sorted(os.listdir(out / "results")) == before
 
 
+@pytest.mark.slow
 def test_resuming_keeps_the_rows_a_gate_run_added(tmp_path, local_pool):
     out = tmp_path / "sweep"
     df = sweep(out, local_pool, n_lhs=4, n_boundary=0)
@@ -119,6 +123,7 @@ def test_resume_needs_a_stored_sweep(tmp_path):
     assert not (tmp_path / "missing").exists() and not any((tmp_path / "empty").iterdir())
 
 
+@pytest.mark.slow
 def test_resume_allow_continues_or_starts(tmp_path, local_pool):
     first = sweep(tmp_path / "new", local_pool, n_lhs=2, n_boundary=0, resume="allow")
     assert first["id"].tolist() == [0, 1] and not first.attrs["resumed"]
@@ -306,6 +311,7 @@ def test_unwritable_out(tmp_path):
         run_sweep(ENV_ID, "scripted", blocker, n_lhs=2, n_boundary=0)
 
 
+@pytest.mark.slow
 def test_existing_out_needs_resume(local_runs, tmp_path):
     out = local_runs[0]
     with pytest.raises(ValueError, match=r"already holds a sweep; continue it with resume=True \(--resume\)"):
@@ -316,6 +322,7 @@ def test_existing_out_needs_resume(local_runs, tmp_path):
         run_sweep(ENV_ID, "scripted", tmp_path / "other", **SMALL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "change, field",
     [

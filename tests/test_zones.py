@@ -64,6 +64,7 @@ def test_no_zone_without_one(rate, seed):
     assert zones.attrs["tests"] > 500 and zones.attrs["cell_confidence"] > 0.9999
 
 
+@pytest.mark.slow
 def test_cells_tested_one_by_one_turn_up_false_zones():
     """Why the intervals are simultaneous: hundreds of cells at 95 % each give false zones."""
     sweeps_with_false_zones = 0
@@ -186,6 +187,7 @@ def test_parameter_bins():
     assert codes.tolist() == [1, 0] and bins[1].describe("shape") == "shape = sphere"
 
 
+@pytest.mark.slow
 def test_bad_arguments():
     space, rows = uniform_sweep(50, 0, planted)
     with pytest.raises(ValueError, match=r"lacks columns \['success'\]"):
