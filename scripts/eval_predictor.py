@@ -13,8 +13,11 @@ unsupervised scores and SAFE's published figures.
 4. Unseen arm: train on every Panda training rollout, test on the UR5e and the xArm6 (in-envelope
    scenes and one-factor shifts) with the same policy checkpoint.
 5. Every threshold is split-conformal on successful in-envelope rollouts of the test's arm, kept
-   apart from every training set. Beside the predictor, on the same test rollouts: each
-   unsupervised score and the library's default monitor, fitted on those successes.
+   apart from every training set. Beside the predictor, on the same test rollouts: the predictor
+   OR the dynamics score, each unsupervised score and the library's default monitor, fitted on
+   those successes. Every ROC-AUC, TPR and share caught before the failure event is also given
+   on episodes cut to a common horizon (``_cut``: the length nine in ten successful test
+   episodes reach), so that no figure rests on episode length.
 6. A learning curve over 50, 100, 200 and 400 training failures (random subsets), and the
    predictor's per-step cost.
 
@@ -41,7 +44,7 @@ from flags import parse
 from robogate.demos import TRAINING_ENVELOPE
 from robogate.load import load_sweep
 from robogate.monitor import FailureMonitor, FailurePredictor, scores
-from robogate.monitor.metrics import episode_table, summarize
+from robogate.monitor.metrics import common_horizon, episode_table, summarize
 from robogate.monitor.recording import training_rows
 from robogate.monitor.report import SAFE
 from robogate.monitor.scores import Step
@@ -103,20 +106,27 @@ def region_scenes(region: str, n: int, seed: int) -> list[dict]:
 
 
 def evaluate_scores(predictors: list[FailurePredictor], calibration: list, test: list) -> list[dict]:
-    """The predictor (mean and range over its seeds), each unsupervised score and the default monitor,
-    every one calibrated on ``calibration``."""
+    """The predictor alone and OR the dynamics score (mean and range over its seeds), each unsupervised score
+    and the default monitor, every one calibrated on ``calibration``."""
     unsupervised = FailureMonitor(scores=scores.usable([r for r in calibration if r.success])).fit(calibration)
     monitors = {name: unsupervised.as_default().recalibrate(scores=(name,)) for name in unsupervised.score_objects_}
     monitors["default monitor (rnd OR obs_rnd)"] = unsupervised.as_default()
+    horizon = common_horizon(test)
+    dynamics = unsupervised.score_objects_["dynamics"]
+    dynamics.prefitted = True  # fitted on the calibration split's fitting half: only calibrated with the predictor
 
     def row(monitor: FailureMonitor) -> dict:
-        s = summarize(episode_table(monitor, test))
+        s, cut = summarize(episode_table(monitor, test)), summarize(episode_table(monitor, test, horizon=horizon))
         return {"episodes": s["episodes"], "failures": s["failures"], "roc_auc": s["roc_auc"], "tpr": s["tpr"],
-                "tnr": s["tnr"], "alarm_before_failure": s["early_tpr"], "lead_time_median_s": s["lead_time_median_s"]}
+                "tpr_lower": s["tpr_lower"], "tnr": s["tnr"], "alarm_before_failure": s["early_tpr"],
+                "lead_time_median_s": s["lead_time_median_s"], "roc_auc_cut": cut["roc_auc"], "tpr_cut": cut["tpr"],
+                "alarm_before_failure_cut": cut["early_tpr"], "horizon": horizon}
 
-    seeds = pd.DataFrame([row(FailureMonitor(scores=[p]).fit(calibration)) for p in predictors])
-    rows = [{"score": f"predictor ({len(predictors)} seeds)", **seeds.mean().to_dict(),
-             "auc_min": seeds["roc_auc"].min(), "auc_max": seeds["roc_auc"].max()}]
+    rows = []
+    for name, extra in (("predictor", []), ("predictor OR dynamics", [dynamics])):
+        seeds = pd.DataFrame([row(FailureMonitor(scores=[p, *extra]).fit(calibration)) for p in predictors])
+        rows.append({"score": f"{name} ({len(predictors)} seeds)", **seeds.mean().to_dict(),
+                     "auc_min": seeds["roc_auc"].min(), "auc_max": seeds["roc_auc"].max()})
     return rows + [{"score": name, **row(monitor)} for name, monitor in monitors.items()]
 
 

@@ -140,5 +140,6 @@ def summarize(table: pd.DataFrame) -> dict[str, float]:
         "lead_time_median": float(np.median(lead)) if lead.size else float("nan"),
         "lead_time_median_s": float(np.median(seconds)) if (seconds := lead_seconds(table)).size else float("nan"),
         "early_tpr": _rate(in_time[failed]),
+        "early_balanced_accuracy": (_rate(in_time[failed]) + tnr) / 2.0,
         "time_weighted_accuracy": _rate(credit),
     }

@@ -18,6 +18,9 @@ about 1 where the world behaves as in the successes, 0 at an episode's first ste
 chooses ``g``: every element of the observation that moves within an episode (``"next"``, any
 env), or the object's position relative to the gripper (``"object"``, robogate's observation
 layout). Training keeps a share of the episodes apart and stops at the best likelihood there.
+The predicted standard deviation is floored at ``floor`` times each element's spread of change
+over the fitting transitions: clean simulated data would otherwise teach a variance far below
+what a real encoder or camera delivers, and every noisy step would then look like a slip.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ relative to the gripper (robogate's layout)."""
 _CONSTANT = 1e-6
 """An input or target element whose spread over the training transitions is below this does not move:
 inputs are scaled to zero (nothing learnt about them), targets left out."""
-_LOG_VAR = (-9.0, 6.0)
-"""Bounds of a predicted log-variance, in standardised units."""
+_LOG_VAR_MAX = 6.0
+"""Upper bound of a predicted log-variance, in standardised units (the lower one comes from ``floor``)."""
 
 
 def _object_layout(size: int) -> tuple[slice, slice]:
@@ -61,8 +64,9 @@ def _object_layout(size: int) -> tuple[slice, slice]:
 class _ForwardModel(nn.Module):
     """Input standardisation and an MLP giving the mean and log-variance of each standardised target."""
 
-    def __init__(self, n_in: int, n_out: int, hidden: int) -> None:
+    def __init__(self, n_in: int, n_out: int, hidden: int, floor: float) -> None:
         super().__init__()
+        self.log_var_min = 2.0 * float(np.log(floor))
         self.register_buffer("in_mean", torch.zeros(n_in))
         self.register_buffer("in_scale", torch.ones(n_in))  # 1 / std, 0 for a constant input
         self.register_buffer("out_mean", torch.zeros(n_out))
@@ -72,7 +76,7 @@ class _ForwardModel(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.body((x - self.in_mean) * self.in_scale)
         mean, log_var = out.chunk(2, dim=-1)
-        return mean, log_var.clamp(*_LOG_VAR)
+        return mean, log_var.clamp(self.log_var_min, _LOG_VAR_MAX)
 
     def surprise(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean squared standardised residual of raw targets ``y`` given raw inputs ``x``."""
@@ -102,6 +106,8 @@ class DynamicsConsistency:
         AdamW settings.
     holdout : float in (0, 1)
         Share of the episodes kept apart to stop training.
+    floor : float in (0, 1)
+        Smallest predicted standard deviation, as a share of each element's spread of change.
     seed : int
         Seeds the split, the weights and the batches.
 
@@ -129,7 +135,7 @@ class DynamicsConsistency:
 
     def __init__(self, *, inputs: str = "observation+action", target: str = "next", hidden: int = 64,
                  epochs: int = 150, patience: int = 15, batch_size: int = 256, learning_rate: float = 2e-3,
-                 weight_decay: float = 1e-4, holdout: float = 0.2, seed: int = 0) -> None:
+                 weight_decay: float = 1e-4, holdout: float = 0.2, floor: float = 0.1, seed: int = 0) -> None:
         if inputs not in INPUTS:
             raise ValueError(f"inputs must be one of {list(INPUTS)}, got {inputs!r}")
         if target not in TARGETS:
@@ -139,12 +145,13 @@ class DynamicsConsistency:
         (self.hidden, self.epochs, self.patience, self.batch_size, self.learning_rate,
          self.weight_decay) = check_training(hidden, epochs, patience, batch_size, learning_rate, weight_decay)
         self.holdout = check_level(holdout, "holdout")
+        self.floor = check_level(floor, "floor")
         self.seed = check_int(seed, "seed")
 
     def get_config(self) -> dict:
         return {"inputs": self.inputs, "target": self.target, "hidden": self.hidden, "epochs": self.epochs,
                 "patience": self.patience, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                "weight_decay": self.weight_decay, "holdout": self.holdout, "seed": self.seed}
+                "weight_decay": self.weight_decay, "holdout": self.holdout, "floor": self.floor, "seed": self.seed}
 
     # ----------------------------------------------------------------------------- features
     def _moving(self, observations: np.ndarray) -> np.ndarray:
@@ -192,7 +199,7 @@ class DynamicsConsistency:
         (x_train, y_train), (x_held, y_held) = tensors(train), tensors(held)
         with torch_threads(1), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            net = _ForwardModel(x_all.shape[1], int(moving.sum()), self.hidden)
+            net = _ForwardModel(x_all.shape[1], int(moving.sum()), self.hidden, self.floor)
             with torch.no_grad():
                 net.in_mean.copy_(torch.from_numpy(x_all.mean(axis=0)))
                 net.in_scale.copy_(torch.from_numpy(np.where(x_std > _CONSTANT, 1.0 / np.maximum(x_std, _CONSTANT),
@@ -257,7 +264,8 @@ class DynamicsConsistency:
         n_in, n_obs = (int(v) for v in np.asarray(state["dims"]))
         self.moving_ = np.asarray(state["moving"]).astype(bool)
         weights = {k: v for k, v in state.items() if k not in ("moving", "dims")}
-        self.network_ = load_state_arrays(_ForwardModel(n_in, int(self.moving_.sum()), self.hidden), weights).float()
+        model = _ForwardModel(n_in, int(self.moving_.sum()), self.hidden, self.floor)
+        self.network_ = load_state_arrays(model, weights).float()
         self.dims_ = (n_in, n_obs)
 
 
