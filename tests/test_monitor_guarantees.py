@@ -179,3 +179,13 @@ def test_summaries_bound_both_error_rates():
     assert s["tpr"] == 0.9 and 0.6 < s["tpr_lower"] < 0.9
     assert s["false_alarm_rate"] == pytest.approx(0.05) and 0.05 < s["false_alarm_upper"] < 0.3
     assert s["early_tpr"] == 0.9
+
+
+def test_the_readme_states_how_many_successes_a_confidence_needs():
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    stated = (f"{calibration_needed(0.1, 0.9)} at α = 0.1 and confidence 0.9 (`fit` then needs "
+              f"{minimum_successes(0.1, confidence=0.9)}), {calibration_needed(0.05, 0.9)} at α = 0.05 "
+              f"({minimum_successes(0.05, confidence=0.9)})")
+    assert stated in readme

@@ -10,7 +10,7 @@ from tests.monitor_synthetic import labelled, rollouts
 BUILT_IN = tuple(scores.names())
 """The scores robogate registers (read at import, before any test registers one of its own)."""
 QUICK = {"rnd": {"epochs": 10}, "obs_rnd": {"epochs": 10}, "predictor": {"epochs": 15, "hidden": 32},
-         "dynamics": {"epochs": 30}}
+         "dynamics": {"epochs": 30, "inputs": "observation+action"}}  # the stream that needs the last action
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def episode(rng, steps=40, gain=1.0, slip_at=None):
 
 def test_the_dynamics_score_sees_the_world_stop_following_the_robot_before_the_failure():
     rng = np.random.default_rng(0)
-    monitor = FailureMonitor(alpha=0.1, scores=[DynamicsConsistency(epochs=60)]).fit(
+    monitor = FailureMonitor(alpha=0.1, scores=[DynamicsConsistency(inputs="observation+action", epochs=60)]).fit(
         [episode(rng) for _ in range(60)])
     slips = [episode(rng, slip_at=int(rng.integers(10, 30))) for _ in range(20)]
     caught = [monitor.trace(r).alarm_step for r in slips]
@@ -93,14 +93,14 @@ def test_the_dynamics_score_sees_the_world_stop_following_the_robot_before_the_f
 
 def test_the_dynamics_score_reads_the_last_action_and_says_so():
     rng = np.random.default_rng(1)
-    monitor = FailureMonitor(alpha=0.2, scores=["dynamics"]).fit([episode(rng) for _ in range(12)])
+    monitor = FailureMonitor(alpha=0.2, scores=[DynamicsConsistency(inputs="observation+action", epochs=20)]).fit(
+        [episode(rng) for _ in range(12)])
     assert monitor.reads == ("observations", "actions")
     monitor.reset()
     monitor.update(observation=np.zeros(5))  # the first step has no action before it
     with pytest.raises(ValueError, match="pass last_action= to update"):
         monitor.update(observation=np.zeros(5))
-    observation_only = DynamicsConsistency(inputs="observation", epochs=5)
-    assert observation_only.signals == ("observations",)
+    assert DynamicsConsistency().signals == ("observations",)  # the default reads no action
     with pytest.raises(ValueError, match="inputs must be one of"):
         DynamicsConsistency(inputs="action")
     with pytest.raises(ValueError, match="target='object' reads robogate's observation layout"):
@@ -141,3 +141,25 @@ def test_an_rnd_saved_before_the_support_term_scores_as_it_was_calibrated():
 def test_the_predictor_reads_no_actions():
     predictor = FailurePredictor(epochs=3, hidden=8).fit(labelled(5, 20))
     assert "actions" not in predictor.signals
+
+
+def test_a_monitored_policy_gives_the_dynamics_score_the_action_it_took():
+    from robogate.monitor import MonitoredPolicy
+
+    class Mover:
+        def reset(self):
+            self.rng = np.random.default_rng(0)
+
+        def act(self, obs):
+            return self.rng.normal(size=3).astype(np.float32)
+
+    rng = np.random.default_rng(4)
+    monitor = FailureMonitor(alpha=0.2, scores=[DynamicsConsistency(inputs="observation+action", epochs=20)]).fit(
+        [episode(rng) for _ in range(12)])
+    wrapped = MonitoredPolicy(Mover(), monitor, on_alarm="flag")
+    wrapped.reset()
+    obs = np.zeros(5)
+    for _ in range(6):
+        action = wrapped.act(obs)
+        obs = obs + np.concatenate([action, np.zeros(2)])  # the world follows the action
+    assert wrapped.decision.step == 5 and wrapped.decision.scores["dynamics"] >= 0.0

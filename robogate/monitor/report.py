@@ -289,7 +289,9 @@ def write_monitor_report(
                      "recalibrated each time. The mean rate is the marginal rate; the share above alpha is what a "
                      "confidence bounds (also with the pool as the population, free of test-set noise); the implied "
                      "columns are the predictive range's.")
-            doc.table(resplits)
+            shown = ["alpha", "confidence", "calibration", "test", "rank", "mean_rate", "share_above_alpha",
+                     "share_above_alpha_pool", "implied_mean", "implied_above_alpha"]
+            doc.table(resplits[[c for c in shown if c in resplits.columns]])
         own = false_alarm_table(chosen, successes, alphas=())
         doc.text("Every variant at its own alpha:")
         doc.table(own.drop(columns=["own alpha"]))

@@ -90,10 +90,12 @@ class DynamicsConsistency:
 
     Parameters
     ----------
-    inputs : {"observation+action", "observation"}
-        What the model reads of a step (see :data:`INPUTS`).
+    inputs : {"observation", "observation+action"}
+        What the model reads of a step (see :data:`INPUTS`). The observation alone did as well on
+        validation rollouts of the shipped policy (``scripts/eval_monitor.py``) and needs no
+        action from the control loop.
     target : {"next", "object"}
-        What it predicts the change of (see :data:`TARGETS`).
+        What it predicts the change of (see :data:`TARGETS`); "next" works for any env.
     hidden : int
         Width of its two hidden layers.
     epochs : int
@@ -114,7 +116,7 @@ class DynamicsConsistency:
     Attributes
     ----------
     signals : tuple of str
-        ``("observations", "actions")``, or the observations alone with ``inputs="observation"``.
+        ``("observations",)``, and ``"actions"`` with ``inputs="observation+action"``.
     network_ : torch.nn.Module
         The fitted forward model.
 
@@ -126,14 +128,14 @@ class DynamicsConsistency:
     >>> def episode(gain):       # the state moves by gain * action
     ...     a = rng.normal(size=(40, 2)); o = np.vstack([np.zeros(2), np.cumsum(gain * a, axis=0)[:-1]])
     ...     return Rollout(observations=o, actions=a)
-    >>> dyn = DynamicsConsistency(epochs=60).fit([episode(1.0) for _ in range(30)])
+    >>> dyn = DynamicsConsistency(inputs="observation+action", epochs=60).fit([episode(1.0) for _ in range(30)])
     >>> bool(dyn.score(episode(3.0))[1:].mean() > 5 * dyn.score(episode(1.0))[1:].mean())
     True
     """
 
-    signals: tuple[str, ...] = ("observations", "actions")
+    signals: tuple[str, ...] = ("observations",)
 
-    def __init__(self, *, inputs: str = "observation+action", target: str = "next", hidden: int = 64,
+    def __init__(self, *, inputs: str = "observation", target: str = "next", hidden: int = 64,
                  epochs: int = 150, patience: int = 15, batch_size: int = 256, learning_rate: float = 2e-3,
                  weight_decay: float = 1e-4, holdout: float = 0.2, floor: float = 0.1, seed: int = 0) -> None:
         if inputs not in INPUTS:
