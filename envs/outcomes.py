@@ -102,14 +102,27 @@ class OutcomeDetector:
         self._unheld_closed_steps = 0
         self.out_of_hand_steps = 0
         """Control steps, up to the latest, that the lifted object has been out of the grasp."""
+        self.steps = 0
+        """Control steps judged so far."""
+        self.grasp_step: int | None = None
+        """The step (0-based) the latest grasp closed: the first step of the latest closing at which the
+        fingers met with nothing between them, else the step that closing was commanded."""
+        self._closing = False
+        self._closed_empty = False
 
     def update(self, m: Measurement) -> Outcome | None:
         """Return the outcome if this step ends the episode, else ``None``."""
         if not np.all(np.isfinite(m.object_position)) or m.object_speed > DIVERGED_SPEED:
             return Outcome.ERROR
+        step, self.steps = self.steps, self.steps + 1
         if m.obstacle_force > OBSTACLE_FORCE or m.table_force > TABLE_FORCE or m.press_force > PRESS_FORCE:
             return Outcome.COLLISION
         self.closed |= m.gripper_closing
+        if m.gripper_closing and not self._closing:
+            self.grasp_step, self._closed_empty = step, False
+        if m.gripper_closing and m.fingers_closed_empty and not self._closed_empty:
+            self.grasp_step, self._closed_empty = step, True
+        self._closing = m.gripper_closing
         lift = float(m.object_position[2] - self.rest_height)
         self.max_lift = max(self.max_lift, lift)
         if m.held and lift > LIFT_HEIGHT:
@@ -142,15 +155,21 @@ class OutcomeDetector:
             return Outcome.SUCCESS
         return None
 
-    def event_lag(self, outcome: Outcome) -> int:
-        """Control steps from the failure event to the step that named ``outcome``.
+    def event_lag(self, outcome: Outcome) -> int | None:
+        """Control steps from the failure event to the step that named ``outcome`` (None: no event).
 
         A drop or a misplaced release is named once the object has fallen or come
-        to rest; its event is the step the object left the grasp. Every other
-        outcome is named at its event.
+        to rest; its event is the step the object left the grasp. A missed grasp is
+        named once the tool has risen from it, or at the time limit; its event is the
+        step the grasp closed without lifting (:attr:`grasp_step`). A timeout has no
+        event: nothing happened, the time ran out. Every other outcome is named at its event.
         """
         if outcome in (Outcome.GRIP_LOSS, Outcome.PLACEMENT_ERROR):
             return max(self.out_of_hand_steps - 1, 0)
+        if outcome is Outcome.GRASP_MISS and self.grasp_step is not None:
+            return self.steps - 1 - self.grasp_step
+        if outcome is Outcome.TIMEOUT:
+            return None
         return 0
 
     def at_time_limit(self) -> Outcome:

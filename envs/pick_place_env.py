@@ -89,7 +89,8 @@ class PickPlaceEnv(gym.Env):
     ``info["success"]``, ``info["params"]``, ``info["physics_time"]`` (seconds
     spent inside the physics engine this episode) and ``info["failure_step"]``,
     the 0-based control step of the failure event, e.g. the step a dropped
-    object left the grasp, None for a success): ``success`` (released at rest
+    object left the grasp or a missed grasp closed, None for a success and for a
+    timeout, which has no event): ``success`` (released at rest
     within 3 cm of the target, tool clear), ``grasp_miss`` (never lifted),
     ``grip_loss`` (lifted, then dropped), ``collision`` (arm or carried object
     hit an obstacle, or the arm hit the table or pressed on the object hard:
@@ -184,7 +185,8 @@ class PickPlaceEnv(gym.Env):
             self._done = True
             info = {"outcome": outcome.value, "success": outcome is Outcome.SUCCESS, "params": dict(self.params),
                     "physics_time": self.sim.physics_seconds}
-            info["failure_step"] = None if info["success"] else self._steps - 1 - self.task.detector.event_lag(outcome)
+            lag = None if info["success"] else self.task.detector.event_lag(outcome)
+            info["failure_step"] = None if lag is None else self._steps - 1 - lag
             if message:
                 info["error"] = message
         obs = self._observation()

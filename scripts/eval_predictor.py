@@ -13,8 +13,11 @@ unsupervised scores and SAFE's published figures.
 4. Unseen arm: train on every Panda training rollout, test on the UR5e and the xArm6 (in-envelope
    scenes and one-factor shifts) with the same policy checkpoint.
 5. Every threshold is split-conformal on successful in-envelope rollouts of the test's arm, kept
-   apart from every training set. Beside the predictor, on the same test rollouts: each
-   unsupervised score and the library's default monitor, fitted on those successes.
+   apart from every training set. Beside the predictor, on the same test rollouts: the predictor
+   OR the dynamics score, each unsupervised score and the library's default monitor, fitted on
+   those successes. Every ROC-AUC, TPR and share caught before the failure event is also given
+   on episodes cut to a common horizon (``_cut``: the length nine in ten successful test
+   episodes reach), so that no figure rests on episode length.
 6. A learning curve over 50, 100, 200 and 400 training failures (random subsets), and the
    predictor's per-step cost.
 
@@ -39,7 +42,7 @@ from sklearn.model_selection import GroupKFold
 
 from flags import parse
 from robogate.monitor import FailureMonitor, FailurePredictor, scores
-from robogate.monitor.metrics import episode_table, summarize
+from robogate.monitor.metrics import common_horizon, episode_table, summarize
 from robogate.monitor.recording import training_rows
 from robogate.monitor.scores import Step
 from robogate.reports.monitor import SAFE
@@ -103,20 +106,27 @@ def region_scenes(region: str, n: int, seed: int) -> list[dict]:
 
 
 def evaluate_scores(predictors: list[FailurePredictor], calibration: list, test: list) -> list[dict]:
-    """The predictor (mean and range over its seeds), each unsupervised score and the default monitor,
-    every one calibrated on ``calibration``."""
+    """The predictor alone and OR the dynamics score (mean and range over its seeds), each unsupervised score
+    and the default monitor, every one calibrated on ``calibration``."""
     unsupervised = FailureMonitor(scores=scores.usable([r for r in calibration if r.success])).fit(calibration)
     monitors = {name: unsupervised.as_default().recalibrate(scores=(name,)) for name in unsupervised.score_objects_}
     monitors["default monitor (rnd OR obs_rnd)"] = unsupervised.as_default()
+    horizon = common_horizon(test)
+    dynamics = unsupervised.score_objects_["dynamics"]
+    dynamics.prefitted = True  # fitted on the calibration split's fitting half: only calibrated with the predictor
 
     def row(monitor: FailureMonitor) -> dict:
-        s = summarize(episode_table(monitor, test))
+        s, cut = summarize(episode_table(monitor, test)), summarize(episode_table(monitor, test, horizon=horizon))
         return {"episodes": s["episodes"], "failures": s["failures"], "roc_auc": s["roc_auc"], "tpr": s["tpr"],
-                "tnr": s["tnr"], "alarm_before_failure": s["early_tpr"], "lead_time_median_s": s["lead_time_median_s"]}
+                "tpr_lower": s["tpr_lower"], "tnr": s["tnr"], "alarm_before_failure": s["early_tpr"],
+                "lead_time_median_s": s["lead_time_median_s"], "roc_auc_cut": cut["roc_auc"], "tpr_cut": cut["tpr"],
+                "alarm_before_failure_cut": cut["early_tpr"], "horizon": horizon}
 
-    seeds = pd.DataFrame([row(FailureMonitor(scores=[p]).fit(calibration)) for p in predictors])
-    rows = [{"score": f"predictor ({len(predictors)} seeds)", **seeds.mean().to_dict(),
-             "auc_min": seeds["roc_auc"].min(), "auc_max": seeds["roc_auc"].max()}]
+    rows = []
+    for name, extra in (("predictor", []), ("predictor OR dynamics", [dynamics])):
+        seeds = pd.DataFrame([row(FailureMonitor(scores=[p, *extra]).fit(calibration)) for p in predictors])
+        rows.append({"score": f"{name} ({len(predictors)} seeds)", **seeds.mean().to_dict(),
+                     "auc_min": seeds["roc_auc"].min(), "auc_max": seeds["roc_auc"].max()})
     return rows + [{"score": name, **row(monitor)} for name, monitor in monitors.items()]
 
 
@@ -134,6 +144,93 @@ def show(title: str, rows) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     print(f"\n{title}\n{table.to_string(index=False, float_format='{:.3f}'.format)}")
     return table
+
+
+def choose_model(labelled: list, seed: int) -> dict:
+    """Target and model, chosen by cross-validation over held-out scene cells."""
+    cells = [tuple(r.params[name] for name in CELL) for r in labelled]
+    folds = list(GroupKFold(n_splits=FOLDS).split(labelled, groups=[str(c) for c in cells]))
+    rows = []
+    for candidate in CANDIDATES:
+        start, aucs = time.perf_counter(), []
+        for fit_part, val_part in folds:
+            predictor = FailurePredictor(seed=seed, **candidate).fit([labelled[i] for i in fit_part])
+            aucs.append(auc(predictor, [labelled[i] for i in val_part]))
+        rows.append({**candidate, "validation_auc": float(np.mean(aucs)), "fold_min": min(aucs),
+                     "fold_max": max(aucs), "train_s": (time.perf_counter() - start) / FOLDS})
+    held_out = np.mean([len({cells[i] for i in val}) for _, val in folds])
+    return show(f"target and model: ROC-AUC on held-out scene cells ({FOLDS} folds, {held_out:.0f} cells "
+                "held out in each)", rows)
+
+
+def unseen_scenes(chosen: dict, labelled: list, calibration: list, record, n: int, base: int) -> pd.DataFrame:
+    """Trained without each region, tested on it alone."""
+    rows = []
+    for i, region in enumerate(REGIONS):
+        outside = [r for r in labelled if not in_region(r.params, region)]
+        test = record(f"region-{i}", PANDA, n, region_scenes(region, n, base + 10 + i), base + 10 + i)
+        for row in evaluate_scores(trained(chosen, outside), calibration, test):
+            rows.append({"held out": region, "trained on": len(outside), **row})
+    return show("unseen scenes: trained without the region, tested on it alone", rows)
+
+
+def unseen_arms(predictors: list, calibration: dict, record, n: int, base: int) -> tuple[pd.DataFrame, dict]:
+    """The Panda-trained predictors on each arm (the Panda for reference); also returns each arm's test rollouts."""
+    rows, tests = [], {}
+    for i, env in enumerate((PANDA, *OTHER_ARMS)):
+        arm = env.split("-")[1]
+        shifted = one_factor_shifts(TRAINING_ENVELOPE).sample(int(1.5 * n), base + 30 + i)
+        tests[env] = (record(f"test-in-{arm}", env, n, None, base + 20 + i)
+                      + record(f"test-shift-{arm}", env, int(1.5 * n), shifted, base + 30 + i))
+        for row in evaluate_scores(predictors, calibration[env], tests[env]):
+            rows.append({"arm": arm + (" (trained on)" if env == PANDA else " (unseen)"), **row})
+    table = show("unseen arm: trained on Panda rollouts, same checkpoint on each arm", rows)
+    print(f"SAFE (published): unseen-task ROC-AUC {SAFE['roc_auc'][0]:.2f}-{SAFE['roc_auc'][1]:.2f} in simulation, "
+          "0.64-0.88 on real robots")
+    return table, tests
+
+
+def learning_curve(chosen: dict, labelled: list, arm_tests: dict, seed: int) -> pd.DataFrame:
+    """ROC-AUC of predictors trained on growing numbers of failures (and as many successes)."""
+    failures = [r for r in labelled if not r.success]
+    successes = [r for r in labelled if r.success]
+    unseen = [r for env in OTHER_ARMS for r in arm_tests[env]]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in CURVE:
+        if n > len(failures):
+            print(f"learning curve: only {len(failures)} training failures, {n} skipped")
+            continue
+        subset = ([failures[i] for i in rng.choice(len(failures), n, replace=False)]
+                  + [successes[i] for i in rng.choice(len(successes), min(n, len(successes)), replace=False)])
+        small = FailurePredictor(seed=seed, **chosen).fit(subset)
+        rows.append({"failures": n, "successes": min(n, len(successes)), "auc_unseen_arms": auc(small, unseen),
+                     "auc_panda": auc(small, arm_tests[PANDA])})
+    return show("learning curve: ROC-AUC of the max-so-far score against training failures", rows)
+
+
+def step_cost(predictor: FailurePredictor, calibration: list, rollouts: list) -> None:
+    """Print the median time of one streaming update, the predictor's against the default monitor's."""
+    steps = [Step(t, observations=o, embeddings=e, action_chunks=c) for r in rollouts
+             for t, (o, e, c) in enumerate(zip(r.observations, r.embeddings, r.action_chunks))]
+    default = FailureMonitor().fit(calibration)
+    cost = {}
+    for name, stream_of in (("predictor", predictor.stream), ("default monitor", None)):
+        times = []
+        stream = None
+        for step in steps:
+            if step.step == 0:
+                stream = stream_of() if stream_of else None
+                default.reset()
+            start = time.perf_counter()
+            if stream is not None:
+                stream.update(step)
+            else:
+                default.update(step.embeddings, observation=step.observations)
+            times.append(time.perf_counter() - start)
+        cost[name] = float(np.median(times))
+    print(f"\nper step on one core: predictor {cost['predictor'] * 1e6:.0f} us, default monitor "
+          f"{cost['default monitor'] * 1e6:.0f} us (ratio {cost['predictor'] / cost['default monitor']:.2f})")
 
 
 def main() -> None:
@@ -154,92 +251,17 @@ def main() -> None:
     labelled = record("train", PANDA, len(picked), picked, base + 1)
     calibration = {env: record(f"calibration-{env.split('-')[1]}", env, args.calibration, None, base + 2 + i)
                    for i, env in enumerate((PANDA, *OTHER_ARMS))}
-
-    # 2. Target and model, chosen by cross-validation over held-out scene cells.
-    cells = [tuple(r.params[name] for name in CELL) for r in labelled]
-    folds = list(GroupKFold(n_splits=FOLDS).split(labelled, groups=[str(c) for c in cells]))
-    choice = []
-    for candidate in CANDIDATES:
-        start, aucs = time.perf_counter(), []
-        for fit_part, val_part in folds:
-            predictor = FailurePredictor(seed=args.seed, **candidate).fit([labelled[i] for i in fit_part])
-            aucs.append(auc(predictor, [labelled[i] for i in val_part]))
-        choice.append({**candidate, "validation_auc": float(np.mean(aucs)), "fold_min": min(aucs),
-                       "fold_max": max(aucs), "train_s": (time.perf_counter() - start) / FOLDS})
-    held_out = np.mean([len({cells[i] for i in val}) for _, val in folds])
-    choice = show(f"target and model: ROC-AUC on held-out scene cells ({FOLDS} folds, {held_out:.0f} cells "
-                  "held out in each)", choice)
+    choice = choose_model(labelled, args.seed)
     chosen = CANDIDATES[int(choice["validation_auc"].idxmax())]
     print(f"chosen: {chosen}")
-
-    # 3. Unseen scenes.
-    region_rows = []
-    for i, region in enumerate(REGIONS):
-        outside = [r for r in labelled if not in_region(r.params, region)]
-        test = record(f"region-{i}", PANDA, args.region_test, region_scenes(region, args.region_test, base + 10 + i),
-                      base + 10 + i)
-        for row in evaluate_scores(trained(chosen, outside), calibration[PANDA], test):
-            region_rows.append({"held out": region, "trained on": len(outside), **row})
-    regions = show("unseen scenes: trained without the region, tested on it alone", region_rows)
-
-    # 4. Unseen arm (and the Panda itself for reference).
+    regions = unseen_scenes(chosen, labelled, calibration[PANDA], record, args.region_test, base)
     predictors = trained(chosen, labelled)
-    predictor = predictors[0]
-    arm_rows, arm_tests = [], {}
-    for i, env in enumerate((PANDA, *OTHER_ARMS)):
-        arm = env.split("-")[1]
-        test = (record(f"test-in-{arm}", env, args.arm_test, None, base + 20 + i)
-                + record(f"test-shift-{arm}", env, int(1.5 * args.arm_test),
-                         one_factor_shifts(TRAINING_ENVELOPE).sample(int(1.5 * args.arm_test), base + 30 + i),
-                         base + 30 + i))
-        arm_tests[env] = test
-        for row in evaluate_scores(predictors, calibration[env], test):
-            arm_rows.append({"arm": arm + (" (trained on)" if env == PANDA else " (unseen)"), **row})
-    arms = show("unseen arm: trained on Panda rollouts, same checkpoint on each arm", arm_rows)
-    print(f"SAFE (published): unseen-task ROC-AUC {SAFE['roc_auc'][0]:.2f}-{SAFE['roc_auc'][1]:.2f} in simulation, "
-          "0.64-0.88 on real robots")
-
-    # 6. Learning curve and per-step cost.
-    failures = [r for r in labelled if not r.success]
-    successes = [r for r in labelled if r.success]
-    unseen = [r for env in OTHER_ARMS for r in arm_tests[env]]
-    rng = np.random.default_rng(args.seed)
-    curve = []
-    for n in CURVE:
-        if n > len(failures):
-            print(f"learning curve: only {len(failures)} training failures, {n} skipped")
-            continue
-        subset = ([failures[i] for i in rng.choice(len(failures), n, replace=False)]
-                  + [successes[i] for i in rng.choice(len(successes), min(n, len(successes)), replace=False)])
-        small = FailurePredictor(seed=args.seed, **chosen).fit(subset)
-        curve.append({"failures": n, "successes": min(n, len(successes)), "auc_unseen_arms": auc(small, unseen),
-                      "auc_panda": auc(small, arm_tests[PANDA])})
-    curve = show("learning curve: ROC-AUC of the max-so-far score against training failures", curve)
-    steps = [Step(t, observations=o, embeddings=e, action_chunks=c) for r in arm_tests[PANDA][:30]
-             for t, (o, e, c) in enumerate(zip(r.observations, r.embeddings, r.action_chunks))]
-    default = FailureMonitor().fit(calibration[PANDA])
-    cost = {}
-    for name, stream_of in (("predictor", predictor.stream), ("default monitor", None)):
-        times = []
-        stream = stream_of() if stream_of else None
-        default.reset()
-        for step in steps:
-            if step.step == 0:
-                stream = stream_of() if stream_of else None
-                default.reset()
-            start = time.perf_counter()
-            if stream is not None:
-                stream.update(step)
-            else:
-                default.update(step.embeddings, observation=step.observations)
-            times.append(time.perf_counter() - start)
-        cost[name] = float(np.median(times))
-    print(f"\nper step on one core: predictor {cost['predictor'] * 1e6:.0f} us, default monitor "
-          f"{cost['default monitor'] * 1e6:.0f} us (ratio {cost['predictor'] / cost['default monitor']:.2f})")
-
+    arms, arm_tests = unseen_arms(predictors, calibration, record, args.arm_test, base)
+    curve = learning_curve(chosen, labelled, arm_tests, args.seed)
+    step_cost(predictors[0], calibration[PANDA], arm_tests[PANDA][:30])
     for name, table in (("choice", choice), ("regions", regions), ("arms", arms), ("curve", curve)):
         table.to_csv(out / f"{name}.csv", index=False)
-    predictor.save(out / "predictor")
+    predictors[0].save(out / "predictor")
     print(f"\ntables: {out}/*.csv; predictor trained on every Panda rollout (seed {SEEDS[0]}): {out / 'predictor'}")
 
 

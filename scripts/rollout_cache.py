@@ -24,6 +24,6 @@ def cached_rollouts(folder: Path, env_id: str, policy: str, episodes: int, param
         found = [(e.params, e.seed) for e in stored]
         if meta.get("env_id") != env_id or found != [(dict(p), s) for p, s in wanted]:
             raise ValueError(f"{folder} holds rollouts of other scenarios; delete it to record these")
-        return [Rollout.from_recording(e) for e in stored if e.steps]
+        return [Rollout.from_recording(e, meta.get("fps")) for e in stored if e.steps]  # at the env's rate
     return record_rollouts(env_id, policy, episodes, params, seed, n_chunks, workers=workers, progress=True,
                            out=folder)

@@ -60,9 +60,10 @@ def rollout(rng: np.random.Generator, shifted: bool = False, chunks: bool = True
         jumps = wander[:, None, None, None] * rng.normal(size=(steps, 1, 1, ACTIONS))
         action_chunks = nominal + jumps + spread[:, None, None, None] * rng.normal(
             size=(steps, CHUNKS, HORIZON, ACTIONS))
+    actions = np.tanh(_nominal(steps)[:, :ACTIONS])  # the plan it executes (no draw: the streams above stay)
     return Rollout(embeddings=embeddings, action_chunks=action_chunks, success=not shifted,
                    outcome="grip_loss" if shifted else "success", failure_step=failure_step,
-                   observations=observations)
+                   observations=observations, actions=actions)
 
 
 def rollouts(seed: int, n: int, shifted: bool = False, chunks: bool = True) -> list[Rollout]:
@@ -100,7 +101,7 @@ def labelled(seed: int, n: int, planted: bool = True, chunks: bool = True) -> li
             ramp = np.clip(np.arange(steps) - (event - PRECURSOR), 0, None)
             observations[:, 0] += 0.6 * ramp
         out.append(Rollout(embeddings=base.embeddings, action_chunks=base.action_chunks, success=False,
-                           outcome="collision", failure_step=event, observations=observations))
+                           outcome="collision", failure_step=event, observations=observations, actions=base.actions))
     return out
 
 

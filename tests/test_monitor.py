@@ -336,7 +336,11 @@ def test_density_matches_scikit_learns_mixture_likelihood():
     mixture = GaussianMixture(3, covariance_type="full", reg_covar=1e-3, random_state=0).fit(pca.transform(z))
     y = rng.normal(size=(20, 5)).astype(np.float32).astype(np.float64)
     expected = -mixture.score_samples(pca.transform((y - x.mean(0)) / x.std(0)))
-    np.testing.assert_allclose(density.score(Rollout(embeddings=y)), expected, rtol=1e-6)  # Rollout keeps float32
+    np.testing.assert_allclose(density.negative_log_likelihood(y), expected, rtol=1e-6)
+    # The score is measured from the most likely fitting step, so it is never negative.
+    offset = np.min(-mixture.score_samples(pca.transform(z)))
+    np.testing.assert_allclose(density.score(Rollout(embeddings=y)), np.maximum(expected - offset, 0.0),
+                               rtol=1e-6, atol=1e-9)  # Rollout keeps float32
 
 
 def test_the_readme_states_how_many_successful_rollouts_a_monitor_needs():

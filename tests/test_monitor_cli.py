@@ -90,6 +90,8 @@ def test_calibrate_choices_are_checked_by_the_parser(files, tmp_path, capsys, ex
     [
         (["--scores", "rnd", "entropy"], "unknown score 'entropy'"),
         (["--alpha", "0.01"], "too few for alpha=0.01"),
+        (["--alpha", "0.05", "--confidence", "0.9"], "too few for alpha=0.05 at confidence 0.9"),
+        (["--miss-rate", "0.1"], "--miss-rate and --failures go together"),
     ],
 )
 def test_calibrate_reports_bad_settings_in_one_line(files, tmp_path, capsys, extra, message):
@@ -162,3 +164,25 @@ def test_train_a_predictor_then_calibrate_with_it(tmp_path, capsys):
     assert "0 failures" in capsys.readouterr().err
     assert main(["monitor", "calibrate", cal, "--predictor", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m")]) == 2
     assert "holds no trained FailurePredictor" in capsys.readouterr().err
+
+
+def test_calibrate_with_a_stated_confidence_or_a_miss_rate_and_eval_gives_both_error_rates(files, tmp_path, capsys):
+    stated = tmp_path / "stated"
+    assert main(["monitor", "calibrate", files["cal"], "--out", str(stated), "--alpha", "0.1",
+                 "--confidence", "0.9"]) == 0
+    assert "alpha 0.1 at confidence 0.9" in capsys.readouterr().out
+    assert FailureMonitor.load(stated).confidence == 0.9
+    bounded = tmp_path / "bounded"
+    assert main(["monitor", "calibrate", files["cal"], "--out", str(bounded), "--miss-rate", "0.1",
+                 "--failures", files["shifted"], files["val"]]) == 0
+    printed = capsys.readouterr().out
+    assert "misses at most 0.1 of such failures on average" in printed and "calibration successes" in printed
+    assert FailureMonitor.load(bounded).miss_bound_.failures == 35
+    report = tmp_path / "report"
+    assert main(["monitor", "eval", str(stated), files["shifted"], "--in-envelope", files["in"], "--report",
+                 str(report), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "both error rates" in printed and "tpr_lower" in printed and "false_alarm_upper" in printed
+    assert "cut after" in printed and "90 % predictive range" in printed
+    html = (report / "report.html").read_text()
+    assert "Both error rates, per family" in html and "Length-free" in html and "Which number is which" in html

@@ -51,8 +51,8 @@ def test_rollouts_carry_what_the_monitor_reads(recorded, flow):
         assert r.action_chunks.shape == (T, 4, flow.config.horizon, 5)
         assert r.observations.shape == (T, 43) and r.actions.shape == (T, 5)
         assert r.params["size"] == 0.04 and r.params["friction"] == 0.8
-        assert (r.failure_step is None) == r.success
-        if not r.success:
+        assert (r.failure_step is None) == (r.success or r.outcome == "timeout")
+        if r.failure_step is not None:
             assert 0 <= r.failure_step < T
 
 
@@ -210,6 +210,40 @@ def test_failure_step_is_the_failure_event(seed):
     # The event is the release, named only once the object has come to rest steps later.
     assert policy.release_step <= dropped.failure_step <= policy.release_step + 2
     assert dropped.failure_step < dropped.steps - 1  # before the step that named the outcome
+
+
+class Idle(ScriptedPolicy):
+    """Lowers the open gripper beside the object for ``lower`` steps, then keeps still; closes it at step
+    ``close`` when given. Either way nothing is ever lifted."""
+
+    def __init__(self, close: int | None = None, lower: int = 5) -> None:
+        super().__init__()
+        self.close, self.lower = close, lower
+
+    def reset(self):
+        super().reset()
+        self.t = -1
+
+    def act(self, obs):
+        self.t += 1
+        closed = self.close is not None and self.t >= self.close
+        return np.array([0.0, 0.0, -1.0 if self.t < self.lower else 0.0, 0.0, -1.0 if closed else 1.0],
+                        dtype=np.float32)
+
+
+def test_a_missed_grasp_fails_when_it_closed_and_a_timeout_has_no_event():
+    import gymnasium as gym
+
+    env = gym.make(ENV_ID)
+    try:
+        _, missed = record_episode(env, Idle(close=12, lower=10), {}, 0)  # shuts on nothing, low, waits out the clock
+        _, idle = record_episode(env, Idle(), {}, 0)  # never closes: nothing happens
+    finally:
+        env.close()
+    assert missed.outcome == "grasp_miss" and missed.steps == 120  # named at the time limit
+    assert 12 <= missed.failure_step <= 15  # the step the fingers met, not the last one
+    assert missed.observations[missed.failure_step + 1, 5] < 0.004 < missed.observations[missed.failure_step, 5]
+    assert idle.outcome == "timeout" and idle.failure_step is None
 
 
 @pytest.mark.slow

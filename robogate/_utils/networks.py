@@ -8,7 +8,26 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["load_state_arrays", "mlp", "state_arrays"]
+from robogate._utils.checks import check_int
+
+__all__ = ["check_training", "load_state_arrays", "mlp", "state_arrays"]
+
+
+def check_training(hidden: int, epochs: int, patience: int, batch_size: int, learning_rate: float,
+                   weight_decay: float) -> tuple[int, int, int, int, float, float]:
+    """A small network's training settings, checked: positive sizes and step size, a non-negative decay.
+
+    Raises
+    ------
+    ValueError
+        Naming the first setting out of range.
+    """
+    sizes = (check_int(hidden, "hidden", minimum=1), check_int(epochs, "epochs", minimum=1),
+             check_int(patience, "patience", minimum=1), check_int(batch_size, "batch_size", minimum=1))
+    for name, value in (("learning_rate", learning_rate), ("weight_decay", weight_decay)):
+        if not float(value) >= 0.0 or (name == "learning_rate" and not float(value) > 0.0):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return (*sizes, float(learning_rate), float(weight_decay))
 
 
 def mlp(sizes: list[int], activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:

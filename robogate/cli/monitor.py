@@ -138,6 +138,15 @@ def _add_calibrate(sub: Any) -> None:
     )
     c.add_argument("rollouts", nargs="+", metavar="ROLLOUTS", help="rollout files or folders ('robogate rollouts record')")
     c.add_argument("--alpha", type=probability, metavar="A", help=f"false-alarm rate (default {DEFAULTS['alpha']})")
+    c.add_argument("--confidence", type=probability, metavar="C",
+                   help="calibrate training-conditionally: the monitor's own false-alarm rate exceeds alpha with "
+                        "probability at most 1-C (default: marginal, at most alpha on average over calibrations); "
+                        "with --miss-rate, the confidence of the miss-rate bound")
+    c.add_argument("--miss-rate", type=probability, metavar="B",
+                   help="set the threshold from the failures of --failures instead, so that a failure like them is "
+                        "missed at most B of the time; prints the false-alarm rate that costs")
+    c.add_argument("--failures", nargs="+", metavar="ROLLOUTS",
+                   help="labelled rollouts whose failures set the --miss-rate threshold (e.g. a sweep's replay)")
     c.add_argument("--window", type=positive_int, metavar="W", help=f"steps summed (default {DEFAULTS['window']})")
     c.add_argument("--combine", choices=COMBINES,
                    help=f"'or': any score over its threshold, 'and': all (default {DEFAULTS['combine']})")
@@ -216,33 +225,27 @@ def _set_name(path: str) -> str:
 def _monitor_calibrate(args: argparse.Namespace) -> int:
     from robogate.datasets.episodes import resolve_episode_file
     from robogate.monitor import FailureMonitor, FailurePredictor
-    from robogate.monitor import scores as registry
-    from robogate.monitor.evaluation import ScoredSet, search_grid, select_settings
-    from robogate.monitor.settings import DEFAULT_SCORES
+    from robogate.monitor.calibration import SETTINGS, calibrate_monitor
 
-    given = {k: getattr(args, k) for k in ("alpha", "window", "combine", "threshold") if getattr(args, k) is not None}
-    FailureMonitor(**given, scores=args.scores)  # settings and score names are checked before any rollout is read
+    given = {k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None}
+    if (args.miss_rate is None) != (args.failures is None):
+        raise CLIError("--miss-rate and --failures go together: the failures set the threshold that bounds the miss rate")
+    confidence = {"confidence": args.confidence} if args.confidence is not None and args.miss_rate is None else {}
+    FailureMonitor(**given, **confidence, scores=args.scores)  # settings and score names are checked before any rollout is read
     predictor = FailurePredictor.load(args.predictor) if args.predictor else None
-    for path in [*args.rollouts, *(args.calibration or []), *(args.validation or [])]:
+    for path in [*args.rollouts, *(args.calibration or []), *(args.validation or []), *(args.failures or [])]:
         resolve_episode_file(path)
-    rollouts = _load_rollout_files(args.rollouts)
-    calibration = _load_rollout_files(args.calibration) if args.calibration else None
-    candidates = args.scores
-    if (args.validation or predictor) and candidates is None:
-        # With validation rollouts, every score the rollouts carry signals for is a candidate; else the defaults
-        # they carry signals for.
-        usable = registry.usable([r for r in rollouts if r.success])
-        candidates = usable if args.validation else [name for name in DEFAULT_SCORES if name in usable]
-    if predictor is not None:
-        candidates = [*candidates, predictor]
-    monitor = FailureMonitor(**given, scores=candidates, seed=args.seed).fit(rollouts, calibration)
-    if args.validation:
-        validation = ScoredSet.score(monitor, "validation", _load_rollout_files(args.validation))
-        grid = search_grid(monitor, fixed_scores=args.scores is not None, **given)
-        monitor, table = select_settings(monitor, validation, grid=grid)
-        row = table[table["chosen"]].iloc[0]
-        print(f"chosen on {validation.describe()}: {monitor.describe()} (there TPR {row['tpr']:.2f}, "
+    optional = {name: _load_rollout_files(getattr(args, name)) for name in ("calibration", "validation", "failures")
+                if getattr(args, name)}
+    result = calibrate_monitor(_load_rollout_files(args.rollouts), **optional, scores=args.scores, predictor=predictor,
+                               confidence=args.confidence, miss_rate=args.miss_rate, seed=args.seed, **given)
+    monitor = result.monitor
+    if result.choices is not None:
+        row = result.choices[result.choices["chosen"]].iloc[0]
+        print(f"chosen on {result.validation.describe()}: {monitor.describe()} (there TPR {row['tpr']:.2f}, "
               f"TNR {row['tnr']:.2f}, balanced accuracy {row['balanced_accuracy']:.2f})")
+    if args.miss_rate is not None:
+        print(f"miss rate: {monitor.miss_bound_.describe()}")
     path = monitor.save(args.out)
     print(f"monitor: {monitor.describe()}")
     print(f"saved: {path}")
@@ -274,7 +277,10 @@ def _monitor_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from robogate.monitor import FailureMonitor
+    from robogate.monitor.conformal import false_alarm_range
     from robogate.monitor.evaluation import ScoredSet, evaluate
+    from robogate.monitor.metrics import common_horizon
+    from robogate.monitor.misses import detection_table
     from robogate.monitor.recording import load_rollouts
     from robogate.reports.monitor import COLUMNS, write_monitor_report
 
@@ -285,10 +291,20 @@ def _monitor_eval(args: argparse.Namespace) -> int:
     tests += [ScoredSet.score(monitor, _set_name(p), load_rollouts(p)) for p in args.tests]
     validation = (ScoredSet.score(monitor, "validation", _load_rollout_files(args.validation))
                   if args.validation else None)
-    chosen, results, grids = evaluate(monitor, tests, validation, progress=args.progress)
-    print(results[[c for c in COLUMNS if c in results.columns]].to_string(index=False, float_format="{:.3f}".format))
+    horizon = common_horizon([r for t in tests for r in t.rollouts])
+    chosen, results, grids = evaluate(monitor, tests, validation, progress=args.progress, horizon=horizon)
+    float3 = "{:.3f}".format
+    print(results[[c for c in COLUMNS if c in results.columns]].to_string(index=False, float_format=float3))
+    print("\nboth error rates of the monitor as saved (one-sided 95 % bounds), whole episodes:")
+    print(detection_table(monitor, tests).to_string(index=False, float_format=float3))
+    print(f"the same on episodes cut after {horizon} steps (the common horizon):")
+    print(detection_table(monitor, tests, horizon).to_string(index=False, float_format=float3))
+    implied = false_alarm_range(monitor.n_calibration_, monitor.alpha, monitor.confidence)
+    print(f"calibrated on {implied.n} successes (rank {implied.rank}): its false-alarm rate has mean {implied.mean:.3f}, "
+          f"90 % predictive range [{implied.low:.3f}, {implied.high:.3f}], above alpha {implied.alpha:g} with "
+          f"probability {implied.p_above:.2f}")
     out = Path(args.report) if args.report else Path(args.monitor) / "report"
     path = write_monitor_report(out, chosen, results, grids, tests, title=f"Failure monitor: {args.monitor}",
-                                notes=["Test sets: " + "; ".join(t.describe() for t in tests) + "."])
+                                notes=["Test sets: " + "; ".join(t.describe() for t in tests) + "."], horizon=horizon)
     print(f"report: {path}")
     return 0

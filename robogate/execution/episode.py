@@ -223,7 +223,8 @@ class EpisodeRecording:
     seed : int or None
         Its seed.
     failure_step : int or None
-        The control step of the failure event; None for a success.
+        The control step of the failure event; None for a success, and for a failure whose
+        env says it has none (robogate's timeouts).
     embeddings : array (T, d), optional
         The policy's observation embedding at each step.
     action_chunks : array (T, B, H, A), optional
@@ -271,7 +272,8 @@ def record_episode(
     -------
     (dict, EpisodeRecording)
         The flat record of :func:`run_episode` and the recording. ``failure_step`` is the
-        env's (``info["failure_step"]``); for a policy error, the last recorded step.
+        env's (``info["failure_step"]``, None when the env says the failure has no event, as for a
+        timeout); for a policy error, or an env that names no event, the last recorded step.
     """
     capture.check(policy)
     own_env = isinstance(env, str)
@@ -297,8 +299,8 @@ def record_episode(
             env.close()
     steps = len(obs)
     failure_step = last_info.get("failure_step")
-    if record["outcome"] != "success" and failure_step is None and steps:
-        failure_step = steps - 1
+    if record["outcome"] != "success" and "failure_step" not in last_info and steps:
+        failure_step = steps - 1  # an env that names no event (a None it names stays None: a timeout)
     params_out = {k: v for k, v in record.items() if k not in RECORD_FIELDS}
     def rows(values: list) -> np.ndarray:  # (steps, n); (0, 0) for an episode that never stepped
         return np.array(values, dtype=np.float32).reshape(steps, -1) if steps else np.zeros((0, 0), np.float32)

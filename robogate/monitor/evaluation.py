@@ -26,7 +26,7 @@ from robogate.monitor.metrics import episode_table, summarize
 from robogate.monitor.monitor import COMBINES, DEFAULT_SCORES, FailureMonitor
 from robogate.monitor.rollout import Rollout
 
-__all__ = ["ALL", "BEST", "DEFAULT_GRID", "ScoredSet", "evaluate", "headline", "outcome_rates", "score_sets", "search_grid",
+__all__ = ["ALL", "BEST", "CUT", "DEFAULT_GRID", "OBJECTIVES", "ScoredSet", "evaluate", "headline", "outcome_rates", "score_sets", "search_grid",
            "select_settings", "variants_of"]
 
 DEFAULT_GRID: dict[str, tuple] = {
@@ -43,10 +43,14 @@ ALL = "all test rollouts"
 """Name of the test set that joins every test set given to :func:`evaluate`."""
 
 BEST = "best on validation"
+CUT = ("tpr", "tnr", "balanced_accuracy", "roc_auc", "early_tpr")
+"""The figures :func:`evaluate` and :func:`headline` also give on episodes cut to a common horizon."""
 """Name of the variant whose scores and combination, too, were chosen on validation."""
 
 OBJECTIVE = "balanced_accuracy"
-"""What :func:`select_settings` maximises on the validation rollouts."""
+"""What :func:`select_settings` maximises on the validation rollouts by default."""
+OBJECTIVES = ("balanced_accuracy", "early_balanced_accuracy")
+"""What it can maximise: (TPR + TNR) / 2, or (share of failures alarmed at or before their event + TNR) / 2."""
 
 
 @dataclass(eq=False)
@@ -83,9 +87,10 @@ class ScoredSet:
         return cls(name, [r for p in parts for r in p.rollouts], [s for p in parts for s in p.step_scores],
                    all(p.in_envelope for p in parts))
 
-    def table(self, monitor: FailureMonitor) -> pd.DataFrame:
-        """:func:`~robogate.monitor.metrics.episode_table` of this set under ``monitor``."""
-        return episode_table(monitor, self.rollouts, self.step_scores)
+    def table(self, monitor: FailureMonitor, horizon: int | None = None) -> pd.DataFrame:
+        """:func:`~robogate.monitor.metrics.episode_table` of this set under ``monitor`` (episodes cut
+        after ``horizon`` steps when given)."""
+        return episode_table(monitor, self.rollouts, self.step_scores, horizon)
 
     def describe(self) -> str:
         """``name: n rollouts (k failures)``."""
@@ -132,22 +137,23 @@ def search_grid(monitor: FailureMonitor, *, fixed_scores: bool = False, **fixed:
 
 def variants_of(monitor: FailureMonitor) -> dict[str, dict]:
     """The fixed variants a fitted monitor supports: each score alone, FIPER's AND of RND and ACE
-    beside their OR, and the OR of the default scores."""
+    beside their OR, the OR of the default scores, and that OR with the dynamics score."""
     fitted = tuple(monitor.score_objects_)
     variants = {name: {"scores": (name,), "combine": "or"} for name in fitted}
-    pairs = [(("rnd", "ace"), "and"), (("rnd", "ace"), "or"), (DEFAULT_SCORES, "or")]
+    pairs = [(("rnd", "ace"), "and"), (("rnd", "ace"), "or"), (DEFAULT_SCORES, "or"),
+             ((*DEFAULT_SCORES, "dynamics"), "or")]
     for scores, combine in pairs:
         if set(scores) <= set(fitted):
             variants[f" {combine.upper()} ".join(scores)] = {"scores": scores, "combine": combine}
     return variants
 
 
-def _ranked(rows: list[dict]) -> list[int]:
-    """Row indices, best first: balanced accuracy, then time-weighted accuracy, then the smaller
+def _ranked(rows: list[dict], objective: str = OBJECTIVE) -> list[int]:
+    """Row indices, best first: the objective, then time-weighted accuracy, then the smaller
     alpha, the shorter window, the fewer scores."""
     def key(i: int) -> tuple:
         r = rows[i]
-        return (-np.nan_to_num(r[OBJECTIVE], nan=-1.0), -np.nan_to_num(r["time_weighted_accuracy"], nan=-1.0),
+        return (-np.nan_to_num(r[objective], nan=-1.0), -np.nan_to_num(r["time_weighted_accuracy"], nan=-1.0),
                 r["alpha"], r["window"], len(r["scores"].split("+")))
     return sorted(range(len(rows)), key=key)
 
@@ -158,6 +164,7 @@ def select_settings(
     variant: Mapping[str, Any] | None = None,
     grid: Mapping[str, Sequence] | None = None,
     progress: bool | None = None,
+    objective: str = OBJECTIVE,
 ) -> tuple[FailureMonitor, pd.DataFrame]:
     """Choose a monitor's settings on validation rollouts.
 
@@ -176,6 +183,8 @@ def select_settings(
         set is too small for are skipped.
     progress : bool or None
         Draw a progress bar on stderr (None: only when stderr is a terminal).
+    objective : str
+        One of :data:`OBJECTIVES`.
 
     Returns
     -------
@@ -183,6 +192,8 @@ def select_settings(
         The chosen monitor, whose ``selection_`` records what was chosen and on which
         rollouts, and one row per candidate with its validation metrics.
     """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {objective!r}")
     grid = {**DEFAULT_GRID, **(grid or {})}
     if variant is not None:
         pairs = [(tuple(variant["scores"]), variant["combine"])]
@@ -206,13 +217,13 @@ def select_settings(
         raise ValueError(f"no setting in the grid fits {monitor.n_calibration_} calibration rollouts; "
                          "record more successes or allow larger alphas")
     table = pd.DataFrame(rows)
-    best = _ranked(rows)[0]
+    best = _ranked(rows, objective)[0]
     table["chosen"] = False
     table.loc[best, "chosen"] = True
     chosen = candidates[best]
     failures = sum(not r.success for r in validation.rollouts)
     chosen.selection_ = {
-        "objective": OBJECTIVE,
+        "objective": objective,
         "validation": {"name": validation.name, "rollouts": len(validation.rollouts), "failures": failures},
         "searched": {"scores": ["+".join(s) + f" ({c})" for s, c in pairs], "window": list(grid["window"]),
                      "alpha": list(grid["alpha"]), "threshold": list(grid["threshold"])},
@@ -227,6 +238,7 @@ def evaluate(
     validation: ScoredSet | None = None,
     grid: Mapping[str, Sequence] | None = None,
     progress: bool | None = None,
+    horizon: int | None = None,
 ) -> tuple[dict[str, FailureMonitor], pd.DataFrame, dict[str, pd.DataFrame]]:
     """Compare the alarm variants of a fitted monitor on test sets.
 
@@ -243,6 +255,9 @@ def evaluate(
         Passed to :func:`select_settings`.
     progress : bool or None
         Draw a progress bar on stderr (None: only when stderr is a terminal).
+    horizon : int, optional
+        Also compute the figures of :data:`CUT` on episodes cut after this many steps
+        (columns suffixed ``_cut``; see :func:`robogate.monitor.metrics.common_horizon`).
 
     Returns
     -------
@@ -262,20 +277,26 @@ def evaluate(
     rows = []
     for name, m in chosen.items():
         for test in test_sets:
-            rows.append({"variant": name, "test_set": test.name, "scores": "+".join(m.scores_),
-                         "combine": m.combine, "window": m.window, "alpha": m.alpha, "threshold": m.threshold,
-                         **summarize(test.table(m))})
+            row = {"variant": name, "test_set": test.name, "scores": "+".join(m.scores_),
+                   "combine": m.combine, "window": m.window, "alpha": m.alpha, "threshold": m.threshold,
+                   **summarize(test.table(m))}
+            if horizon is not None:
+                cut = summarize(test.table(m, horizon))
+                row.update({f"{key}_cut": cut[key] for key in CUT})
+            rows.append(row)
     return chosen, pd.DataFrame(rows), grids
 
 
-def headline(chosen: Mapping[str, FailureMonitor], test_sets: Sequence[ScoredSet]) -> pd.DataFrame:
+def headline(chosen: Mapping[str, FailureMonitor], test_sets: Sequence[ScoredSet],
+             horizon: int | None = None) -> pd.DataFrame:
     """One row per variant: the figures that decide whether a monitor is any good, over families of scenes.
 
     Columns: false alarms on the in-envelope successes (the guarantee's side, against ``alpha``),
     TNR on the successes of shifted scenes (benign shifts: novelty that is not failure), TPR on
     the failures of shifted scenes (failing shifts), the share of all failures alarmed at or
     before their failure event, balanced accuracy and ROC-AUC over all test rollouts, and the
-    median lead time in seconds.
+    median lead time in seconds. With a ``horizon``, every figure comes from episodes cut after
+    that many steps (the lead time stays that of the whole episodes).
     """
     inside = [s for s in test_sets if s.in_envelope]
     outside = [s for s in test_sets if not s.in_envelope]
@@ -284,12 +305,12 @@ def headline(chosen: Mapping[str, FailureMonitor], test_sets: Sequence[ScoredSet
         row = {"variant": name, "scores": f" {monitor.combine.upper()} ".join(monitor.scores_),
                "window": monitor.window, "alpha": monitor.alpha, "threshold": monitor.threshold}
         if inside:
-            joined = ScoredSet.join("in", inside).table(monitor)
+            joined = ScoredSet.join("in", inside).table(monitor, horizon)
             row["false alarms in envelope"] = summarize(joined)["false_alarm_rate"]
         if outside:
-            shifted = summarize(ScoredSet.join("out", outside).table(monitor))
+            shifted = summarize(ScoredSet.join("out", outside).table(monitor, horizon))
             row["TNR benign shifts"], row["TPR failing shifts"] = shifted["tnr"], shifted["tpr"]
-        every = summarize(ScoredSet.join(ALL, list(test_sets)).table(monitor))
+        every = summarize(ScoredSet.join(ALL, list(test_sets)).table(monitor, horizon))
         row.update({"alarm before failure": every["early_tpr"], "balanced accuracy": every["balanced_accuracy"],
                     "ROC-AUC": every["roc_auc"], "median lead (s)": every["lead_time_median_s"]})
         rows.append(row)

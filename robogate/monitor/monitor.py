@@ -22,7 +22,15 @@ import numpy as np
 
 from robogate._utils.checks import check_int, check_level
 from robogate.monitor import scores as registry
-from robogate.monitor.conformal import Threshold, calibrate_thresholds, check_style, conformal_rank, window_sums
+from robogate.monitor.conformal import (
+    Threshold,
+    calibrate_thresholds,
+    calibration_needed,
+    check_confidence,
+    check_style,
+    conformal_rank,
+    window_sums,
+)
 from robogate.monitor.rollout import SIGNALS, Rollout
 from robogate.monitor.scores import Step
 from robogate.monitor.settings import COMBINES, DEFAULT_SCORES, DEFAULTS
@@ -32,7 +40,8 @@ __all__ = ["COMBINES", "DEFAULTS", "DEFAULT_SCORES", "FailureMonitor", "MonitorD
 FORMAT_VERSION = 2
 _CONFIG_FILE = "monitor.json"
 _ARRAYS_FILE = "arrays.npz"
-_SIGNAL_WORDS = {"observations": "observation", "embeddings": "embedding", "action_chunks": "chunks"}
+_SIGNAL_WORDS = {"observations": "observation", "embeddings": "embedding", "action_chunks": "chunks",
+                 "actions": "last_action"}
 
 
 @dataclass(frozen=True)
@@ -137,11 +146,13 @@ def _check_rollouts(rollouts: Any, name: str) -> list[Rollout]:
     return items
 
 
-def minimum_successes(alpha: float, fit_fraction: float = 0.5) -> int:
+def minimum_successes(alpha: float, fit_fraction: float = 0.5, confidence: float | None = None) -> int:
     """Successful rollouts :meth:`FailureMonitor.fit` needs (without separate calibration rollouts) for
-    ``alpha``: the calibration share must hold ``ceil(1 / alpha) - 1`` of them."""
+    ``alpha`` (and ``confidence``): the calibration share must hold
+    :func:`~robogate.monitor.conformal.calibration_needed` of them (``ceil(1 / alpha) - 1`` marginally,
+    ``ln(1 - confidence) / ln(1 - alpha)`` training-conditionally)."""
     alpha, fit_fraction = check_level(alpha, "alpha"), check_level(fit_fraction, "fit_fraction")
-    needed = int(np.ceil(1.0 / alpha - 1e-9)) - 1
+    needed = calibration_needed(alpha, confidence)
     n = needed + 1
     while n - min(max(int(round(fit_fraction * n)), 1), n - 1) < needed:
         n += 1
@@ -156,6 +167,12 @@ class FailureMonitor:
     alpha : float in (0, 1)
         Allowed rate of false alarms on successful episodes (episode level), for the
         combined alarm.
+    confidence : float in (0, 1), optional
+        Calibrate training-conditionally: the monitor's own false-alarm rate exceeds ``alpha``
+        with probability at most ``1 - confidence`` over calibration sets (0.9 at alpha 0.1
+        needs 22 calibration successes). None (the default): the marginal threshold, whose
+        rate is at most ``alpha`` on average over calibration sets only (see
+        :mod:`robogate.monitor.conformal`).
     window : int
         Steps each score is summed over.
     combine : {"or", "and"}
@@ -188,6 +205,8 @@ class FailureMonitor:
     selection_ : dict or None
         How the settings were chosen on validation rollouts (see
         :func:`robogate.monitor.evaluation.select_settings`), or None.
+    miss_bound_ : MissBound or None
+        Set by :meth:`bound_misses`: the threshold bounds the miss rate instead of alpha.
 
     Examples
     --------
@@ -206,10 +225,12 @@ class FailureMonitor:
         threshold: str = DEFAULTS["threshold"],
         *,
         scores: Sequence[Any] | None = None,
+        confidence: float | None = DEFAULTS["confidence"],
         fit_fraction: float = 0.5,
         seed: int = 0,
     ) -> None:
         self.alpha = check_level(alpha, "alpha")
+        self.confidence = check_confidence(confidence)
         self.window = check_int(window, "window", minimum=1)
         self.combine = _check_choice(combine, "combine", COMBINES)
         self.threshold = check_style(threshold)
@@ -217,6 +238,7 @@ class FailureMonitor:
         self.fit_fraction = check_level(fit_fraction, "fit_fraction")
         self.seed = check_int(seed, "seed")
         self.selection_: dict | None = None
+        self.miss_bound_: Any = None
 
     # ------------------------------------------------------------------------- fitting
     def _split(self, successes: list[Rollout]) -> tuple[list[Rollout], list[Rollout]]:
@@ -257,21 +279,23 @@ class FailureMonitor:
             raise ValueError(f"fit got {len(rollouts)} rollouts and none is successful: the monitor calibrates "
                              "on successful rollouts only")
         if calibration is None:
-            needed = minimum_successes(self.alpha, self.fit_fraction)
+            needed = minimum_successes(self.alpha, self.fit_fraction, self.confidence)
             if len(successes) < needed:
                 share = 1.0 - self.fit_fraction
+                at = "" if self.confidence is None else f" at confidence {self.confidence:g}"
                 raise ValueError(
-                    f"{len(successes)} successful rollouts are too few for alpha={self.alpha:g}: {share:.0%} of them "
-                    f"calibrate the thresholds (the rest fit the scores), and the conformal quantile needs "
-                    f"{int(np.ceil(1.0 / self.alpha - 1e-9)) - 1} calibration rollouts; record at least {needed} "
-                    "successful rollouts, or use a larger alpha")
+                    f"{len(successes)} successful rollouts are too few for alpha={self.alpha:g}{at}: {share:.0%} of "
+                    f"them calibrate the thresholds (the rest fit the scores), and the conformal quantile needs "
+                    f"{calibration_needed(self.alpha, self.confidence)} calibration rollouts; record at least "
+                    f"{needed} successful rollouts, or use a larger alpha"
+                    + ("" if self.confidence is None else " or a lower confidence"))
             fit_set, cal_set = self._split(successes)
         else:
             cal_all = _check_rollouts(calibration, "calibration")
             fit_set, cal_set = successes, [r for r in cal_all if r.success]
             if not cal_set:
                 raise ValueError(f"calibration holds {len(cal_all)} rollouts and none is successful")
-            conformal_rank(len(cal_set), self.alpha)
+            conformal_rank(len(cal_set), self.alpha, self.confidence)
         chosen = self._scores_for(fit_set + cal_set)
         self.signals_ = self._signal_shapes(fit_set + cal_set, chosen)
         # A score that arrives trained (e.g. a FailurePredictor) is used as it is: only calibrated.
@@ -324,7 +348,7 @@ class FailureMonitor:
         windowed = {part: {name: [window_sums(s, self.window) for s in streams[name]] for name in self.scores_}
                     for part, streams in (("fit", self.fit_scores_), ("cal", self.calibration_scores_))}
         self.thresholds_ = calibrate_thresholds(windowed["fit"], windowed["cal"], self.alpha, self.threshold,
-                                                self.combine)
+                                                self.combine, self.confidence)
         self.reset()
 
     def as_default(self) -> FailureMonitor:
@@ -343,20 +367,21 @@ class FailureMonitor:
         Parameters
         ----------
         **settings
-            Any of ``alpha``, ``window``, ``combine``, ``threshold`` and ``scores``
+            Any of ``alpha``, ``confidence``, ``window``, ``combine``, ``threshold`` and ``scores``
             (names among the fitted ``scores_``).
         """
         self._check_fitted()
-        allowed = {"alpha", "window", "combine", "threshold", "scores"}
+        allowed = {"alpha", "confidence", "window", "combine", "threshold", "scores"}
         unknown = set(settings) - allowed
         if unknown:
             raise ValueError(f"recalibrate takes {sorted(allowed)}, got {sorted(unknown)}")
         other = copy.copy(self)
         other.alpha = check_level(settings.get("alpha", self.alpha), "alpha")
+        other.confidence = check_confidence(settings.get("confidence", self.confidence))
         other.window = check_int(settings.get("window", self.window), "window", minimum=1)
         other.combine = _check_choice(settings.get("combine", self.combine), "combine", COMBINES)
         other.threshold = check_style(settings.get("threshold", self.threshold))
-        other.selection_ = None
+        other.selection_ = other.miss_bound_ = None
         if "scores" in settings:
             wanted = settings["scores"]
             names = (wanted,) if isinstance(wanted, str) else tuple(wanted)
@@ -364,9 +389,18 @@ class FailureMonitor:
             if absent or not names:
                 raise ValueError(f"scores {list(absent or names)} were not fitted; fitted: {list(self.score_objects_)}")
             other.scores_ = tuple(n for n in self.score_objects_ if n in names)
-        conformal_rank(other.n_calibration_, other.alpha)
+        conformal_rank(other.n_calibration_, other.alpha, other.confidence)
         other._calibrate()
         return other
+
+    def bound_misses(self, failures: Sequence[Rollout], miss_rate: float,
+                     confidence: float | None = None) -> FailureMonitor:
+        """A copy whose threshold bounds the miss rate on failures like ``failures`` (labelled failing
+        rollouts, e.g. the simulator's) at ``miss_rate``, instead of the false-alarm rate at alpha; its
+        ``miss_bound_`` says what false-alarm rate that costs. See :func:`robogate.monitor.misses.bound_misses`."""
+        from robogate.monitor.misses import bound_misses
+
+        return bound_misses(self, failures, miss_rate, confidence)
 
     # ------------------------------------------------------------------------- running
     def _check_fitted(self) -> None:
@@ -394,8 +428,8 @@ class FailureMonitor:
         self.alarm_step: int | None = None
 
     def _check_signal(self, signal: str, value: Any) -> np.ndarray | None:
-        if signal not in self.reads:
-            return None
+        if signal not in self.reads or (signal == "actions" and value is None and self._step == 0):
+            return None  # no action has been taken before an episode's first step
         word = _SIGNAL_WORDS[signal]
         if value is None:
             users = [n for n in self.scores_ if signal in self.score_objects_[n].signals]
@@ -408,7 +442,8 @@ class FailureMonitor:
             raise ValueError(f"{word} holds NaN or infinite values")
         return array
 
-    def update(self, embedding: Any = None, chunks: Any = None, *, observation: Any = None) -> MonitorDecision:
+    def update(self, embedding: Any = None, chunks: Any = None, *, observation: Any = None,
+               last_action: Any = None) -> MonitorDecision:
         """Score one control step and decide whether to raise an alarm.
 
         Parameters
@@ -418,7 +453,10 @@ class FailureMonitor:
         chunks : array of shape (B, H, A), optional
             The action chunks the policy sampled at this step (needed by ``"ace"``, ``"consistency"``).
         observation : array of shape (o,), optional
-            The current observation (needed by ``"obs_rnd"``).
+            The current observation (needed by ``"obs_rnd"``, ``"dynamics"``).
+        last_action : array of shape (A,), optional
+            The action executed at the step before, which led to ``observation`` (needed by
+            ``"dynamics"`` from the second step on; None at an episode's first step).
 
         Signals no score reads are ignored.
 
@@ -429,7 +467,8 @@ class FailureMonitor:
         self._check_fitted()
         step = Step(self._step, observations=self._check_signal("observations", observation),
                     embeddings=self._check_signal("embeddings", embedding),
-                    action_chunks=self._check_signal("action_chunks", chunks))
+                    action_chunks=self._check_signal("action_chunks", chunks),
+                    actions=self._check_signal("actions", last_action))
         scores, thresholds, normalized = {}, {}, {}
         for name in self.scores_:
             recent = self._recent[name]
@@ -496,12 +535,14 @@ class FailureMonitor:
         return {
             "format_version": FORMAT_VERSION,
             "alpha": self.alpha,
+            "confidence": self.confidence,
             "window": self.window,
             "combine": self.combine,
             "threshold": self.threshold,
             "fit_fraction": self.fit_fraction,
             "seed": self.seed,
             "selection": self.selection_,
+            "miss_bound": None if self.miss_bound_ is None else self.miss_bound_.to_dict(),
             "fitted": {
                 "scores": [{"name": name, "kind": _kind(name, score), "config": score.get_config()}
                            for name, score in self.score_objects_.items()],
@@ -558,8 +599,10 @@ class FailureMonitor:
                              "(calibrate the monitor again)")
         try:
             fitted = config["fitted"]
+            # Monitors saved before the confidence existed were calibrated marginally.
             monitor = cls(alpha=config["alpha"], window=config["window"], combine=config["combine"],
-                          threshold=config["threshold"], fit_fraction=config["fit_fraction"], seed=config["seed"])
+                          threshold=config["threshold"], confidence=config.get("confidence"),
+                          fit_fraction=config["fit_fraction"], seed=config["seed"])
             entries = fitted["scores"]
             with np.load(folder / _ARRAYS_FILE, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
@@ -583,6 +626,10 @@ class FailureMonitor:
             monitor.calibration_scores_ = {name: split("cal", name) for name in objects}
             monitor.thresholds_ = {name: Threshold.from_dict(t) for name, t in fitted["thresholds"].items()}
             monitor.selection_ = config.get("selection")
+            if config.get("miss_bound"):
+                from robogate.monitor.misses import MissBound
+
+                monitor.miss_bound_ = MissBound(**config["miss_bound"])
         except ValueError as exc:
             if str(exc).startswith("unknown score"):
                 raise ValueError(f"{folder}: {exc}; register it before loading") from None
@@ -597,12 +644,19 @@ class FailureMonitor:
         """One line: the scores, how they combine, and the settings."""
         self._check_fitted()
         joined = f" {self.combine.upper()} ".join(self.scores_)
-        return (f"{joined}, window {self.window}, alpha {self.alpha:g}, {self.threshold} thresholds; fitted on "
-                f"{self.n_fit_} and calibrated on {self.n_calibration_} successful rollouts")
+        confidence = "" if self.confidence is None else f" at confidence {self.confidence:g}"
+        level = f"alpha {self.alpha:g}{confidence}"
+        if self.miss_bound_ is not None:
+            bound = self.miss_bound_
+            level = (f"miss rate {bound.miss_rate:g} (from {bound.failures} failures; false alarms "
+                     f"{bound.false_alarm_rate:.3f} on the calibration successes)")
+        return (f"{joined}, window {self.window}, {level}, {self.threshold} thresholds; "
+                f"fitted on {self.n_fit_} and calibrated on {self.n_calibration_} successful rollouts")
 
     def __repr__(self) -> str:
         state = f", scores={list(self.scores_)}" if hasattr(self, "scores_") else ""
-        return (f"FailureMonitor(alpha={self.alpha:g}, window={self.window}, combine={self.combine!r}, "
+        confidence = "" if self.confidence is None else f", confidence={self.confidence:g}"
+        return (f"FailureMonitor(alpha={self.alpha:g}{confidence}, window={self.window}, combine={self.combine!r}, "
                 f"threshold={self.threshold!r}{state})")
 
 

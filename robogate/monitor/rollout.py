@@ -11,8 +11,9 @@ from robogate.execution.episode import EpisodeRecording
 
 __all__ = ["SIGNALS", "Rollout"]
 
-SIGNALS = ("observations", "embeddings", "action_chunks")
-"""The per-step signals a rollout may carry and a failure score may read."""
+SIGNALS = ("observations", "embeddings", "action_chunks", "actions")
+"""The per-step signals a rollout may carry and a failure score may read (a live monitor gets the
+action of the step before: what moved the world to the current observation)."""
 
 
 def _steps_array(value: Any, name: str, ndim: int, steps: int | None) -> np.ndarray:
@@ -49,7 +50,8 @@ class Rollout:
         The scenario parameters the episode ran with.
     failure_step : int, optional
         The control step of the failure event (first drop, first collision
-        contact, ...); None for a success.
+        contact, the step a missed grasp closed, ...); None for a success, and for a
+        failure without an event (a timeout): no alarm counts as early for it.
     observations : array of shape (T, o), optional
         The observation the policy acted on at each step.
     actions : array of shape (T, A), optional

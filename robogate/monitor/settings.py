@@ -6,9 +6,10 @@ COMBINES = ("or", "and")
 """How the scores' alarms combine: any of them above its threshold, or all."""
 DEFAULT_SCORES = ("rnd", "obs_rnd")
 """The scores of a monitor built with no ``scores``: those of them the rollouts carry signals for."""
-DEFAULTS = {"alpha": 0.05, "window": 1, "combine": "or", "threshold": "constant"}
+DEFAULTS = {"alpha": 0.05, "confidence": None, "window": 1, "combine": "or", "threshold": "constant"}
 """The settings of ``FailureMonitor()``. With :data:`DEFAULT_SCORES` they are the monitor that wins on
-validation rollouts of the shipped flow policy (``scripts/eval_monitor.py``)."""
+validation rollouts of the shipped flow policy (``scripts/eval_monitor.py``); ``confidence`` None is the
+marginal conformal threshold (ask for a training-conditional one with ``FailureMonitor(confidence=0.9)``)."""
 TARGETS = ("episode", "horizon")
 """What a failure predictor labels a step with: its episode fails, or it fails within ``horizon`` steps."""
 MODELS = ("mlp", "gru")

@@ -39,10 +39,12 @@ Hold = Callable[[np.ndarray | None], np.ndarray]
 """The action that holds the robot still, as a function of the last action taken (None before the first)."""
 
 
-def policy_signals(policy: Any, obs: Any, monitor: FailureMonitor, space: gym.Space | None = None) -> dict[str, Any]:
+def policy_signals(policy: Any, obs: Any, monitor: FailureMonitor, space: gym.Space | None = None,
+                   last_action: Any = None) -> dict[str, Any]:
     """The keyword arguments of ``monitor.update`` for ``obs``: only the signals its scores read.
 
-    The observation is flattened as recordings flatten it (``space``: the env's observation space).
+    The observation is flattened as recordings flatten it (``space``: the env's observation space);
+    ``last_action`` is the action executed at the step before (None at an episode's first step).
     """
     reads = monitor.reads
     signals: dict[str, Any] = {}
@@ -52,6 +54,8 @@ def policy_signals(policy: Any, obs: Any, monitor: FailureMonitor, space: gym.Sp
         signals["embedding"] = policy.embed(obs)
     if "action_chunks" in reads:
         signals["chunks"] = policy.sample_chunks(obs, monitor.n_chunks)
+    if "actions" in reads:
+        signals["last_action"] = None if last_action is None else np.asarray(last_action, dtype=np.float32).reshape(-1)
     return signals
 
 
@@ -138,7 +142,7 @@ class MonitoredPolicy:
         """Score ``obs`` with the monitor; the first alarm is latched in ``alarm_step``."""
         with torch_threads():
             self.decision = self.monitor.update(**policy_signals(self.policy, obs, self.monitor,
-                                                                 self.observation_space))
+                                                                 self.observation_space, self._last_action))
         if self.decision.alarm and self.alarm_step is None:
             self.alarm_step = self.decision.step
             if self.on_alarm == "fallback":

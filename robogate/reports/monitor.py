@@ -1,8 +1,10 @@
 """The monitor's evaluation report: Markdown and a self-contained HTML page with its figures.
 
 Sections: the monitor as saved (and, when it was, how it was chosen on validation rollouts),
-the test table of every variant beside FIPER's and SAFE's published figures, detection per
-failure type, the false-alarm rate on held-out in-envelope successes against alpha, and
+the test table of every variant beside FIPER's and SAFE's published figures, the same on episodes
+cut to a common horizon, both error rates per family of test rollouts with one-sided bounds,
+detection per failure type, the false-alarm rate on held-out in-envelope successes against alpha
+beside the range the calibration size implies (and, when given, the rate over re-splits), and
 figures of the saved monitor — score traces against their thresholds for a success and a
 failure, the lead-time histogram — and ROC curves of the variants' max-so-far scores.
 Figures are drawn on :class:`matplotlib.figure.Figure` directly.
@@ -21,8 +23,10 @@ from sklearn.metrics import roc_curve
 
 from robogate.analysis.stats import clopper_pearson
 from robogate.monitor import scores as registry
+from robogate.monitor.conformal import false_alarm_range
 from robogate.monitor.evaluation import ALL, BEST, ScoredSet, headline, outcome_rates
-from robogate.monitor.metrics import lead_seconds, summarize
+from robogate.monitor.metrics import BOUND_CONFIDENCE, lead_seconds, summarize
+from robogate.monitor.misses import detection_table
 from robogate.monitor.monitor import FailureMonitor
 from robogate.reports.document import Document
 
@@ -176,6 +180,10 @@ def write_monitor_report(
     *,
     title: str = "Failure monitor evaluation",
     notes: Sequence[str] = (),
+    families: Sequence[ScoredSet] = (),
+    horizon: int | None = None,
+    resplits: pd.DataFrame | None = None,
+    misses: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``report.md`` (PNG figures beside it) and a self-contained ``report.html``.
 
@@ -192,6 +200,14 @@ def write_monitor_report(
     title : str
     notes : sequence of str
         Paragraphs placed under the title (provenance, how the rollouts were recorded).
+    families : sequence of ScoredSet
+        Families of rollouts whose two error rates are tabled (default: the test sets).
+    horizon : int, optional
+        The common horizon of the length-free figures (see :func:`~robogate.monitor.metrics.common_horizon`).
+    resplits : DataFrame, optional
+        From :func:`robogate.monitor.guarantee.resplit_false_alarms`.
+    misses : DataFrame, optional
+        Thresholds set to bound the miss rate and what they cost (a table made by the caller).
 
     Returns
     -------
@@ -203,14 +219,26 @@ def write_monitor_report(
         doc.text(note)
     joined = ScoredSet.join(ALL, list(test_sets)) if len(test_sets) > 1 else test_sets[0]
     saved = chosen[SAVED]
-
     doc.heading("The monitor")
     doc.text(f"{saved.describe()}. {_selection_text(saved)}")
+    _detection_section(doc, chosen, results, test_sets, tuned=bool(grids), horizon=horizon)
+    _error_rates_section(doc, saved, list(families) or list(test_sets), horizon, misses)
+    doc.heading("Detection per failure type")
+    doc.text(f"The monitor as saved, on {joined.name}.")
+    doc.table(outcome_rates(saved, joined))
+    _false_alarm_section(doc, chosen, [s for s in test_sets if s.in_envelope], resplits)
+    _figures_section(doc, chosen, joined)
+    if grids:
+        _validation_section(doc, grids)
+    return doc.write(out)
 
+
+def _detection_section(doc: Document, chosen: Mapping[str, FailureMonitor], results: pd.DataFrame,
+                       test_sets: Sequence[ScoredSet], tuned: bool, horizon: int | None) -> None:
     doc.heading("Detection on the test rollouts")
-    tuned = "chosen on the validation rollouts" if grids else "as given (no validation rollouts)"
+    how = "chosen on the validation rollouts" if tuned else "as given (no validation rollouts)"
     doc.text(f"'{SAVED}' is the monitor above; every other variant has its window, alpha and threshold style "
-             f"{tuned}, and '{BEST}' its scores and combination too. Nothing below was tuned on these test "
+             f"{how}, and '{BEST}' its scores and combination too. Nothing below was tuned on these test "
              "rollouts. An episode is flagged when the alarm fires at any step. Benign shifts are the successes of "
              "scenes outside the training envelope (novelty that is not failure), failing shifts their failures; "
              "'alarm before failure' counts alarms at or before the failure event over all failures; lead time is "
@@ -221,27 +249,72 @@ def write_monitor_report(
              f"{SAFE['roc_auc'][1]:.2f}.")
     doc.heading("Per test set", 3)
     doc.table(results[[c for c in DETAIL if c in results.columns]])
+    if horizon is not None:
+        doc.heading("Length-free: every episode cut after the common horizon", 3)
+        doc.text(f"The same table with every episode seen for its first {horizon} steps only (the length nine in ten "
+                 "successful test episodes reach): a failure whose alarm comes later counts as missed, a success is "
+                 "not watched past the horizon. A figure that moves much here owed part of its value to the "
+                 "episodes' lengths.")
+        doc.table(headline(chosen, test_sets, horizon))
 
-    doc.heading("Detection per failure type")
-    doc.text(f"The monitor as saved, on {joined.name}.")
-    doc.table(outcome_rates(saved, joined))
 
+def _error_rates_section(doc: Document, saved: FailureMonitor, families: list[ScoredSet], horizon: int | None,
+                         misses: pd.DataFrame | None) -> None:
+    doc.heading("Both error rates, per family")
+    doc.text(f"The monitor as saved. TPR and the share caught at or before the failure event with their one-sided "
+             f"{BOUND_CONFIDENCE:.0%} lower Clopper–Pearson bounds; the false-alarm rate on the family's successes with "
+             "its one-sided upper bound. A failure without an event (a timeout) never counts as caught before it.")
+    doc.table(detection_table(saved, families))
+    if horizon is not None:
+        doc.text(f"Cut after {horizon} steps:")
+        doc.table(detection_table(saved, families, horizon))
+    if misses is not None and len(misses):
+        doc.heading("Thresholds that bound the miss rate", 3)
+        doc.text("Each threshold set from the validation failures of one family (conformal on failures: the k-th "
+                 "smallest of their peaks), then tested on that family's test rollouts; what it costs is the "
+                 "false-alarm rate on the monitor's calibration successes and on the held-out in-envelope ones.")
+        doc.table(misses)
+
+
+def _false_alarm_section(doc: Document, chosen: Mapping[str, FailureMonitor], envelope: list[ScoredSet],
+                         resplits: pd.DataFrame | None) -> None:
     doc.heading("False alarms on held-out in-envelope successes")
-    envelope = [s for s in test_sets if s.in_envelope]
-    if envelope:
-        successes = ScoredSet.join(", ".join(s.name for s in envelope), envelope)
-        doc.text(f"Successful rollouts of {successes.name}, none of them used for fitting or calibration and drawn "
-                 "like the calibration rollouts: the conformal guarantee bounds the expected rate by alpha "
-                 "(marginally over calibration sets: one calibration set's rate scatters around it). Successes of "
-                 "shifted scenes are not covered by the guarantee and are not counted here.")
-        doc.table(false_alarm_table({SAVED: saved}, successes))
-        own = false_alarm_table(chosen, successes, alphas=())
-        doc.text("Every variant at its own alpha:")
-        doc.table(own.drop(columns=["own alpha"]))
-    else:
+    if not envelope:
         doc.text("No test set was marked as drawn from the calibration distribution, so the guarantee is not "
                  "checked here.")
+        return
+    saved = chosen[SAVED]
+    successes = ScoredSet.join(", ".join(s.name for s in envelope), envelope)
+    doc.text(f"Successful rollouts of {successes.name}, none of them used for fitting or calibration and drawn "
+             "like the calibration rollouts: the conformal guarantee bounds the expected rate by alpha "
+             "(marginally over calibration sets: one calibration set's rate scatters around it). Successes of "
+             "shifted scenes are not covered by the guarantee and are not counted here.")
+    doc.table(false_alarm_table({SAVED: saved}, successes))
+    implied = false_alarm_range(saved.n_calibration_, saved.alpha, saved.confidence)
+    kind = ("marginally (confidence not set)" if saved.confidence is None
+            else f"training-conditionally at confidence {saved.confidence:g}")
+    doc.text(f"Which number is which. The interval above is the test pool's: the noise of {successes.name}'s "
+             f"successes around this one monitor's rate. The guarantee is about the monitor: calibrated "
+             f"{kind} on {implied.n} successes (threshold at rank {implied.rank}), its rate is, before "
+             f"calibration, distributed with mean {implied.mean:.3f} and 90 % predictive range "
+             f"[{implied.low:.3f}, {implied.high:.3f}], above alpha {implied.alpha:g} with probability "
+             f"{implied.p_above:.2f}.")
+    if resplits is not None and len(resplits):
+        doc.text("Re-splits of real rollouts: the calibration successes and held-out successes pooled, split at "
+                 "random again and again into a calibration set of the same size and a test set, the threshold "
+                 "recalibrated each time. The mean rate is the marginal rate; the share above alpha is what a "
+                 "confidence bounds (also with the pool as the population, free of test-set noise); the implied "
+                 "columns are the predictive range's.")
+        shown = ["alpha", "confidence", "calibration", "test", "rank", "mean_rate", "share_above_alpha",
+                 "share_above_alpha_pool", "implied_mean", "implied_above_alpha"]
+        doc.table(resplits[[c for c in shown if c in resplits.columns]])
+    own = false_alarm_table(chosen, successes, alphas=())
+    doc.text("Every variant at its own alpha:")
+    doc.table(own.drop(columns=["own alpha"]))
 
+
+def _figures_section(doc: Document, chosen: Mapping[str, FailureMonitor], joined: ScoredSet) -> None:
+    saved = chosen[SAVED]
     traces = _fig_traces(saved, joined)
     if traces is not None:
         doc.heading("Score traces")
@@ -262,14 +335,14 @@ def write_monitor_report(
         doc.figure("roc", roc, "Each variant's max-so-far combined normalised score as a failure predictor on all "
                    "test rollouts (the saved monitor in black).")
 
-    if grids:
-        doc.heading("Validation")
-        doc.text("Each variant's chosen row; for the best, the ten best candidates of its grid.")
-        picked = pd.concat([grid[grid["chosen"]].assign(variant=name) for name, grid in grids.items()])
-        keep = ["variant", "scores", "combine", "window", "alpha", "threshold", "tpr", "tnr", "balanced_accuracy",
-                "time_weighted_accuracy"]
-        doc.table(picked[keep])
-        if BEST in grids:
-            top = grids[BEST].sort_values(["balanced_accuracy", "time_weighted_accuracy"], ascending=False).head(10)
-            doc.table(top[keep[1:]])
-    return doc.write(out)
+
+def _validation_section(doc: Document, grids: Mapping[str, pd.DataFrame]) -> None:
+    doc.heading("Validation")
+    doc.text("Each variant's chosen row; for the best, the ten best candidates of its grid.")
+    picked = pd.concat([grid[grid["chosen"]].assign(variant=name) for name, grid in grids.items()])
+    keep = ["variant", "scores", "combine", "window", "alpha", "threshold", "tpr", "tnr", "balanced_accuracy",
+            "time_weighted_accuracy"]
+    doc.table(picked[keep])
+    if BEST in grids:
+        top = grids[BEST].sort_values(["balanced_accuracy", "time_weighted_accuracy"], ascending=False).head(10)
+        doc.table(top[keep[1:]])

@@ -7,6 +7,7 @@ Built in:
 ``"ace"``          :class:`ActionChunkEntropy` -- spread of the sampled action chunks (FIPER's ACE);
 ``"consistency"``  :class:`ChunkConsistency` -- disagreement of successive chunks' overlap (STAC);
 ``"density"``      :class:`EmbeddingDensity` -- negative log-likelihood of the embedding (logpZO's idea);
+``"dynamics"``     :class:`DynamicsConsistency` -- surprise of a forward model of successful transitions;
 ``"predictor"``    :class:`FailurePredictor` -- learnt from labelled rollouts of both outcomes.
 
 Add your own with :func:`register`::
@@ -32,6 +33,7 @@ from robogate.monitor.scores.base import (
 )
 from robogate.monitor.scores.consistency import ChunkConsistency
 from robogate.monitor.scores.density import EmbeddingDensity
+from robogate.monitor.scores.dynamics import DynamicsConsistency
 from robogate.monitor.scores.predictor import FailurePredictor
 from robogate.monitor.scores.rnd import RND, ObservationRND
 
@@ -40,12 +42,14 @@ register("obs_rnd", ObservationRND)
 register("ace", ActionChunkEntropy)
 register("consistency", ChunkConsistency)
 register("density", EmbeddingDensity)
+register("dynamics", DynamicsConsistency)
 register("predictor", FailurePredictor)
 
 __all__ = [
     "RND",
     "ActionChunkEntropy",
     "ChunkConsistency",
+    "DynamicsConsistency",
     "EmbeddingDensity",
     "FailurePredictor",
     "ObservationRND",

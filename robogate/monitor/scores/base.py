@@ -37,12 +37,16 @@ class Step:
         This step's observation (o,), the policy's embedding (d,) and its sampled
         chunks (B, H, A), named as the :class:`~robogate.monitor.Rollout` fields they
         are rows of; None when not given.
+    actions : array or None
+        The action (A,) taken at the step before, which led to this observation: row
+        ``step - 1`` of :attr:`Rollout.actions <robogate.monitor.Rollout>`; None at step 0.
     """
 
     step: int
     observations: np.ndarray | None = None
     embeddings: np.ndarray | None = None
     action_chunks: np.ndarray | None = None
+    actions: np.ndarray | None = None
 
     def rows(self, signal: str) -> np.ndarray:
         """``signal`` as a batch of one step, shape (1, ...)."""

@@ -4,6 +4,11 @@ The idea of logpZO (a policy's features are unlikely where it fails): fit a dens
 embeddings of successful rollouts and score a step by the negative log-likelihood of its
 embedding. Here the density is a Gaussian mixture (scikit-learn) on the standardised
 embedding, projected first on the principal components that hold most of its variance.
+
+A density can exceed 1, so a negative log-likelihood can be negative; a failure score may not
+(the monitor sums it over windows and divides it by per-step quantiles). The score is therefore
+measured from the most likely fitting step: ``max(NLL - min NLL over the fitting steps, 0)``,
+zero where an embedding is at least as typical as the most typical one seen in fitting.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class EmbeddingDensity(PerStepScore):
         return {"components": self.components, "variance": self.variance, "seed": self.seed}
 
     def fit(self, rollouts: Sequence[Rollout]) -> EmbeddingDensity:
+        """Fit the mixture on every step of ``rollouts`` (successful ones), and the offset that keeps the
+        score non-negative."""
         x = np.concatenate([r.embeddings for r in rollouts]).astype(np.float64)
         if len(x) < max(self.components, 2):
             raise ValueError(f"the density needs at least {max(self.components, 2)} embedded steps, got {len(x)}")
@@ -71,16 +78,25 @@ class EmbeddingDensity(PerStepScore):
         mixture = GaussianMixture(self.components, covariance_type="full", reg_covar=1e-3,
                                   random_state=self.seed).fit(pca.transform(z))
         self._set(self.mean_, self.std_, pca.mean_, pca.components_, mixture.weights_, mixture.means_,
-                  mixture.precisions_cholesky_)
+                  mixture.precisions_cholesky_, None)
+        self.offset_ = float(np.min(self.negative_log_likelihood(x)))
         return self
 
-    def _set(self, mean, std, pca_mean, pca_components, weights, means, precisions_cholesky) -> None:
+    def _set(self, mean, std, pca_mean, pca_components, weights, means, precisions_cholesky, offset) -> None:
         self.mean_, self.std_ = mean, std
         self.pca_mean_, self.pca_components_ = pca_mean, pca_components
         self.weights_, self.means_, self.precisions_cholesky_ = weights, means, precisions_cholesky
+        self.offset_ = offset
 
     def score_steps(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
-        z = (np.asarray(arrays["embeddings"], dtype=np.float64) - self.mean_) / self.std_
+        nll = self.negative_log_likelihood(arrays["embeddings"])
+        if self.offset_ is None:  # saved before the offset existed: its thresholds were set on the raw NLL
+            return nll
+        return np.maximum(nll - self.offset_, 0.0)
+
+    def negative_log_likelihood(self, embeddings: np.ndarray) -> np.ndarray:
+        """The mixture's negative log-likelihood (nats) of each embedding (n, d), shape (n,): unshifted."""
+        z = (np.asarray(embeddings, dtype=np.float64) - self.mean_) / self.std_
         y = (z - self.pca_mean_) @ self.pca_components_.T  # (n, k)
         # log N(y | mu_j, Sigma_j) with Sigma_j^-1 = P_j P_j^T (P_j: the precision's Cholesky factor)
         proj = np.einsum("nk,jkl->njl", y, self.precisions_cholesky_) - np.einsum(
@@ -92,9 +108,9 @@ class EmbeddingDensity(PerStepScore):
     def get_state(self) -> dict[str, np.ndarray]:
         return {"mean": self.mean_, "std": self.std_, "pca_mean": self.pca_mean_,
                 "pca_components": self.pca_components_, "weights": self.weights_, "means": self.means_,
-                "precisions_cholesky": self.precisions_cholesky_}
+                "precisions_cholesky": self.precisions_cholesky_, "offset": np.asarray(self.offset_, dtype=float)}
 
     def set_state(self, state: Mapping[str, np.ndarray]) -> None:
         a = {k: np.asarray(v, dtype=np.float64) for k, v in state.items()}
         self._set(a["mean"], a["std"], a["pca_mean"], a["pca_components"], a["weights"], a["means"],
-                  a["precisions_cholesky"])
+                  a["precisions_cholesky"], float(a["offset"]) if "offset" in a else None)

@@ -29,15 +29,17 @@ from torch import nn
 
 from robogate._utils.checks import check_int, check_level
 from robogate._utils.console import progress_bar
-from robogate._utils.networks import load_state_arrays, mlp, state_arrays
+from robogate._utils.networks import check_training, load_state_arrays, mlp, state_arrays
 from robogate._utils.threads import torch_threads
-from robogate.monitor.rollout import SIGNALS, Rollout
+from robogate.monitor.rollout import Rollout
 from robogate.monitor.scores.base import Step
 from robogate.monitor.scores.consistency import ChunkConsistency
 from robogate.monitor.settings import MODELS, TARGETS
 
 __all__ = ["MODELS", "TARGETS", "FailurePredictor", "step_features"]
 
+FEATURE_SIGNALS = ("observations", "embeddings", "action_chunks")
+"""The rollout signals the predictor's features can come from."""
 STEP_SCALE = 100.0
 """The absolute step enters the features as ``step / STEP_SCALE`` (a fixed scale, not the episode's length)."""
 _FORMAT = "robogate.failure_predictor/1"
@@ -166,22 +168,17 @@ class FailurePredictor:
             raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}")
         self.target, self.model = target, model
         self.horizon = check_int(horizon, "horizon", minimum=0)
-        self.hidden = check_int(hidden, "hidden", minimum=1)
-        self.epochs = check_int(epochs, "epochs", minimum=1)
-        self.patience = check_int(patience, "patience", minimum=1)
-        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
-        for name, value in (("learning_rate", learning_rate), ("weight_decay", weight_decay)):
-            if not float(value) >= 0.0 or (name == "learning_rate" and not float(value) > 0.0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        self.learning_rate, self.weight_decay = float(learning_rate), float(weight_decay)
+        (self.hidden, self.epochs, self.patience, self.batch_size, self.learning_rate,
+         self.weight_decay) = check_training(hidden, epochs, patience, batch_size, learning_rate, weight_decay)
         self.validation_fraction = check_level(validation_fraction, "validation_fraction")
         if signals is not None:
             signals = tuple(signals)
-            unknown = [s for s in signals if s not in SIGNALS]
+            unknown = [s for s in signals if s not in FEATURE_SIGNALS]
             if unknown or not signals:
-                raise ValueError(f"signals must be a non-empty selection of {list(SIGNALS)}, got {list(signals)}")
+                raise ValueError(f"signals must be a non-empty selection of {list(FEATURE_SIGNALS)}, "
+                                 f"got {list(signals)}")
         self.requested = signals
-        self.signals: tuple[str, ...] = signals or SIGNALS
+        self.signals: tuple[str, ...] = signals or FEATURE_SIGNALS
         self.seed = check_int(seed, "seed")
 
     @property
@@ -220,7 +217,7 @@ class FailurePredictor:
                 f"a FailurePredictor learns from rollouts of both outcomes; got {successes} successes and "
                 f"{failures} failures (need at least 2 of each: record failures too, e.g. "
                 "'robogate rollouts record --from-sweep DIR --balanced')")
-        carried = tuple(s for s in SIGNALS if all(r.has(s) for r in rollouts))
+        carried = tuple(s for s in FEATURE_SIGNALS if all(r.has(s) for r in rollouts))
         if self.requested is not None:
             missing = [s for s in self.requested if s not in carried]
             if missing:

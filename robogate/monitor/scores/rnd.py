@@ -7,6 +7,18 @@ on unfamiliar inputs it is not. :class:`RND` reads the policy's observation embe
 choice); :class:`ObservationRND` reads the observation itself, so it works for any policy, the
 scripted controller included, and sees what an embedding may have compressed away (obstacles,
 the target's height, the object's size are all in robogate's observation).
+
+Two things about scale. Inputs are standardised by each element's spread over the fitting steps;
+an element that never varied there (an empty obstacle slot, the target's height on the table)
+takes a tenth of the median spread of the elements that did (1 cm in robogate's observation), not
+a thousandth of their mean: a millimetre of sensor noise on it is then a tenth of a unit, not ten. And RND has a blind spot the support term
+closes: where an element did vary, the predictor learns the target's slope along it, and past the
+edge of the data both networks go on linearly, so their distance grows slowly (an object 11 cm
+wide, five standard deviations past the 3-7 cm seen, scored like a common successful step). The
+score therefore adds ``support * gain * ||e||``, with ``e`` each element's distance outside the
+range it covered in fitting, in its standardised units, and ``gain`` the 95th percentile of the
+RND distance over the fitting steps: an input one spread outside the seen range of one element
+scores like a step in the top 5 % of training novelty, on top of its RND distance.
 """
 
 from __future__ import annotations
@@ -25,8 +37,12 @@ from robogate.monitor.scores.base import PerStepScore
 
 __all__ = ["RND", "ObservationRND"]
 
-_STD_FLOOR = 1e-3
-"""Per-feature standard deviations are floored at this fraction of their mean (constant features)."""
+_CONSTANT = 1e-6
+"""An input element whose spread over the fitting steps is below this did not vary there: it is scaled by
+:data:`_CONSTANT_SCALE` times the median spread of the elements that did."""
+_CONSTANT_SCALE = 0.1
+_GAIN_QUANTILE = 0.95
+"""The support term's unit: this quantile of the RND distance over the fitting steps."""
 
 
 class _RNDNetwork(nn.Module):
@@ -36,13 +52,21 @@ class _RNDNetwork(nn.Module):
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
+        self.register_buffer("low", torch.full((dim,), -torch.inf))  # the fitting range, standardised
+        self.register_buffer("high", torch.full((dim,), torch.inf))
+        self.register_buffer("gain", torch.zeros(()))  # support * the RND distance's 95th percentile in fitting
         self.target = mlp([dim, hidden, hidden, features], nn.LeakyReLU)
         self.predictor = mlp([dim, hidden, hidden, hidden, features], nn.LeakyReLU)
         self.target.requires_grad_(False)
 
+    def distance(self, z: torch.Tensor) -> torch.Tensor:
+        """The RND distance of standardised inputs."""
+        return torch.linalg.vector_norm(self.target(z) - self.predictor(z), dim=-1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = (x - self.mean) / self.std
-        return torch.linalg.vector_norm(self.target(z) - self.predictor(z), dim=-1)
+        outside = torch.clamp(z - self.high, min=0.0) + torch.clamp(self.low - z, min=0.0)
+        return self.distance(z) + self.gain * torch.linalg.vector_norm(outside, dim=-1)
 
 
 class RND(PerStepScore):
@@ -60,6 +84,8 @@ class RND(PerStepScore):
         Inputs per gradient step.
     learning_rate : float
         Adam step size.
+    support : float
+        Weight of the support term (see the module docstring); 0 scores the RND distance alone.
     seed : int
         Seeds the target's random weights, the predictor's initialisation and the batches.
 
@@ -84,7 +110,7 @@ class RND(PerStepScore):
     signals = ("embeddings",)
 
     def __init__(self, *, hidden: int = 128, features: int = 64, epochs: int = 60, batch_size: int = 256,
-                 learning_rate: float = 1e-3, seed: int = 0) -> None:
+                 learning_rate: float = 1e-3, support: float = 1.0, seed: int = 0) -> None:
         self.hidden = check_int(hidden, "hidden", minimum=1)
         self.features = check_int(features, "features", minimum=1)
         self.epochs = check_int(epochs, "epochs", minimum=1)
@@ -92,6 +118,9 @@ class RND(PerStepScore):
         if not float(learning_rate) > 0.0:
             raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
         self.learning_rate = float(learning_rate)
+        if not float(support) >= 0.0:
+            raise ValueError(f"support must be a non-negative number, got {support!r}")
+        self.support = float(support)
         self.seed = check_int(seed, "seed")
 
     @property
@@ -100,7 +129,8 @@ class RND(PerStepScore):
 
     def get_config(self) -> dict:
         return {"hidden": self.hidden, "features": self.features, "epochs": self.epochs,
-                "batch_size": self.batch_size, "learning_rate": self.learning_rate, "seed": self.seed}
+                "batch_size": self.batch_size, "learning_rate": self.learning_rate, "support": self.support,
+                "seed": self.seed}
 
     def fit(self, rollouts: Sequence[Rollout]) -> RND:
         """Train the predictor on every step of ``rollouts`` (successful ones)."""
@@ -112,8 +142,10 @@ class RND(PerStepScore):
             torch.manual_seed(self.seed)
             net = _RNDNetwork(x.shape[1], self.hidden, self.features)
             std = data.std(dim=0)
+            varies = std > _CONSTANT
+            typical = _CONSTANT_SCALE * float(std[varies].median()) if bool(varies.any()) else 1.0
             net.mean.copy_(data.mean(dim=0))
-            net.std.copy_(torch.clamp(std, min=_STD_FLOOR * float(std.mean()) + 1e-8))
+            net.std.copy_(torch.where(varies, std, torch.full_like(std, typical)))
             optimiser = torch.optim.Adam(net.predictor.parameters(), lr=self.learning_rate)
             generator = torch.Generator().manual_seed(self.seed)
             for _ in range(self.epochs):
@@ -123,7 +155,12 @@ class RND(PerStepScore):
                     optimiser.zero_grad()
                     loss.backward()
                     optimiser.step()
-        net.eval()
+            net.eval()
+            with torch.inference_mode():
+                z = (data - net.mean) / net.std
+                net.low.copy_(z.min(dim=0).values)
+                net.high.copy_(z.max(dim=0).values)
+                net.gain.fill_(self.support * float(torch.quantile(net.distance(z), _GAIN_QUANTILE)))
         self.network_ = net
         self.dim_ = int(x.shape[1])
         return self
@@ -138,6 +175,9 @@ class RND(PerStepScore):
 
     def set_state(self, state: Mapping[str, np.ndarray]) -> None:
         dim = int(np.asarray(state["mean"]).shape[0])
+        if "gain" not in state:  # saved before the support term: scored by the RND distance alone, as calibrated
+            state = {**state, "low": np.full(dim, -np.inf, np.float32), "high": np.full(dim, np.inf, np.float32),
+                     "gain": np.zeros((), np.float32)}
         self.network_, self.dim_ = load_state_arrays(_RNDNetwork(dim, self.hidden, self.features), state), dim
 
 
