@@ -16,7 +16,7 @@ A frame holds LeRobot's ``index``, ``episode_index``, ``frame_index``, ``timesta
 ``task_index``, the ``observation.state`` and ``action`` vectors, ``next.done`` (true on an episode's
 last frame) and ``next.success`` (true on the last frame of a successful episode), and robogate's
 features: ``embedding`` (d floats) and ``action_chunks`` when recorded, and the episode's ``outcome``,
-``params`` (JSON) and ``failure_step`` (the control step of the failure event, -1 for a success) on
+``params`` (JSON) and ``failure_step`` (the control step of the failure event, -1 when there is none) on
 each of its frames. ``action_chunks`` holds the B sampled chunks of horizon H flattened to B*H*A
 floats, chunk by chunk and step by step, as its names say (``chunk0.step0.dx``, ...); (B, H, A) is
 ``info["robogate"]["action_chunks_shape"]``. (A multi-dimensional feature would suit LeRobot too,
@@ -62,7 +62,8 @@ EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.par
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
 """The quantiles LeRobot's statistics carry, as ``q01`` ... ``q99``."""
 NO_FAILURE = -1
-"""``failure_step`` of a frame whose episode succeeded (a frame value may not be null)."""
+"""``failure_step`` of a frame whose episode had no failure event, a success or a timeout (a frame value may not
+be null)."""
 
 
 def is_lerobot_dataset(path: str | Path) -> bool:

@@ -88,7 +88,7 @@ class Replay:
 
     @property
     def failure_frame(self) -> int | None:
-        """The frame showing the failure step's result, or None for a success."""
+        """The frame showing the failure step's result, or None without a failure event (a success, a timeout)."""
         return None if self.failure_step is None else self.failure_step + 1
 
     @property

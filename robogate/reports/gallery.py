@@ -107,8 +107,10 @@ def _film(shots: Sequence[Shot], tries: int) -> tuple[list[tuple[Shot, Replay]],
                     replayers[key] = Replayer(*key)
                 replayer = replayers[key]
                 first = replayer.run(dict(shot.params), shot.seed, stored_outcome=shot.outcome)
-                if first.reproduced and first.failure_step is not None:
-                    filmed = replayer.run(dict(shot.params), shot.seed, strip_frames(first.failure_step, first.steps),
+                if first.reproduced:
+                    # A failure without an event (a timeout) is filmed up to its last step.
+                    until = first.steps - 1 if first.failure_step is None else first.failure_step
+                    filmed = replayer.run(dict(shot.params), shot.seed, strip_frames(until, first.steps),
                                           stored_outcome=shot.outcome)
                     if filmed.reproduced:
                         shown.append((shot, filmed))
@@ -140,7 +142,7 @@ def _crop(frames: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
 
 
 def _figure(shown: list[tuple[Shot, Replay]]) -> Figure:
-    """One row per group: its episode's frames, the failure frame outlined in red."""
+    """One row per group: its episode's frames, the failure frame (else the last) outlined in red."""
     fig = Figure(figsize=(11, 2.25 * len(shown)), layout="constrained")
     rows = fig.subfigures(len(shown), 1, squeeze=False)[:, 0]
     for sub, (shot, replay) in zip(rows, shown):
@@ -153,7 +155,7 @@ def _figure(shown: list[tuple[Shot, Replay]]) -> Figure:
                 ax.set_axis_off()
                 continue
             ax.imshow(frames[t])
-            failure = t == replay.failure_frame
+            failure = t == (replay.failure_frame if replay.failure_frame is not None else max(frames))
             label = "start" if t == 0 else f"step {t - 1}"
             ax.set_title(f"{label}: {replay.outcome}" if failure else label, fontsize=9,
                          color=_RED if failure else "black", weight="bold" if failure else "normal")
@@ -191,7 +193,8 @@ def add_gallery(doc: Document, shots: Sequence[Shot], intro: str, *, heading: st
              "stored; then it runs once more rendering only the frames of its strip.")
     if shown:
         doc.figure("gallery", _figure(shown), "Frames of one replayed episode per group (frame labels are control "
-                                              "steps); the failure step is outlined in red.")
+                                              "steps); the failure step, or the last step of an episode that ran out of time, is "
+                                              "outlined in red.")
         table = pd.DataFrame([{"group": shot.group, "episode": shot.name, "scene": shot.scene, "seed": shot.seed,
                                "failure step": replay.failure_step, "steps": replay.steps,
                                **({"watch it": shot.watch} if shot.watch else {})} for shot, replay in shown])

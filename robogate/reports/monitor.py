@@ -121,7 +121,9 @@ def _fig_roc(chosen: Mapping[str, FailureMonitor], tests: ScoredSet) -> Figure |
             continue
         fpr, tpr, _ = roc_curve(failed, table["peak"])
         auc = summarize(table)["roc_auc"]
-        style = {"lw": 2.2, "color": "k"} if name == SAVED else {"lw": 1.2, "color": f"C{i % 10}"}
+        # Ten colours, then the same colours dashed, so no two variants look alike.
+        style = ({"lw": 2.2, "color": "k"} if name == SAVED
+                 else {"lw": 1.2, "color": f"C{(i - 1) % 10}", "ls": "-" if i <= 10 else "--"})
         ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.2f})", **style)
         drawn += 1
     if not drawn:
