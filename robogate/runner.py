@@ -179,6 +179,10 @@ class Trial:
     capture : Capture, optional
         Record every step too (see :func:`robogate.episode.record_episode`): the record then
         carries the :class:`~robogate.episode.EpisodeRecording` under ``"recording"``.
+    episode : callable, optional
+        Runs the episode instead of :func:`robogate.run_episode`: a picklable
+        ``episode(env, policy, params, seed)`` returning its flat record (e.g. an attempt
+        watched by a failure monitor, :mod:`robogate.monitor.production`).
     """
 
     id: int
@@ -189,6 +193,7 @@ class Trial:
     stage: int
     batch: int
     capture: Capture | None = None
+    episode: Any = None
 
     def plan_row(self) -> dict[str, Any]:
         """The trial as a flat row of a sweep plan (``id``, ``stage``, ``batch``, ``seed``, params)."""
@@ -434,7 +439,9 @@ def run_trial(trial: Trial) -> dict[str, Any]:
     policy = cached_policy(trial.policy)
     recording = None
     try:
-        if trial.capture is None:
+        if trial.episode is not None:
+            record = trial.episode(env, policy, trial.params, trial.seed)
+        elif trial.capture is None:
             record = run_episode(env, policy, trial.params, trial.seed)
         else:
             record, recording = record_episode(env, policy, trial.params, trial.seed, trial.capture)
