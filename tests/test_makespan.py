@@ -216,7 +216,7 @@ def test_run_to_the_end_where_false_alarms_cost_more_than_the_early_stops_save(m
 def test_run_to_the_end_where_the_reset_is_too_expensive_names_the_break_even(monitor):
     rollouts, variant = labelled(4, 50, 50), monitor.recalibrate(alpha=0.2)
     decision = choose_threshold(rollouts, monitor, reset=30.0, alphas=[0.2], control_hz=HZ, n_boot=300)
-    assert decision.verdict == RUN_TO_END and "the reset is too expensive" in decision.reason
+    assert decision.verdict == RUN_TO_END and "reset is too expensive" in decision.reason
     breakeven = float(re.search(r"resets under ([0-9.]+) s", decision.reason).group(1))
     below, above = (estimate_makespan(rollouts, variant, reset=f * breakeven, control_hz=HZ, n_boot=10).saving
                     for f in (0.9, 1.1))

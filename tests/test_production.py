@@ -111,6 +111,10 @@ def test_the_paired_comparison_and_the_closed_form_on_the_same_attempts(baseline
     # Run to the end, the closed form on a run's own attempts is that run's measured makespan.
     estimate = estimate_makespan(baseline.rollouts, monitor, reset=RESET, n_boot=50)
     assert estimate.run_to_end == pytest.approx(baseline.makespan)
+    cheaper = baseline.with_reset(0.5)
+    assert cheaper.tasks["time"].sum() == pytest.approx(
+        baseline.tasks["time"].sum() - 1.0 * (~baseline.attempts["success"]).sum())
+    assert estimate_makespan(baseline.rollouts, reset=0.5, n_boot=5).run_to_end == pytest.approx(cheaper.makespan)
     same = paired_makespan(baseline, baseline, n_boot=50)
     assert same.saving == 0.0 and same.interval == (0.0, 0.0)
 

@@ -521,9 +521,33 @@ def _reason(verdict: str, estimate: MakespanEstimate, alpha: float) -> str:
     else:
         why = (f"the saving is not sure: {estimate.saving:.2f} s per task, but its {level} interval "
                f"[{low:.2f}, {high:.2f}] s reaches zero; more labelled rollouts would decide")
-    return (f"Run to the end: {why}. At the best threshold (alpha {alpha:g}) {caught}; predicted "
+    return (f"{why[0].upper()}{why[1:]}. At the best threshold (alpha {alpha:g}) {caught}; predicted "
             f"{estimate.stop_on_alarm:.2f} s per task stopping on alarm against {estimate.run_to_end:.2f} s running "
             "to the end.")
+
+
+def _sweep(rollouts: Sequence[Any], monitor: Any, reset: float, alphas: Sequence[float], confidence: float,
+           n_boot: int, seed: int, control_hz: float | None) -> tuple[pd.DataFrame, list[MakespanEstimate], list[Any]]:
+    """The estimate at every feasible alpha, on one set of resamples: the table, the estimates and the monitors."""
+    reset, confidence = _check_reset(reset), check_level(confidence, "confidence")
+    n_boot, seed = check_int(n_boot, "n_boot", minimum=1), check_int(seed, "seed")
+    if not hasattr(monitor, "thresholds_"):
+        raise ValueError("sweeping the threshold needs a fitted FailureMonitor (fit it, or load a saved one)")
+    rollouts = list(rollouts)
+    base = episode_times(rollouts, None, control_hz)
+    weights = _resamples(len(base), n_boot, seed)
+    raw = [monitor.step_scores(r) for r in rollouts]
+    rates = base.duration / np.array([r.steps for r in rollouts], dtype=float)  # seconds per step
+    rows, estimates, variants = [], [], []
+    for alpha in feasible_alphas(monitor, alphas):
+        variant = monitor.recalibrate(alpha=alpha)
+        steps = np.array([np.nan if (a := variant.trace(r, s).alarm_step) is None else a
+                          for r, s in zip(rollouts, raw)], dtype=float)
+        estimate = _estimate(EpisodeTimes(base.success, base.duration, steps * rates), reset, weights, confidence)
+        rows.append({"alpha": alpha, **estimate.row()})
+        estimates.append(estimate)
+        variants.append(variant)
+    return pd.DataFrame(rows), estimates, variants
 
 
 def choose_threshold(
@@ -546,7 +570,8 @@ def choose_threshold(
     ``confidence`` interval there (bootstrap over episodes, :func:`estimate_makespan`) lies
     above zero. Choosing the best of several alphas on the same rollouts flatters the winner a
     little: check the verdict on test rollouts (:func:`estimate_makespan` with
-    ``decision.monitor``, or a production run).
+    ``decision.monitor``, or a production run); the ``curve`` of the same sweep on test rollouts
+    shows how every alpha holds up.
 
     Parameters
     ----------
@@ -570,25 +595,7 @@ def choose_threshold(
     ValueError
         As :func:`estimate_makespan`, and for an unfitted monitor or alphas it cannot be calibrated at.
     """
-    reset, confidence = _check_reset(reset), check_level(confidence, "confidence")
-    n_boot, seed = check_int(n_boot, "n_boot", minimum=1), check_int(seed, "seed")
-    if not hasattr(monitor, "thresholds_"):
-        raise ValueError("choose_threshold needs a fitted FailureMonitor (fit it, or load a saved one)")
-    rollouts = list(rollouts)
-    base = episode_times(rollouts, None, control_hz)
-    weights = _resamples(len(base), n_boot, seed)
-    raw = [monitor.step_scores(r) for r in rollouts]
-    rates = base.duration / np.array([r.steps for r in rollouts], dtype=float)  # seconds per step
-    rows, estimates, variants = [], [], []
-    for alpha in feasible_alphas(monitor, alphas):
-        variant = monitor.recalibrate(alpha=alpha)
-        steps = np.array([np.nan if (a := variant.trace(r, s).alarm_step) is None else a
-                          for r, s in zip(rollouts, raw)], dtype=float)
-        estimate = _estimate(EpisodeTimes(base.success, base.duration, steps * rates), reset, weights, confidence)
-        rows.append({"alpha": alpha, **estimate.row()})
-        estimates.append(estimate)
-        variants.append(variant)
-    curve = pd.DataFrame(rows)
+    curve, estimates, variants = _sweep(rollouts, monitor, reset, alphas, confidence, n_boot, seed, control_hz)
     best = int(np.argmin(curve["stop_on_alarm"].to_numpy()))
     curve["chosen"] = np.arange(len(curve)) == best
     estimate = estimates[best]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -175,6 +175,17 @@ class ProductionRun:
         if self.recordings is None:
             raise ValueError("this run recorded no rollouts: run it with record=True (and no monitor)")
         return [Rollout.from_recording(r, self.control_hz) for r in self.recordings if r.steps]
+
+    def with_reset(self, reset_time: float) -> ProductionRun:
+        """The same attempts accounted with another reset time: the loop never waits on the reset to decide
+        anything, so one run answers for every reset time."""
+        reset_time = _check_reset(reset_time)
+        attempts = self.attempts.copy()
+        attempts["reset"] = np.where(attempts["success"], 0.0, reset_time)
+        attempts["time"] = attempts["sim_time"] + attempts["reset"]
+        tasks = self.tasks.copy()
+        tasks["time"] = attempts.groupby("task", sort=True)["time"].sum().reindex(tasks["task"]).to_numpy()
+        return replace(self, reset_time=reset_time, attempts=attempts, tasks=tasks)
 
     def summary(self) -> dict[str, Any]:
         """Tasks, completed tasks, attempts, stopped attempts, successes, the makespan and the attempts' failure share."""
