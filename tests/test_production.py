@@ -1,7 +1,6 @@
 """The production loop on a lab's own env (tests/mylab_envs.py): attempts until success, a reset after each
 failure, and an alarm that stops the attempt and retries on the next seed of the same scene."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -14,9 +13,10 @@ from robogate.monitor.makespan import estimate_makespan
 from robogate.runner import trial_seed
 
 TESTS = Path(__file__).resolve().parent
-if str(TESTS) not in sys.path:  # the lab's module, as a lab's installed package would be
+# The lab's module importable, as a lab's installed package would be: at collection, so that worker processes
+# spawned later (the session's pool) find it too.
+if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
 
 ENV, POLICY = "mylab_envs:Slide-v0", "mylab_envs:SlidePolicy"
 HZ = 50.0

@@ -77,7 +77,7 @@ def _rounded(rows: pd.DataFrame) -> pd.DataFrame:
 
 def add_makespan_section(doc: Document, decision: MakespanDecision, *, test_curve: pd.DataFrame | None = None,
                          measured: pd.DataFrame | None = None, heading: str = "Stop on alarm or run to the end",
-                         level: int = 2) -> None:
+                         level: int = 2, figure: str = "makespan") -> None:
     """Add the decision, the makespan against the threshold and its tables to ``doc``.
 
     Parameters
@@ -91,6 +91,8 @@ def add_makespan_section(doc: Document, decision: MakespanDecision, *, test_curv
         Makespans measured in production runs (:data:`MEASURED_COLUMNS`).
     heading, level
         The section's heading.
+    figure : str
+        The figure's name (its PNG beside ``report.md``): one per section of a document.
     """
     e = decision.estimate
     doc.heading(heading, level)
@@ -108,7 +110,7 @@ def add_makespan_section(doc: Document, decision: MakespanDecision, *, test_curv
         parts.append("orange: the same estimate on test rollouts")
     if measured is not None and len(measured):
         parts.append("green: measured in production runs (error bars: bootstrap over tasks)")
-    doc.figure("makespan", makespan_figure(decision, test_curve, measured),
+    doc.figure(figure, makespan_figure(decision, test_curve, measured),
                "; ".join(parts) + ". Horizontal lines: running every attempt to its end.")
     doc.heading("Predicted on the validation rollouts", level + 1)
     doc.table(_rounded(decision.curve), note="tpr, fpr: the share of failures and of successes the monitor stops; "

@@ -312,6 +312,7 @@ def run_production(
                     done.append(result["id"])
                     bar.update()
             open_tasks = [j for j in open_tasks if j not in set(done)]
+        bar.update(len(open_tasks))  # the tasks the budget ran out on
     attempts = pd.DataFrame(rows).sort_values(["task", "attempt"], kind="stable").reset_index(drop=True)
     names = [c for c in attempts.columns if c not in ATTEMPT_COLUMNS]
     attempts = attempts[ATTEMPT_COLUMNS + names]
