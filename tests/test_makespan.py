@@ -4,6 +4,7 @@ episodes, and the decision to stop on alarm."""
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from robogate.monitor import expected_makespan
@@ -221,3 +222,17 @@ def test_run_to_the_end_where_the_reset_is_too_expensive_names_the_break_even(mo
     below, above = (estimate_makespan(rollouts, variant, reset=f * breakeven, control_hz=HZ, n_boot=10).saving
                     for f in (0.9, 1.1))
     assert below > 0 > above
+
+
+def test_the_report_draws_predicted_test_and_measured_makespans(monitor, tmp_path):
+    from robogate.monitor.makespan_report import MEASURED_COLUMNS, write_makespan_report
+
+    decision = choose_threshold(labelled(1, 40, 40), monitor, reset=0.5, control_hz=HZ, n_boot=100)
+    test = choose_threshold(labelled(2, 40, 40), monitor, reset=0.5, control_hz=HZ, n_boot=100).curve
+    measured = pd.DataFrame([[decision.alpha, 9.0, 8.0, 10.0, 7.0, 6.5, 7.5]], columns=MEASURED_COLUMNS)
+    path = write_makespan_report(tmp_path, decision, test_curve=test, measured=measured, notes=["Synthetic."])
+    text = (tmp_path / "report.md").read_text()
+    for words in ("Predicted on the validation rollouts", "On the test rollouts", "Measured in production runs",
+                  "green: measured in production runs", f"{decision.verdict.upper()}"):
+        assert words in text
+    assert path.name == "report.html" and (tmp_path / "makespan.png").stat().st_size > 10_000

@@ -498,8 +498,12 @@ def _reason(verdict: str, estimate: MakespanEstimate, alpha: float) -> str:
     x = estimate.inputs
     low, high = estimate.intervals["saving"]
     level = f"{estimate.confidence:.0%}"
-    caught = (f"it stops {x['tpr']:.0%} of the failing attempts ({1 - x['p_success']:.0%} of attempts fail), on "
-              f"average {estimate.lead:.1f} s before they would have ended, and {x['fpr']:.0%} of the successful ones")
+    if estimate.failures:
+        lead = f", on average {estimate.lead:.1f} s before they would have ended" if np.isfinite(estimate.lead) else ""
+        caught = (f"it stops {x['tpr']:.0%} of the failing attempts ({1 - x['p_success']:.0%} of attempts fail){lead}, "
+                  f"and {x['fpr']:.0%} of the successful ones")
+    else:
+        caught = f"no attempt failed, and it stops {x['fpr']:.0%} of the successful ones"
     if verdict == STOP_ON_ALARM:
         return (f"At alpha {alpha:g} stopping on alarm saves {estimate.saving:.2f} s per completed task "
                 f"({estimate.makespan.relative_saving:.0%} of {estimate.run_to_end:.2f} s; {level} interval "
