@@ -247,21 +247,14 @@ class EpisodeTimes:
         w = np.ones(len(self)) if weights is None else np.asarray(weights, dtype=float)
         alarmed = ~np.isnan(self.alarm)
         alarm = np.nan_to_num(self.alarm)
-        classes = {"s": self.success, "f": ~self.success}
-        out: dict[str, np.ndarray] = {}
-        total = w.sum(axis=-1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out["p_success"] = (w @ self.success) / total
-            for key, member in classes.items():
-                n = w @ member
-                caught = w @ (member & alarmed)
-                let = w @ (member & ~alarmed)
-                rate = caught / n
-                out["tpr" if key == "f" else "fpr"] = np.where(n > 0, rate, 0.0)
-                word = "failure" if key == "f" else "success"
+            out = {"p_success": (w @ self.success) / w.sum(axis=-1)}
+            for word, rate, member in (("success", "fpr", self.success), ("failure", "tpr", ~self.success)):
+                n, stopped = w @ member, w @ (member & alarmed)
+                out[rate] = np.where(n > 0, stopped / n, 0.0)
                 out[f"t_{word}"] = (w @ (member * self.duration)) / n
-                out[f"t_alarm_{word}"] = (w @ ((member & alarmed) * alarm)) / caught
-                out[f"t_{word}_unstopped"] = (w @ ((member & ~alarmed) * self.duration)) / let
+                out[f"t_alarm_{word}"] = (w @ ((member & alarmed) * alarm)) / stopped
+                out[f"t_{word}_unstopped"] = (w @ ((member & ~alarmed) * self.duration)) / (w @ (member & ~alarmed))
         return out
 
 
