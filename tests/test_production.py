@@ -14,7 +14,7 @@ from robogate.runner import trial_seed
 
 TESTS = Path(__file__).resolve().parent
 # The lab's module importable, as a lab's installed package would be: at collection, so that worker processes
-# spawned later (the session's pool) find it too.
+# spawned later (the pool shared by the whole test run) find it too.
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
