@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``robogate`` argument parser with every subcommand."""
     parser = _Parser(
         prog=PROG, description="Find where a robot manipulation policy fails before deployment.",
-        epilog="Exit status: 0 done (gate: pass; compare: better or not worse); 1 gate: fail, compare: worse; "
+        epilog="Exit status: 0 done (gate: pass; compare: better or not worse; monitor makespan: stop on alarm); "
+               "1 gate: fail, compare: worse, monitor makespan: run to the end; "
                "2 usage error; 3 gate: inconclusive, compare: undecided; 4 the experiments errored (the policy "
                "raised: a broken harness, not a verdict); 5 an unexpected error (a bug, never a verdict); "
                "130 interrupted.",
