@@ -12,6 +12,7 @@ from robogate.monitor.makespan import (
     RUN_TO_END,
     STOP_ON_ALARM,
     EpisodeTimes,
+    check_decision,
     choose_threshold,
     episode_times,
     estimate_makespan,
@@ -199,6 +200,19 @@ def test_stop_on_alarm_where_failures_run_long_after_the_alarm(monitor):
     test = estimate_makespan(labelled(2, 60, 60), decision.monitor, reset=0.5, control_hz=HZ, n_boot=500)
     assert test.intervals["saving"][0] > 0
     assert "saves" in decision.reason
+
+
+def test_a_decision_checked_on_test_rollouts_is_its_sweep_run_there(monitor):
+    decision = choose_threshold(labelled(1, 40, 40), monitor, reset=0.5, control_hz=HZ, n_boot=200)
+    test = labelled(2, 40, 40)
+    check = check_decision(decision, test, control_hz=HZ, n_boot=200)
+    alone = choose_threshold(test, monitor, reset=0.5, control_hz=HZ, n_boot=200).curve
+    pd.testing.assert_frame_equal(check.curve, alone.drop(columns="chosen"))
+    row = alone[alone["alpha"] == decision.alpha].iloc[0]
+    assert check.alpha == decision.alpha and check.episodes == 80
+    assert check.saving == row["saving"] and check.interval == (row["saving_low"], row["saving_high"])
+    assert check.holds == ((row["saving_low"] > 0) == (decision.verdict == STOP_ON_ALARM))
+    assert check.describe().endswith("the verdict holds" if check.holds else "do not confirm the verdict")
 
 
 def test_run_to_the_end_where_nothing_fails(monitor):

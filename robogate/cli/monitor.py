@@ -212,6 +212,8 @@ def _add_eval(sub: Any) -> None:
 
 
 def _add_makespan(sub: Any) -> None:
+    from robogate.monitor.makespan import ALPHAS
+
     m = sub.add_parser(
         "makespan",
         parents=[SEED],
@@ -230,9 +232,9 @@ def _add_makespan(sub: Any) -> None:
     m.add_argument("--reset-time", required=True, type=non_negative_seconds, metavar="S",
                    help="seconds to reset the cell after an attempt that did not succeed")
     m.add_argument("--test", nargs="+", metavar="ROLLOUTS", help="test rollouts to check the verdict on")
-    m.add_argument("--alphas", nargs="+", type=probability, metavar="A",
-                   help="thresholds to sweep (default 0.01 to 0.5; those the monitor's calibration is too small for "
-                        "are skipped)")
+    m.add_argument("--alphas", nargs="+", type=probability, default=ALPHAS, metavar="A",
+                   help=f"thresholds to sweep (default {ALPHAS[0]:g} to {ALPHAS[-1]:g}; those the monitor's "
+                        "calibration is too small for are skipped)")
     m.add_argument("--confidence", type=probability, default=0.95, metavar="C",
                    help="of the intervals (default 0.95)")
     m.add_argument("--report", metavar="DIR", help="write a report with the makespan against the threshold")
@@ -344,30 +346,22 @@ def _monitor_eval(args: argparse.Namespace) -> int:
 def _monitor_makespan(args: argparse.Namespace) -> int:
     from robogate.datasets.episodes import resolve_episode_file
     from robogate.monitor import FailureMonitor
-    from robogate.monitor.makespan import ALPHAS, STOP_ON_ALARM, choose_threshold
+    from robogate.monitor.makespan import check_decision, choose_threshold
     from robogate.reports.makespan import write_makespan_report
 
     monitor = FailureMonitor.load(args.monitor)
     for path in [*args.rollouts, *(args.test or [])]:
         resolve_episode_file(path)
-    alphas = args.alphas or ALPHAS
-    settings = dict(alphas=alphas, confidence=args.confidence, seed=args.seed)
-    decision = choose_threshold(_load_rollout_files(args.rollouts), monitor, args.reset_time, **settings)
-    e = decision.estimate
+    decision = choose_threshold(_load_rollout_files(args.rollouts), monitor, args.reset_time, alphas=args.alphas,
+                                confidence=args.confidence, seed=args.seed)
     print(f"decision: {decision.verdict} (threshold: alpha {decision.alpha:g})")
-    low, high = e.intervals["saving"]
-    print(f"predicted seconds per completed task: run to the end {e.run_to_end:.2f}, stop on alarm "
-          f"{e.stop_on_alarm:.2f}; saving {e.saving:.2f} s ({e.makespan.relative_saving:.1%}), "
-          f"{e.confidence:.0%} interval [{low:.2f}, {high:.2f}] s, on {e.episodes} rollouts ({e.failures} failures)")
+    print(f"predicted seconds per completed task: {decision.estimate.describe()}")
     print(decision.reason)
     test_curve = None
     if args.test:
-        test_curve = choose_threshold(_load_rollout_files(args.test), monitor, args.reset_time, **settings).curve
-        row = test_curve[test_curve["alpha"] == decision.alpha].iloc[0]
-        holds = (row["saving_low"] > 0) == (decision.verdict == STOP_ON_ALARM)
-        print(f"on the test rollouts at alpha {decision.alpha:g}: saving {row['saving']:.2f} s, interval "
-              f"[{row['saving_low']:.2f}, {row['saving_high']:.2f}] s ({int(row['episodes'])} rollouts): "
-              + ("the verdict holds" if holds else "the test rollouts do not confirm the verdict"))
+        check = check_decision(decision, _load_rollout_files(args.test), seed=args.seed)
+        print(f"on the test rollouts {check.describe()}")
+        test_curve = check.curve
     if args.save:
         print(f"monitor at alpha {decision.alpha:g}: {decision.monitor.save(args.save)}")
     if args.report:

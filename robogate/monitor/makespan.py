@@ -25,9 +25,9 @@ import pandas as pd
 
 from robogate._utils.checks import check_int, check_level
 
-__all__ = ["ALPHAS", "RUN_TO_END", "STOP_ON_ALARM", "VERDICTS", "EpisodeTimes", "Makespan", "MakespanDecision",
-           "MakespanEstimate", "choose_threshold", "episode_times", "estimate_makespan", "expected_makespan",
-           "feasible_alphas"]
+__all__ = ["ALPHAS", "RUN_TO_END", "STOP_ON_ALARM", "VERDICTS", "EpisodeTimes", "Makespan", "MakespanCheck",
+           "MakespanDecision", "MakespanEstimate", "check_decision", "choose_threshold", "episode_times",
+           "estimate_makespan", "expected_makespan", "feasible_alphas"]
 
 STOP_ON_ALARM = "stop on alarm"
 RUN_TO_END = "run to the end"
@@ -345,6 +345,13 @@ class MakespanEstimate:
     def saving(self) -> float:
         return self.makespan.saving
 
+    def describe(self) -> str:
+        """Both makespans and the saving with its interval, in one line."""
+        low, high = self.intervals["saving"]
+        return (f"run to the end {self.run_to_end:.2f}, stop on alarm {self.stop_on_alarm:.2f}; saving "
+                f"{self.saving:.2f} s ({self.makespan.relative_saving:.1%}), {self.confidence:.0%} interval "
+                f"[{low:.2f}, {high:.2f}] s, on {self.episodes} rollouts ({self.failures} failures)")
+
     def row(self) -> dict[str, float]:
         """The estimate as one flat row (a table of them compares thresholds or scene mixes)."""
         out = {"episodes": self.episodes, "failures": self.failures}
@@ -566,9 +573,8 @@ def choose_threshold(
     makespan when stopping on alarm; the verdict is "stop on alarm" only when the saving's
     ``confidence`` interval there (bootstrap over episodes, :func:`estimate_makespan`) lies
     above zero. Choosing the best of several alphas on the same rollouts flatters the winner a
-    little: check the verdict on test rollouts (:func:`estimate_makespan` with
-    ``decision.monitor``, or a production run); the ``curve`` of the same sweep on test rollouts
-    shows how every alpha holds up.
+    little: check the verdict on test rollouts (:func:`check_decision`, whose ``curve`` shows how
+    every alpha holds up there, or a production run).
 
     Parameters
     ----------
@@ -599,3 +605,75 @@ def choose_threshold(
     verdict = STOP_ON_ALARM if estimate.intervals["saving"][0] > 0 else RUN_TO_END
     alpha = float(curve["alpha"].iloc[best])
     return MakespanDecision(verdict, alpha, variants[best], estimate, curve, _reason(verdict, estimate, alpha))
+
+
+@dataclass(frozen=True, eq=False)
+class MakespanCheck:
+    """A :class:`MakespanDecision` checked on test rollouts (see :func:`check_decision`).
+
+    Attributes
+    ----------
+    alpha : float
+        The decision's threshold.
+    saving : float
+        The saving at ``alpha`` estimated on the test rollouts (seconds per completed task).
+    interval : (float, float)
+        Its bootstrap interval, at the decision's confidence.
+    episodes : int
+        Test rollouts.
+    holds : bool
+        Whether they confirm the verdict: the interval lies above zero exactly when the verdict
+        is "stop on alarm".
+    curve : DataFrame
+        The decision's sweep on the test rollouts, one row per alpha of its ``curve``.
+    """
+
+    alpha: float
+    saving: float
+    interval: tuple[float, float]
+    episodes: int
+    holds: bool
+    curve: pd.DataFrame = field(repr=False)
+
+    def describe(self) -> str:
+        """The saving at the threshold and whether the verdict holds, in one line."""
+        low, high = self.interval
+        return (f"at alpha {self.alpha:g}: saving {self.saving:.2f} s, interval [{low:.2f}, {high:.2f}] s "
+                f"({self.episodes} rollouts): "
+                + ("the verdict holds" if self.holds else "the test rollouts do not confirm the verdict"))
+
+
+def check_decision(
+    decision: MakespanDecision,
+    rollouts: Sequence[Any],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    control_hz: float | None = None,
+) -> MakespanCheck:
+    """Check a decision of :func:`choose_threshold` on labelled test rollouts.
+
+    The decision's sweep runs again on ``rollouts``: every alpha of its ``curve``, the same reset
+    and confidence, each a recalibration of ``decision.monitor``'s fitted scores (so the same
+    monitors the decision compared).
+
+    Parameters
+    ----------
+    decision : MakespanDecision
+        From :func:`choose_threshold` on validation rollouts.
+    rollouts : sequence of Rollout
+        Labelled test rollouts, kept apart from the validation ones.
+    n_boot, seed, control_hz
+        As for :func:`estimate_makespan`.
+
+    Raises
+    ------
+    ValueError
+        As :func:`estimate_makespan`.
+    """
+    curve, _, _ = _sweep(rollouts, decision.monitor, decision.estimate.inputs["reset"], decision.curve["alpha"],
+                         decision.estimate.confidence, n_boot, seed, control_hz)
+    row = curve[curve["alpha"] == decision.alpha].iloc[0]
+    holds = bool(row["saving_low"] > 0) == (decision.verdict == STOP_ON_ALARM)
+    return MakespanCheck(decision.alpha, float(row["saving"]), (float(row["saving_low"]), float(row["saving_high"])),
+                         int(row["episodes"]), holds, curve)
