@@ -106,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         Exit status: 0 on success, 2 on an error (reported in one line on
         stderr), 130 when interrupted; ``gate`` adds 1 fail and 3
-        inconclusive, ``compare`` 1 worse and 3 undecided, and ``gate``,
+        inconclusive, ``compare`` 1 worse and 3 undecided, ``monitor
+        makespan`` 0 stop on alarm and 1 run to the end, and ``gate``,
         ``sweep``, ``suite run`` and ``compare`` give 4 when the experiments
         themselves errored.  An unexpected error (a bug, never a verdict) is
         one line and :data:`EXIT_INTERNAL`, 5.  Progress bars are drawn only

@@ -1,5 +1,6 @@
 """Runtime failure prediction: recorded rollouts, plug-in failure scores, the conformal failure monitor
-and its wrappers.
+and its wrappers, and whether stopping on its alarm pays a production cell (the makespan, and a
+production loop on the executors).
 
 Names are imported on first use, so ``robogate.monitor.settings`` and
 ``robogate.monitor.conformal`` load without PyTorch.
