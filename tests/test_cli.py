@@ -210,7 +210,7 @@ EPISODE_COMMANDS = [("sweep",), ("gate",), ("suite", "run"), ("compare",), ("pol
                     ("rollouts", "record")]
 COMMANDS = [*EPISODE_COMMANDS, ("report",), ("suite",), ("suite", "list"), ("demo",), ("policy",),
             ("policy", "train"), ("rollouts",), ("monitor",), ("monitor", "calibrate"), ("monitor", "train"),
-            ("monitor", "eval"), ("replay",), ("envelope",), ("envelope", "suggest")]
+            ("monitor", "eval"), ("monitor", "makespan"), ("replay",), ("envelope",), ("envelope", "suggest")]
 
 
 def test_every_command_prints_its_help_and_the_shared_flags_alike(capsys):

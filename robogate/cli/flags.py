@@ -11,8 +11,8 @@ import argparse
 from collections.abc import Callable
 
 __all__ = ["CLIError", "ENVELOPE_METAVAR", "EXECUTOR", "OUT", "POLICY_HELP", "PROGRESS", "RUN_GROUP", "SEED", "WORKERS",
-           "add_envelope_flag", "add_format_flag", "int_at_least", "non_negative_int", "positive_int", "probability",
-           "run_flags", "saved_at"]
+           "add_envelope_flag", "add_format_flag", "int_at_least", "non_negative_int", "non_negative_seconds",
+           "positive_int", "probability", "run_flags", "saved_at"]
 
 
 POLICY_HELP = ("'scripted', 'flow' (the learned policy shipped with robogate), 'flow:PATH' (a FlowPolicy "
@@ -49,6 +49,16 @@ def probability(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
+def non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a non-negative number of seconds, got {text!r}")
     return value
 
 

@@ -1,4 +1,4 @@
-"""``robogate rollouts record`` and ``robogate monitor calibrate|train|eval``: the runtime failure monitor."""
+"""``robogate rollouts record`` and ``robogate monitor calibrate|train|eval|makespan``: the runtime failure monitor."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from robogate.cli.flags import (
     add_envelope_flag,
     add_format_flag,
     non_negative_int,
+    non_negative_seconds,
     positive_int,
     probability,
     saved_at,
@@ -103,7 +104,7 @@ def _rollouts_record(args: argparse.Namespace) -> int:
 
 
 def add_monitor(subparsers: Any) -> None:
-    """Register ``robogate monitor calibrate|train|eval``.
+    """Register ``robogate monitor calibrate|train|eval|makespan``.
 
     Choices and defaults come from :mod:`robogate.monitor.settings` and
     :mod:`robogate.monitor.conformal`, which load without PyTorch; score names are checked
@@ -118,6 +119,7 @@ def add_monitor(subparsers: Any) -> None:
     _add_calibrate(sub)
     _add_train(sub)
     _add_eval(sub)
+    _add_makespan(sub)
 
 
 def _add_calibrate(sub: Any) -> None:
@@ -207,6 +209,37 @@ def _add_eval(sub: Any) -> None:
     e.add_argument("--validation", nargs="+", metavar="ROLLOUTS", help="rollouts the variants choose settings on")
     e.add_argument("--report", metavar="OUT", help="report folder (default DIR/report)")
     e.set_defaults(handler=_monitor_eval)
+
+
+def _add_makespan(sub: Any) -> None:
+    from robogate.monitor.makespan import ALPHAS
+
+    m = sub.add_parser(
+        "makespan",
+        parents=[SEED],
+        help="decide whether stopping on alarm and retrying saves a production cell time, and at which threshold",
+        description=(
+            "A cell attempts each task until it succeeds and resets after every attempt that does not. Predict "
+            "its makespan (seconds per completed task) from labelled ROLLOUTS (successes and failures, drawn as the "
+            "cell draws attempts) running every attempt to its end, and stopping each on the monitor's alarm, for "
+            "each alpha of the saved monitor; pick the alpha with the shortest makespan, and say 'stop on alarm' "
+            "only when the saving's interval lies above zero (--seed seeds its bootstrap). Exit status 0: stop on "
+            "alarm; 1: run to the end; 2: usage error."
+        ),
+    )
+    m.add_argument("rollouts", nargs="+", metavar="ROLLOUTS", help="labelled rollout files or folders (validation)")
+    m.add_argument("--monitor", required=True, metavar="DIR", help="a monitor saved by 'robogate monitor calibrate'")
+    m.add_argument("--reset-time", required=True, type=non_negative_seconds, metavar="S",
+                   help="seconds to reset the cell after an attempt that did not succeed")
+    m.add_argument("--test", nargs="+", metavar="ROLLOUTS", help="test rollouts to check the verdict on")
+    m.add_argument("--alphas", nargs="+", type=probability, default=ALPHAS, metavar="A",
+                   help=f"thresholds to sweep (default {ALPHAS[0]:g} to {ALPHAS[-1]:g}; those the monitor's "
+                        "calibration is too small for are skipped)")
+    m.add_argument("--confidence", type=probability, default=0.95, metavar="C",
+                   help="of the intervals (default 0.95)")
+    m.add_argument("--report", metavar="DIR", help="write a report with the makespan against the threshold")
+    m.add_argument("--save", metavar="DIR", help="save the monitor recalibrated at the chosen alpha")
+    m.set_defaults(handler=_monitor_makespan)
 
 
 def _load_rollout_files(paths: Sequence[str]) -> list:
@@ -308,3 +341,31 @@ def _monitor_eval(args: argparse.Namespace) -> int:
                                 notes=["Test sets: " + "; ".join(t.describe() for t in tests) + "."], horizon=horizon)
     print(f"report: {path}")
     return 0
+
+
+def _monitor_makespan(args: argparse.Namespace) -> int:
+    from robogate.datasets.episodes import resolve_episode_file
+    from robogate.monitor import FailureMonitor
+    from robogate.monitor.makespan import check_decision, choose_threshold
+    from robogate.reports.makespan import write_makespan_report
+
+    monitor = FailureMonitor.load(args.monitor)
+    for path in [*args.rollouts, *(args.test or [])]:
+        resolve_episode_file(path)
+    decision = choose_threshold(_load_rollout_files(args.rollouts), monitor, args.reset_time, alphas=args.alphas,
+                                confidence=args.confidence, seed=args.seed)
+    print(f"decision: {decision.verdict} (threshold: alpha {decision.alpha:g})")
+    print(f"predicted seconds per completed task: {decision.estimate.describe()}")
+    print(decision.reason)
+    test_curve = None
+    if args.test:
+        check = check_decision(decision, _load_rollout_files(args.test), seed=args.seed)
+        print(f"on the test rollouts {check.describe()}")
+        test_curve = check.curve
+    if args.save:
+        print(f"monitor at alpha {decision.alpha:g}: {decision.monitor.save(args.save)}")
+    if args.report:
+        notes = [f"Monitor {args.monitor}: {monitor.describe()}. Validation: {', '.join(args.rollouts)}"
+                 + (f"; test: {', '.join(args.test)}." if args.test else ".")]
+        print(f"report: {write_makespan_report(args.report, decision, test_curve=test_curve, notes=notes)}")
+    return decision.exit_code

@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``robogate`` argument parser with every subcommand."""
     parser = _Parser(
         prog=PROG, description="Find where a robot manipulation policy fails before deployment.",
-        epilog="Exit status: 0 done (gate: pass; compare: better or not worse); 1 gate: fail, compare: worse; "
+        epilog="Exit status: 0 done (gate: pass; compare: better or not worse; monitor makespan: stop on alarm); "
+               "1 gate: fail, compare: worse, monitor makespan: run to the end; "
                "2 usage error; 3 gate: inconclusive, compare: undecided; 4 the experiments errored (the policy "
                "raised: a broken harness, not a verdict); 5 an unexpected error (a bug, never a verdict); "
                "130 interrupted.",
@@ -105,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         Exit status: 0 on success, 2 on an error (reported in one line on
         stderr), 130 when interrupted; ``gate`` adds 1 fail and 3
-        inconclusive, ``compare`` 1 worse and 3 undecided, and ``gate``,
+        inconclusive, ``compare`` 1 worse and 3 undecided, ``monitor
+        makespan`` 0 stop on alarm and 1 run to the end, and ``gate``,
         ``sweep``, ``suite run`` and ``compare`` give 4 when the experiments
         themselves errored.  An unexpected error (a bug, never a verdict) is
         one line and :data:`EXIT_INTERNAL`, 5.  Progress bars are drawn only

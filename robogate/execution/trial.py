@@ -52,6 +52,10 @@ class Trial:
     capture : Capture, optional
         Record every step too (see :func:`robogate.execution.episode.record_episode`): the record then
         carries the :class:`~robogate.execution.episode.EpisodeRecording` under ``"recording"``.
+    episode : callable, optional
+        Runs the episode instead of :func:`robogate.run_episode`: a picklable
+        ``episode(env, policy, params, seed)`` returning its flat record (e.g. an attempt
+        watched by a failure monitor, :mod:`robogate.monitor.production`).
     """
 
     id: int
@@ -62,6 +66,7 @@ class Trial:
     stage: int
     batch: int
     capture: Capture | None = None
+    episode: Any = None
 
     def plan_row(self) -> dict[str, Any]:
         """The trial as a flat row of a sweep plan (``id``, ``stage``, ``batch``, ``seed``, params)."""
@@ -166,7 +171,9 @@ def run_trial(trial: Trial) -> dict[str, Any]:
     policy = cached_policy(trial.policy)
     recording = None
     try:
-        if trial.capture is None:
+        if trial.episode is not None:
+            record = trial.episode(env, policy, trial.params, trial.seed)
+        elif trial.capture is None:
             record = run_episode(env, policy, trial.params, trial.seed)
         else:
             record, recording = record_episode(env, policy, trial.params, trial.seed, trial.capture)

@@ -1,6 +1,6 @@
-"""What people look at: the Markdown and self-contained HTML reports of a sweep, a suite run, a comparison
-and a monitor's evaluation, their shared renderer and colours, and the replays and galleries that show
-failures happening.
+"""What people look at: the Markdown and self-contained HTML reports of a sweep, a suite run, a comparison,
+a monitor's evaluation and its makespan decision, their shared renderer and colours, and the replays and
+galleries that show failures happening.
 
 Imports every layer below it; only the CLI imports it.
 """
@@ -12,4 +12,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "write_suite_report": "robogate.reports.suite",
     "write_comparison_report": "robogate.reports.comparison",
     "write_monitor_report": "robogate.reports.monitor",
+    "write_makespan_report": "robogate.reports.makespan",
 })

@@ -190,6 +190,8 @@ p.verdict.error {{ background: #ececec; border-color: #000; }}
 p.verdict.better, p.verdict.not-worse {{ background: #e3f4e1; border-color: #2ca02c; }}
 p.verdict.worse {{ background: #fbe3e1; border-color: #d62728; }}
 p.verdict.undecided {{ background: #fff4d6; border-color: #e0a800; }}
+p.verdict.stop-on-alarm {{ background: #e3f4e1; border-color: #2ca02c; }}
+p.verdict.run-to-the-end {{ background: #fff4d6; border-color: #e0a800; }}
 p.caveat {{ padding: 8px 14px; border-radius: 6px; border-left: 6px solid #e0a800; background: #fffaf0; }}
 p.caveat.errors {{ border-color: #000; background: #ececec; }}
 .badge {{ font-weight: 700; margin-right: 0.5em; }}
