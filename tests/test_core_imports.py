@@ -10,8 +10,9 @@ import pytest
 CORE = ("scenarios.space", "scenarios.envelope", "scenarios.shifts", "datasets.stages", "datasets.store",
         "datasets.episodes", "datasets.lerobot", "analysis.stats", "analysis.paired", "analysis.risk", "analysis.zones",
         "analysis.gating", "analysis.suggestion", "sweep.sampler", "sweep.config", "sweep.stored", "sweep.summary",
-        "suites.suite", "suites.run", "suites.comparison", "monitor.rollout", "monitor.recording",
-        "training.demonstrations", "reports.document", "reports.sweep", "reports.suite", "reports.comparison")
+        "suites.suite", "suites.run", "suites.comparison", "monitor.rollout", "monitor.recording", "monitor.makespan",
+        "training.demonstrations", "reports.document", "reports.sweep", "reports.suite", "reports.comparison",
+        "reports.makespan")
 
 # Run in a fresh interpreter where importing pybullet or torch raises, as on a machine without them.
 SCRIPT = textwrap.dedent(
