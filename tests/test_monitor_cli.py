@@ -166,6 +166,7 @@ def test_train_a_predictor_then_calibrate_with_it(tmp_path, capsys):
     assert "holds no trained FailurePredictor" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_calibrate_with_a_stated_confidence_or_a_miss_rate_and_eval_gives_both_error_rates(files, tmp_path, capsys):
     stated = tmp_path / "stated"
     assert main(["monitor", "calibrate", files["cal"], "--out", str(stated), "--alpha", "0.1",

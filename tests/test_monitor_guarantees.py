@@ -120,6 +120,7 @@ def test_a_monitor_saved_before_the_confidence_existed_still_loads_as_marginal(t
         assert loaded.trace(r).alarm_step == monitor.trace(r).alarm_step
 
 
+@pytest.mark.slow
 def test_a_threshold_set_from_failures_bounds_their_miss_rate_and_states_its_cost(tmp_path):
     monitor = fitted(alpha=0.1)
     test = rollouts(8, 300, shifted=True)

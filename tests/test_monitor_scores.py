@@ -113,6 +113,7 @@ def varying_and_constant(rng, n):
     return x.astype(np.float32)
 
 
+@pytest.mark.slow
 def test_rnd_sees_an_element_far_past_its_seen_range_and_not_sensor_noise_on_a_constant_one():
     rng = np.random.default_rng(2)
     rnd = ObservationRND(epochs=30).fit([Rollout(observations=varying_and_constant(rng, 3000))])

@@ -126,6 +126,7 @@ def test_the_same_run_on_worker_processes(baseline, local_pool):
     pd.testing.assert_frame_equal(again.attempts[columns], baseline.attempts[columns])
 
 
+@pytest.mark.slow
 def test_a_policy_object_and_a_monitor_travel_to_workers(watched, monitor, local_pool):
     from mylab_envs import SlidePolicy
 

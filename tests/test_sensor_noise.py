@@ -50,6 +50,7 @@ def test_the_same_seed_gives_the_same_noise_and_the_space_is_robogates(envs):
         SensorNoise(gym.make("CartPole-v1"))
 
 
+@pytest.mark.slow
 def test_a_noisy_env_records_rollouts_in_workers(tmp_path):
     from robogate.monitor import record_rollouts
     from robogate.policies import ScriptedPolicy
