@@ -33,7 +33,6 @@ the rate over re-splits of real rollouts (marginal and at a stated confidence), 
 
 from __future__ import annotations
 
-import copy
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +42,7 @@ import pandas as pd
 from flags import parse
 from robogate.analysis.stats import clopper_pearson
 from robogate.execution.specs import make_policy
-from robogate.monitor import FailureMonitor, FailurePredictor, scores
+from robogate.monitor import DEFAULT_SCORES, FailureMonitor, FailurePredictor, scores
 from robogate.monitor.evaluation import ALL, BEST, ScoredSet, evaluate, headline, outcome_rates, select_settings
 from robogate.monitor.guarantee import resplit_false_alarms
 from robogate.monitor.metrics import common_horizon, episode_table, summarize
@@ -254,16 +253,18 @@ def record_sets(args: Args, envelope) -> dict[str, list]:
     return sets
 
 
-def predictor_rows(args: Args, fitted: FailureMonitor, alpha: float, fit: list, families: list[ScoredSet],
+def predictor_rows(args: Args, config: dict, alpha: float, fit: list, families: list[ScoredSet],
                    horizon: int) -> list[pd.DataFrame]:
-    """Both error rates of the supervised predictor alone and with the dynamics score, per family."""
+    """Both error rates of the supervised predictor alone, with the dynamics score (in the configuration chosen
+    on validation) and with the default scores (as 'robogate monitor calibrate --predictor' makes it), per family;
+    the scores beside it are fitted here."""
     if not args.predictor:
         return []
     predictor = FailurePredictor.load(args.predictor)
-    dynamics = copy.deepcopy(fitted.score_objects_["dynamics"])
-    dynamics.prefitted = True  # fitted on the fit set's successes already: only calibrated here
+    dynamics = DynamicsConsistency(**config, seed=args.seed)
     parts = []
-    for name, chosen_scores in (("predictor", [predictor]), ("predictor OR dynamics", [predictor, dynamics])):
+    for name, chosen_scores in (("predictor", [predictor]), ("predictor OR dynamics", [predictor, dynamics]),
+                                ("default OR predictor", [*DEFAULT_SCORES, predictor])):
         monitor = FailureMonitor(alpha=alpha, scores=chosen_scores, seed=args.seed).fit(fit)
         rescored = [ScoredSet.score(monitor, s.name, s.rollouts, s.in_envelope) for s in families]
         parts.append(family_rows({name: monitor}, rescored, horizon))
@@ -334,7 +335,7 @@ def main() -> None:
                BEST: chosen[BEST]}
     every_family = [*tests, *families.values()]
     family_table = pd.concat([family_rows(watched, every_family, horizon),
-                              *predictor_rows(args, fitted, default.alpha, sets["fit"], every_family, horizon)], ignore_index=True)
+                              *predictor_rows(args, config, default.alpha, sets["fit"], every_family, horizon)], ignore_index=True)
     show(f"both error rates per family (one-sided 95 % bounds; _cut: episodes cut after {horizon} steps)",
          family_table)
     misses = miss_thresholds(chosen[with_dynamics], {family: sets[f"validation {family}"] for family in PHYSICAL},

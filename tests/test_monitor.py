@@ -352,3 +352,42 @@ def test_the_readme_states_how_many_successful_rollouts_a_monitor_needs():
     stated = f"**{minimum_successes(0.05)} at α = 0.05** (the default), {minimum_successes(0.1)} at 0.1, " \
              f"{minimum_successes(0.2)} at 0.2"
     assert stated in readme
+
+
+class _Memorizer(scores.PerStepScore):
+    """Distance from a step's observation to the nearest fitting step: zero on the episodes it was fitted on."""
+
+    signals = ("observations",)
+
+    def fit(self, rollouts):
+        self.seen = np.concatenate([r.observations for r in rollouts])
+        return self
+
+    def score_steps(self, arrays):
+        obs = arrays["observations"]
+        return np.min(np.linalg.norm(obs[:, None, :] - self.seen[None], axis=2), axis=1)
+
+
+class _Prefitted(scores.PerStepScore):
+    """Arrives trained: the observation's distance from the origin."""
+
+    signals = ("observations",)
+    prefitted = True
+
+    def score_steps(self, arrays):
+        return np.linalg.norm(arrays["observations"], axis=1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_score_fitted_beside_a_prefitted_one_does_not_silence_it(seed):
+    # A memorizing score is tight on its own fitting episodes; profiled there, it would set the OR alarm's
+    # common scale alone and push the prefitted score's threshold out of reach.
+    successes = rollouts(seed, 120)
+    failures = rollouts(100 + seed, 60, shifted=True)
+    alone = FailureMonitor(scores=[_Prefitted()], seed=seed).fit(successes)
+    both = FailureMonitor(scores=[_Memorizer(), _Prefitted()], seed=seed).fit(successes)
+    ratio = both.thresholds_["_Prefitted"].values.max() / alone.thresholds_["_Prefitted"].values.max()
+    assert 0.8 < ratio < 2.0, ratio
+    caught_alone = summarize(episode_table(alone, failures))["tpr"]
+    caught_both = summarize(episode_table(both, failures))["tpr"]
+    assert caught_both >= caught_alone - 0.05

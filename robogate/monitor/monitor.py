@@ -249,6 +249,11 @@ class FailureMonitor:
     def fit(self, rollouts: Sequence[Rollout], calibration: Sequence[Rollout] | None = None) -> FailureMonitor:
         """Fit the scores and calibrate the thresholds on successful rollouts.
 
+        Beside a prefitted score (a :class:`FailurePredictor`), each score fitted here is profiled
+        out of fold (two folds of the fitting successes, each scored by a copy fitted on the
+        other), so that no score sets the OR alarm's common scale by looking tight on the
+        episodes it was fitted on.
+
         Parameters
         ----------
         rollouts : sequence of Rollout
@@ -299,14 +304,36 @@ class FailureMonitor:
         chosen = self._scores_for(fit_set + cal_set)
         self.signals_ = self._signal_shapes(fit_set + cal_set, chosen)
         # A score that arrives trained (e.g. a FailurePredictor) is used as it is: only calibrated.
-        self.score_objects_ = {name: score if getattr(score, "prefitted", False) else score.fit(fit_set)
-                               for name, score in chosen}
+        prefitted = {name for name, score in chosen if getattr(score, "prefitted", False)}
+        blanks = {name: copy.deepcopy(score) for name, score in chosen if name not in prefitted}
+        self.score_objects_ = {name: score if name in prefitted else score.fit(fit_set) for name, score in chosen}
         self.scores_ = tuple(self.score_objects_)
         self.fit_scores_ = {name: [self._score(name, r) for r in fit_set] for name in self.scores_}
+        if prefitted and blanks:
+            # Beside a prefitted score, whose fitting-set streams are held out, a score fitted here looks
+            # tighter on its own fitting episodes than on new ones; the OR alarm's common scale would then be
+            # set by it alone. Its profile comes from episodes it did not fit on: two folds, each scored by
+            # a copy fitted on the other.
+            for name, blank in blanks.items():
+                self.fit_scores_[name] = self._out_of_fold(name, blank, fit_set)
         self.calibration_scores_ = {name: [self._score(name, r) for r in cal_set] for name in self.scores_}
         self.n_fit_, self.n_calibration_ = len(fit_set), len(cal_set)
         self._calibrate()
         return self
+
+    def _out_of_fold(self, name: str, blank: Any, fit_set: list[Rollout]) -> list[np.ndarray]:
+        """Streams of score ``name`` on each fitting episode, from a copy of ``blank`` fitted on the other fold."""
+        order = np.random.default_rng(self.seed).permutation(len(fit_set))
+        folds = (order[: len(order) // 2], order[len(order) // 2:])
+        streams: list[np.ndarray | None] = [None] * len(fit_set)
+        for held, train in (folds, folds[::-1]):
+            if not len(held) or not len(train):
+                raise ValueError(f"score {name!r} needs at least two fitting successes to be scored out of fold "
+                                 "beside a prefitted score")
+            copy_fitted = copy.deepcopy(blank).fit([fit_set[i] for i in train])
+            for i in held:
+                streams[i] = self._checked(name, copy_fitted.score(fit_set[i]), fit_set[i])
+        return streams
 
     def _scores_for(self, rollouts: list[Rollout]) -> list[tuple[str, Any]]:
         if self.scores is None:
@@ -338,7 +365,11 @@ class FailureMonitor:
         return shapes
 
     def _score(self, name: str, rollout: Rollout) -> np.ndarray:
-        values = np.asarray(self.score_objects_[name].score(rollout), dtype=float).reshape(-1)
+        return self._checked(name, self.score_objects_[name].score(rollout), rollout)
+
+    @staticmethod
+    def _checked(name: str, scored: Any, rollout: Rollout) -> np.ndarray:
+        values = np.asarray(scored, dtype=float).reshape(-1)
         if values.size != rollout.steps or not np.all(np.isfinite(values)):
             raise ValueError(f"score {name!r} gave {values.size} values for a rollout of {rollout.steps} steps"
                              + ("" if values.size != rollout.steps else ", some of them not finite"))
