@@ -68,6 +68,7 @@ def _fig_scenarios(table: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(11, 1.2 + 0.2 * len(rows)), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True, width_ratios=[1.4, 1])
     colours = {c: CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i, c in enumerate(dict.fromkeys(rows["category"]))}
+    seen: set[str] = set()
     for i, r in rows.iterrows():
         if r["n"]:
             left.errorbar(r["rate"], i, xerr=[[r["rate"] - r["ci_low"]], [r["ci_high"] - r["rate"]]], fmt="o",
@@ -80,6 +81,7 @@ def _fig_scenarios(table: pd.DataFrame) -> Figure:
             if width:
                 right.barh(i, width, left=start, color=OUTCOME_COLOURS[outcome], height=0.8)
                 start += width
+                seen.add(outcome)
     labels = [f"{r['scenario']}  ({r['scene']})" if len(r["scene"]) < 40 else r["scenario"] for _, r in rows.iterrows()]
     left.set_yticks(range(len(rows)), labels, fontsize=7)
     left.set_ylim(len(rows) - 0.5, -0.5)
@@ -90,7 +92,7 @@ def _fig_scenarios(table: pd.DataFrame) -> Figure:
     right.set_xlabel("outcome mix")
     above = {"loc": "lower center", "bbox_to_anchor": (0.5, 1.0), "fontsize": 8, "frameon": False}
     left.legend(handles=[Patch(color=c, label=k) for k, c in colours.items()], ncol=2, **above)
-    right.legend(handles=[Patch(color=OUTCOME_COLOURS[o], label=o) for o in OUTCOMES], ncol=3, **above)
+    right.legend(handles=[Patch(color=OUTCOME_COLOURS[o], label=o) for o in OUTCOMES if o in seen], ncol=3, **above)
     return fig
 
 
