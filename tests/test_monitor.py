@@ -1,6 +1,7 @@
 """FailureMonitor: calibration on successes, alarms on drifting rollouts, persistence, bad input."""
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -391,3 +392,25 @@ def test_a_score_fitted_beside_a_prefitted_one_does_not_silence_it(seed):
     caught_alone = summarize(episode_table(alone, failures))["tpr"]
     caught_both = summarize(episode_table(both, failures))["tpr"]
     assert caught_both >= caught_alone - 0.05
+
+
+class _Probability(scores.PerStepScore):
+    """Arrives trained and gives values in [0, 1], as a failure predictor does."""
+
+    signals = ("observations",)
+    prefitted = True
+    upper_bound = 1.0
+
+    def score_steps(self, arrays):
+        return 1.0 / (1.0 + np.exp(-arrays["observations"][:, 0]))
+
+
+def test_a_bounded_score_that_can_never_alarm_beside_others_is_warned_of():
+    successes = rollouts(0, 60)
+    # Calibration successes far out along the observation: _Prefitted's peaks there set the common scale.
+    far = [dataclasses.replace(r, observations=r.observations + 5.0) for r in rollouts(1, 60)]
+    with pytest.warns(RuntimeWarning, match="'_Probability' can never reach its threshold"):
+        FailureMonitor(scores=[_Probability(), _Prefitted()]).fit(successes, calibration=far)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FailureMonitor(scores=[_Probability()]).fit(successes, calibration=far)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -319,7 +320,20 @@ class FailureMonitor:
         self.calibration_scores_ = {name: [self._score(name, r) for r in cal_set] for name in self.scores_}
         self.n_fit_, self.n_calibration_ = len(fit_set), len(cal_set)
         self._calibrate()
+        self._warn_unreachable()
         return self
+
+    def _warn_unreachable(self) -> None:
+        """Warn of a bounded score (one with ``upper_bound``) whose threshold it can never reach."""
+        for name, score in self.score_objects_.items():
+            bound = getattr(score, "upper_bound", None)
+            lowest = float(self.thresholds_[name].values.min())
+            if bound is not None and len(self.scores_) > 1 and lowest >= bound * self.window:
+                others = " OR ".join(n for n in self.scores_ if n != name)
+                warnings.warn(f"score {name!r} can never reach its threshold ({lowest:.3g}; its window sums are at "
+                              f"most {bound * self.window:g}) beside {others}, which set the OR alarm's common scale "
+                              f"here: it will never alarm; monitor with {name!r} alone, or fit on more successes",
+                              RuntimeWarning, stacklevel=3)
 
     def _out_of_fold(self, name: str, blank: Any, fit_set: list[Rollout]) -> list[np.ndarray]:
         """Streams of score ``name`` on each fitting episode, from a copy of ``blank`` fitted on the other fold."""

@@ -144,6 +144,8 @@ class FailurePredictor:
     prefitted : bool
         True once trained: a :class:`~robogate.monitor.FailureMonitor` then uses it as it is and
         only calibrates its threshold.
+    upper_bound : float
+        The largest value it gives at a step (a probability: 1).
     n_features_ : int
     history_ : list of dict
         Training and validation loss per epoch.
@@ -180,6 +182,8 @@ class FailurePredictor:
         self.requested = signals
         self.signals: tuple[str, ...] = signals or FEATURE_SIGNALS
         self.seed = check_int(seed, "seed")
+
+    upper_bound = 1.0
 
     @property
     def prefitted(self) -> bool:
