@@ -63,7 +63,7 @@ def non_negative_seconds(text: str) -> float:
 
 
 def add_format_flag(p: argparse.ArgumentParser, file_name: str) -> None:
-    from robogate.datasets.episodes import EPISODE_FORMATS
+    from robogate.datasets import EPISODE_FORMATS
 
     p.add_argument("--format", choices=EPISODE_FORMATS, default="parquet",
                    help=f"'parquet' (default): DIR/{file_name}; 'lerobot': DIR becomes a LeRobot v3.0 dataset "

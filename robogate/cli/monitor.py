@@ -123,8 +123,7 @@ def add_monitor(subparsers: Any) -> None:
 
 
 def _add_calibrate(sub: Any) -> None:
-    from robogate.monitor.conformal import THRESHOLD_STYLES
-    from robogate.monitor.settings import COMBINES, DEFAULT_SCORES, DEFAULTS
+    from robogate.monitor.settings import COMBINES, DEFAULT_SCORES, DEFAULTS, THRESHOLD_STYLES
 
     c = sub.add_parser(
         "calibrate",
@@ -212,7 +211,7 @@ def _add_eval(sub: Any) -> None:
 
 
 def _add_makespan(sub: Any) -> None:
-    from robogate.monitor.makespan import ALPHAS
+    from robogate.monitor.settings import MAKESPAN_ALPHAS
 
     m = sub.add_parser(
         "makespan",
@@ -232,8 +231,8 @@ def _add_makespan(sub: Any) -> None:
     m.add_argument("--reset-time", required=True, type=non_negative_seconds, metavar="S",
                    help="seconds to reset the cell after an attempt that did not succeed")
     m.add_argument("--test", nargs="+", metavar="ROLLOUTS", help="test rollouts to check the verdict on")
-    m.add_argument("--alphas", nargs="+", type=probability, default=ALPHAS, metavar="A",
-                   help=f"thresholds to sweep (default {ALPHAS[0]:g} to {ALPHAS[-1]:g}; those the monitor's "
+    m.add_argument("--alphas", nargs="+", type=probability, default=MAKESPAN_ALPHAS, metavar="A",
+                   help=f"thresholds to sweep (default {MAKESPAN_ALPHAS[0]:g} to {MAKESPAN_ALPHAS[-1]:g}; those the monitor's "
                         "calibration is too small for are skipped)")
     m.add_argument("--confidence", type=probability, default=0.95, metavar="C",
                    help="of the intervals (default 0.95)")

@@ -184,7 +184,7 @@ def _gate(args: argparse.Namespace) -> int:
 
 def add_replay(subparsers: Any) -> None:
     """Register ``robogate replay``."""
-    from robogate.reports.animation import FORMATS
+    from robogate.reports import ANIMATION_FORMATS
 
     p = subparsers.add_parser(
         "replay",
@@ -206,7 +206,7 @@ def add_replay(subparsers: Any) -> None:
     p.add_argument("--count", type=positive_int, default=1, metavar="K",
                    help="with --outcome: how many, the first by id (default 1)")
     p.add_argument("--out", metavar="DIR", help="folder for the animations (default SWEEP/replay)")
-    p.add_argument("--format", choices=FORMATS, default="gif", help="gif (default) or mp4 (needs ffmpeg)")
+    p.add_argument("--format", choices=ANIMATION_FORMATS, default="gif", help="gif (default) or mp4 (needs ffmpeg)")
     p.add_argument("--policy", metavar="SPEC", help=f"replay with this policy instead of the sweep's: {POLICY_HELP}")
     p.set_defaults(handler=_replay)
 

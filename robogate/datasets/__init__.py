@@ -7,7 +7,11 @@ Imports :mod:`robogate._utils`, :mod:`robogate.scenarios`, robogate's envs and
 
 from robogate._utils.lazy import lazy_exports
 
-__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+EPISODE_FORMATS = ("parquet", "lerobot")
+"""How recorded episodes are saved: one Parquet file, or a LeRobot v3.0 dataset (plain data: the CLI
+builds its parser from it without loading pyarrow)."""
+
+__getattr__, __dir__, _exported = lazy_exports(__name__, {
     "SweepStore": "robogate.datasets.store",
     "StoreError": "robogate.datasets.store",
     "read_episodes": "robogate.datasets.episodes",
@@ -15,3 +19,4 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "read_lerobot": "robogate.datasets.lerobot",
     "write_lerobot": "robogate.datasets.lerobot",
 })
+__all__ = ["EPISODE_FORMATS", *_exported]

@@ -25,16 +25,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from robogate.datasets import EPISODE_FORMATS
 from robogate.datasets.lerobot import is_lerobot_dataset, lerobot_fps, read_lerobot, write_lerobot
 from robogate.execution.episode import EpisodeRecording
 
-__all__ = ["EPISODE_FORMATS", "check_destination", "read_episodes", "resolve_episode_file", "save_episodes",
+__all__ = ["check_destination", "read_episodes", "resolve_episode_file", "save_episodes",
            "write_episodes"]
 
 METADATA_KEY = b"robogate.rollouts"
 FORMAT_VERSION = 1
-EPISODE_FORMATS = ("parquet", "lerobot")
-"""How recorded episodes can be stored: one Parquet file, or a LeRobot v3.0 dataset folder."""
 
 
 def _fixed_list(values: np.ndarray, width: int) -> pa.FixedSizeListArray:

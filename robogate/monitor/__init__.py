@@ -14,7 +14,7 @@ _EXPORTS = {
     "DEFAULTS": "robogate.monitor.settings",
     "DEFAULT_SCORES": "robogate.monitor.settings",
     "EpisodeTimes": "robogate.monitor.makespan",
-    "THRESHOLD_STYLES": "robogate.monitor.conformal",
+    "THRESHOLD_STYLES": "robogate.monitor.settings",
     "FailureMonitor": "robogate.monitor.monitor",
     "FailurePredictor": "robogate.monitor.scores.predictor",
     "Makespan": "robogate.monitor.makespan",

@@ -64,9 +64,9 @@ import numpy as np
 from scipy.stats import beta, binom
 
 from robogate._utils.checks import check_int, check_level
+from robogate.monitor.settings import THRESHOLD_STYLES
 
 __all__ = [
-    "THRESHOLD_STYLES",
     "FalseAlarmRange",
     "Threshold",
     "calibrate_threshold",
@@ -83,9 +83,6 @@ __all__ = [
     "thresholds_at",
     "window_sums",
 ]
-
-THRESHOLD_STYLES = ("constant", "time_varying", "functional")
-"""The threshold styles :func:`calibrate_threshold` knows."""
 
 _MIN_SHARE_ALIVE = 0.25
 """Per-step profiles cover the steps at least this share of fitting episodes reach (at least 2)."""

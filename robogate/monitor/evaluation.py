@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from robogate._utils.console import progress_bar
-from robogate.monitor.conformal import THRESHOLD_STYLES
 from robogate.monitor.metrics import episode_table, summarize
 from robogate.monitor.monitor import COMBINES, DEFAULT_SCORES, FailureMonitor
 from robogate.monitor.rollout import Rollout
+from robogate.monitor.settings import THRESHOLD_STYLES
 
 __all__ = ["ALL", "BEST", "CUT", "DEFAULT_GRID", "OBJECTIVES", "ScoredSet", "evaluate", "headline", "outcome_rates", "score_sets", "search_grid",
            "select_settings", "variants_of"]

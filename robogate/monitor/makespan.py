@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from robogate._utils.checks import check_int, check_level
+from robogate.monitor.settings import MAKESPAN_ALPHAS
 
-__all__ = ["ALPHAS", "RUN_TO_END", "STOP_ON_ALARM", "VERDICTS", "EpisodeTimes", "Makespan", "MakespanCheck",
+__all__ = ["RUN_TO_END", "STOP_ON_ALARM", "VERDICTS", "EpisodeTimes", "Makespan", "MakespanCheck",
            "MakespanDecision", "MakespanEstimate", "check_decision", "choose_threshold", "episode_times",
            "estimate_makespan", "expected_makespan", "feasible_alphas"]
 
@@ -35,9 +36,6 @@ VERDICTS = (STOP_ON_ALARM, RUN_TO_END)
 EXIT_CODES = {STOP_ON_ALARM: 0, RUN_TO_END: 1}
 """Exit status of ``robogate monitor makespan`` for each verdict."""
 
-ALPHAS = (0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
-"""The monitor thresholds (alphas) :func:`choose_threshold` sweeps by default; those the monitor's
-calibration rollouts are too few for are left out."""
 
 
 @dataclass(frozen=True)
@@ -477,7 +475,7 @@ class MakespanDecision:
         return EXIT_CODES[self.verdict]
 
 
-def feasible_alphas(monitor: Any, alphas: Sequence[float] = ALPHAS) -> list[float]:
+def feasible_alphas(monitor: Any, alphas: Sequence[float] = MAKESPAN_ALPHAS) -> list[float]:
     """The alphas among ``alphas`` that ``monitor``'s calibration rollouts are enough for, ascending."""
     from robogate.monitor.conformal import conformal_rank
 
@@ -559,7 +557,7 @@ def choose_threshold(
     monitor: Any,
     reset: float,
     *,
-    alphas: Sequence[float] = ALPHAS,
+    alphas: Sequence[float] = MAKESPAN_ALPHAS,
     confidence: float = 0.95,
     n_boot: int = 2000,
     seed: int = 0,

@@ -7,10 +7,15 @@ Imports every layer below it; only the CLI imports it.
 
 from robogate._utils.lazy import lazy_exports
 
-__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+ANIMATION_FORMATS = ("gif", "mp4")
+"""The files a replay is filmed into (plain data: the CLI builds its parser from it without loading the
+simulator)."""
+
+__getattr__, __dir__, _exported = lazy_exports(__name__, {
     "write_report": "robogate.reports.sweep",
     "write_suite_report": "robogate.reports.suite",
     "write_comparison_report": "robogate.reports.comparison",
     "write_monitor_report": "robogate.reports.monitor",
     "write_makespan_report": "robogate.reports.makespan",
 })
+__all__ = ["ANIMATION_FORMATS", *_exported]

@@ -32,12 +32,11 @@ import pandas as pd
 from robogate.execution.episode import record_episode
 from robogate.execution.specs import as_policy
 from robogate.execution.trial import validate_env_id
+from robogate.reports import ANIMATION_FORMATS
 from robogate.sweep.stored import load_sweep
 
-__all__ = ["FORMATS", "Replay", "Replayer", "pick_rows", "replay", "row_params", "write_animation"]
+__all__ = ["Replay", "Replayer", "pick_rows", "replay", "row_params", "write_animation"]
 
-FORMATS = ("gif", "mp4")
-"""Animation formats :func:`write_animation` writes."""
 _HOLD_SECONDS = 1.0
 """How long an animation dwells on the failure frame."""
 _FAILURE_RED = "#d62728"
@@ -247,7 +246,7 @@ def write_animation(replay: Replay, path: str | os.PathLike, fps: float = 10.0) 
 
     path = Path(path)
     kind = path.suffix.lower().lstrip(".")
-    if kind not in FORMATS:
+    if kind not in ANIMATION_FORMATS:
         raise ValueError(f"animation: {path.name} must end in .gif or .mp4")
     if kind == "mp4" and not FFMpegWriter.isAvailable():
         raise ValueError("animation: MP4 needs ffmpeg on the PATH (matplotlib writes MP4 through it); install "
@@ -369,8 +368,8 @@ def replay(
     ValueError
         For a bad selection or format, an env that cannot render, or a policy that cannot be rebuilt.
     """
-    if format not in FORMATS:
-        raise ValueError(f"replay: format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if format not in ANIMATION_FORMATS:
+        raise ValueError(f"replay: format must be one of {', '.join(ANIMATION_FORMATS)}, got {format!r}")
     df = load_sweep(sweep)
     settings = df.attrs["settings"]
     rows = pick_rows(df, ids, outcome, count)
