@@ -256,14 +256,13 @@ def _set_name(path: str) -> str:
 
 def _monitor_calibrate(args: argparse.Namespace) -> int:
     from robogate.datasets.episodes import resolve_episode_file
-    from robogate.monitor import FailureMonitor, FailurePredictor
-    from robogate.monitor.calibration import SETTINGS, calibrate_monitor
+    from robogate.monitor import FailurePredictor
+    from robogate.monitor.calibration import SETTINGS, calibrate_monitor, monitor_settings
 
     given = {k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None}
     if (args.miss_rate is None) != (args.failures is None):
         raise CLIError("--miss-rate and --failures go together: the failures set the threshold that bounds the miss rate")
-    confidence = {"confidence": args.confidence} if args.confidence is not None and args.miss_rate is None else {}
-    FailureMonitor(**given, **confidence, scores=args.scores)  # settings and score names are checked before any rollout is read
+    monitor_settings(args.scores, args.confidence, args.miss_rate, **given)  # before any rollout is read
     predictor = FailurePredictor.load(args.predictor) if args.predictor else None
     for path in [*args.rollouts, *(args.calibration or []), *(args.validation or []), *(args.failures or [])]:
         resolve_episode_file(path)

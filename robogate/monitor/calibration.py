@@ -22,7 +22,7 @@ from robogate.monitor.monitor import FailureMonitor
 from robogate.monitor.rollout import Rollout
 from robogate.monitor.settings import DEFAULT_SCORES
 
-__all__ = ["Calibrated", "calibrate_monitor"]
+__all__ = ["Calibrated", "calibrate_monitor", "monitor_settings"]
 
 SETTINGS = ("alpha", "window", "combine", "threshold")
 """The monitor settings a caller may fix (the rest are chosen on validation, or default)."""
@@ -37,6 +37,21 @@ class Calibrated:
     """The scored validation rollouts, when settings were chosen on them."""
     choices: pd.DataFrame | None = None
     """Every setting tried on validation, the chosen one flagged in ``chosen``."""
+
+
+def monitor_settings(scores: Sequence[Any] | None = None, confidence: float | None = None,
+                     miss_rate: float | None = None, **settings: Any) -> dict[str, Any]:
+    """The keyword arguments of the monitor a calibration request fits, checked before any rollout is read.
+
+    ``confidence`` is the false-alarm rate's, unless ``miss_rate`` is asked for: then it is the miss-rate
+    bound's. Raises ValueError on unknown settings, values out of range and unknown score names.
+    """
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise ValueError(f"settings are {list(SETTINGS)}, got {sorted(unknown)}")
+    level = {"confidence": confidence} if confidence is not None and miss_rate is None else {}
+    FailureMonitor(**settings, **level, scores=scores)  # checks the settings and the score names
+    return {**settings, **level}
 
 
 def candidate_scores(rollouts: Sequence[Rollout], scores: Sequence[Any] | None, predictor: Any = None,
@@ -100,15 +115,11 @@ def calibrate_monitor(
         On unknown settings, on ``miss_rate`` without ``failures`` (or the reverse), and on
         too few successes for the requested alpha and confidence.
     """
-    unknown = set(settings) - set(SETTINGS)
-    if unknown:
-        raise ValueError(f"settings are {list(SETTINGS)}, got {sorted(unknown)}")
     if (miss_rate is None) != (failures is None):
         raise ValueError("miss_rate and failures go together: the failures set the threshold that bounds the miss rate")
-    level = {"confidence": confidence} if confidence is not None and miss_rate is None else {}
-    FailureMonitor(**settings, **level, scores=scores)  # settings and names are checked before any fitting
+    checked = monitor_settings(scores, confidence, miss_rate, **settings)
     candidates = candidate_scores(rollouts, scores, predictor, searched=validation is not None)
-    monitor = FailureMonitor(**settings, **level, scores=candidates, seed=seed).fit(rollouts, calibration)
+    monitor = FailureMonitor(**checked, scores=candidates, seed=seed).fit(rollouts, calibration)
     result = Calibrated(monitor)
     if validation is not None:
         result.validation = ScoredSet.score(monitor, "validation", validation)
