@@ -306,17 +306,15 @@ class FailureMonitor:
         self.signals_ = self._signal_shapes(fit_set + cal_set, chosen)
         # A score that arrives trained (e.g. a FailurePredictor) is used as it is: only calibrated.
         prefitted = {name for name, score in chosen if getattr(score, "prefitted", False)}
-        blanks = {name: copy.deepcopy(score) for name, score in chosen if name not in prefitted}
+        blanks = {name: copy.deepcopy(score) for name, score in chosen if name not in prefitted} if prefitted else {}
         self.score_objects_ = {name: score if name in prefitted else score.fit(fit_set) for name, score in chosen}
         self.scores_ = tuple(self.score_objects_)
-        self.fit_scores_ = {name: [self._score(name, r) for r in fit_set] for name in self.scores_}
-        if prefitted and blanks:
-            # Beside a prefitted score, whose fitting-set streams are held out, a score fitted here looks
-            # tighter on its own fitting episodes than on new ones; the OR alarm's common scale would then be
-            # set by it alone. Its profile comes from episodes it did not fit on: two folds, each scored by
-            # a copy fitted on the other.
-            for name, blank in blanks.items():
-                self.fit_scores_[name] = self._out_of_fold(name, blank, fit_set)
+        # Beside a prefitted score, whose fitting-set streams are held out, a score fitted here looks
+        # tighter on its own fitting episodes than on new ones; the OR alarm's common scale would then be
+        # set by it alone. Its profile comes from episodes it did not fit on: two folds, each scored by
+        # a copy fitted on the other.
+        self.fit_scores_ = {name: self._out_of_fold(name, blanks[name], fit_set) if name in blanks
+                            else [self._score(name, r) for r in fit_set] for name in self.scores_}
         self.calibration_scores_ = {name: [self._score(name, r) for r in cal_set] for name in self.scores_}
         self.n_fit_, self.n_calibration_ = len(fit_set), len(cal_set)
         self._calibrate()
